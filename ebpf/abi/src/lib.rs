@@ -1,0 +1,2 @@
+//! Placeholder; see the datapath helper.
+#![no_std]
