@@ -49,7 +49,10 @@ impl<'a> Reader<'a> {
 
     /// Takes the next `N` bytes as an array.
     pub fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N]> {
-        let (head, tail) = self.buf.split_first_chunk::<N>().ok_or(Error::Truncated(what))?;
+        let (head, tail) = self
+            .buf
+            .split_first_chunk::<N>()
+            .ok_or(Error::Truncated(what))?;
         self.buf = tail;
         Ok(*head)
     }
@@ -82,7 +85,11 @@ impl<'a> Reader<'a> {
 
     /// Fails with [`Error::TrailingBytes`] unless everything has been read.
     pub fn finish(&self, what: &'static str) -> Result<()> {
-        if self.buf.is_empty() { Ok(()) } else { Err(Error::TrailingBytes(what)) }
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::TrailingBytes(what))
+        }
     }
 }
 
@@ -113,7 +120,10 @@ impl<'a> Writer<'a> {
     /// Reserves the next `n` bytes and returns them for the caller to fill.
     pub fn reserve(&mut self, n: usize) -> Result<&mut [u8]> {
         let end = self.pos.checked_add(n).ok_or(Error::BufferTooSmall)?;
-        let out = self.buf.get_mut(self.pos..end).ok_or(Error::BufferTooSmall)?;
+        let out = self
+            .buf
+            .get_mut(self.pos..end)
+            .ok_or(Error::BufferTooSmall)?;
         self.pos = end;
         Ok(out)
     }
@@ -160,7 +170,8 @@ impl<'a> Writer<'a> {
         let len_at = self.pos;
         self.u16(0)?;
         body(self)?;
-        let len = u16::try_from(self.pos - len_at - 2).map_err(|_| Error::Malformed("option length over 65535"))?;
+        let len = u16::try_from(self.pos - len_at - 2)
+            .map_err(|_| Error::Malformed("option length over 65535"))?;
         self.buf[len_at..len_at + 2].copy_from_slice(&len.to_be_bytes());
         Ok(())
     }

@@ -80,7 +80,10 @@ pub struct OptionIter<'a> {
 impl<'a> OptionIter<'a> {
     /// Options of `block`.
     pub const fn new(block: &'a [u8]) -> Self {
-        Self { reader: Reader::new(block), failed: false }
+        Self {
+            reader: Reader::new(block),
+            failed: false,
+        }
     }
 }
 
@@ -94,8 +97,10 @@ impl<'a> Iterator for OptionIter<'a> {
         let item = (|| {
             let code = OptionCode(self.reader.u16("option header")?);
             let len = self.reader.u16("option header")?;
-            let data =
-                self.reader.bytes(usize::from(len), "option data").map_err(|_| Error::BadLength("option"))?;
+            let data = self
+                .reader
+                .bytes(usize::from(len), "option data")
+                .map_err(|_| Error::BadLength("option"))?;
             Ok(RawOption { code, data })
         })();
         self.failed = item.is_err();
@@ -134,7 +139,7 @@ impl<'a> RawOptions<'a> {
     }
 
     /// The options in wire order.
-    pub fn iter(&self) -> impl Iterator<Item = RawOption<'a>> + 'a {
+    pub fn iter(&self) -> impl Iterator<Item = RawOption<'a>> + use<'a> {
         // Validated in `parse`: `OptionIter` yields no `Err` on this block.
         OptionIter::new(self.bytes).filter_map(core::result::Result::ok)
     }
@@ -145,7 +150,7 @@ impl<'a> RawOptions<'a> {
     }
 
     /// All options with `code`, in wire order.
-    pub fn find_all(&self, code: OptionCode) -> impl Iterator<Item = RawOption<'a>> + 'a {
+    pub fn find_all(&self, code: OptionCode) -> impl Iterator<Item = RawOption<'a>> + use<'a> {
         self.iter().filter(move |o| o.code == code)
     }
 
@@ -215,9 +220,10 @@ impl fmt::Debug for Options<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Raw(raw) => raw.fmt(f),
-            Self::List(list) => {
-                f.debug_list().entries(list.iter().map(|o| (o.code(), o.data_len()))).finish()
-            }
+            Self::List(list) => f
+                .debug_list()
+                .entries(list.iter().map(|o| (o.code(), o.data_len())))
+                .finish(),
         }
     }
 }
@@ -284,8 +290,20 @@ mod tests {
         let block = [0, 1, 0, 2, 0xaa, 0xbb, 0, 14, 0, 0];
         let opts: std::vec::Vec<_> = OptionIter::new(&block).collect();
         assert_eq!(opts.len(), 2);
-        assert_eq!(opts[0], Ok(RawOption { code: OptionCode::CLIENTID, data: &[0xaa, 0xbb] }));
-        assert_eq!(opts[1], Ok(RawOption { code: OptionCode::RAPID_COMMIT, data: &[] }));
+        assert_eq!(
+            opts[0],
+            Ok(RawOption {
+                code: OptionCode::CLIENTID,
+                data: &[0xaa, 0xbb]
+            })
+        );
+        assert_eq!(
+            opts[1],
+            Ok(RawOption {
+                code: OptionCode::RAPID_COMMIT,
+                data: &[]
+            })
+        );
     }
 
     #[test]
@@ -298,12 +316,18 @@ mod tests {
 
     #[test]
     fn option_iter_reports_truncated_header() {
-        assert_eq!(RawOptions::parse(&[0, 1, 0]), Err(Error::Truncated("option header")));
+        assert_eq!(
+            RawOptions::parse(&[0, 1, 0]),
+            Err(Error::Truncated("option header"))
+        );
     }
 
     #[test]
     fn unknown_codes_debug_as_hex() {
-        assert_eq!(std::format!("{:?}", OptionCode(0xfff0)), "OptionCode(0xfff0)");
+        assert_eq!(
+            std::format!("{:?}", OptionCode(0xfff0)),
+            "OptionCode(0xfff0)"
+        );
         assert_eq!(std::format!("{:?}", OptionCode::IA_PD), "IA_PD");
     }
 
@@ -311,7 +335,10 @@ mod tests {
     fn list_and_raw_blocks_compare_by_emitted_bytes() {
         let block = [0, 14, 0, 0];
         let raw = Options::parse(&block).unwrap();
-        let rapid = RawOption { code: OptionCode::RAPID_COMMIT, data: &[] };
+        let rapid = RawOption {
+            code: OptionCode::RAPID_COMMIT,
+            data: &[],
+        };
         let list = [&rapid as &dyn EmitOption];
         assert_eq!(raw, Options::List(&list));
     }
