@@ -1,7 +1,89 @@
 //! DHCPv6 messages and options: RFC 8415, with the changes of RFC 9915 (IA_TA, Server Unicast
 //! and UseMulticast obsolete: parsed, never produced by Tandem).
 
+pub mod domain;
+mod duid;
+mod ia;
+pub mod message;
+pub mod option;
+pub mod relay;
+mod status;
+
+pub use duid::{Duid, DuidEn, DuidLl, DuidLlt, DuidType, MAX_DUID_CONTENTS, MAX_DUID_LEN};
+pub use ia::{IaAddr, IaNa, IaPd, IaPrefix, IaTa};
+pub use status::StatusCodeOption;
+
+use crate::option::{OptionCode, OptionIter, Options, RawOption};
 use crate::registry::registry;
+use crate::{Error, Result};
+use message::Message;
+use relay::RelayMessage;
+
+/// Any DHCPv6 message a server receives on port 547, told apart by its first byte: a
+/// client/server message (RFC 8415 §8) or a relay message (RFC 8415 §9).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Packet<'a> {
+    /// Any type but RELAY-FORW and RELAY-REPL.
+    Client(Message<'a>),
+    /// RELAY-FORW or RELAY-REPL.
+    Relay(RelayMessage<'a>),
+}
+
+impl<'a> Packet<'a> {
+    /// Parses a message of either kind.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        match bytes.first() {
+            None => Err(Error::Truncated("message header")),
+            Some(&t) if MessageType(t).is_relay() => RelayMessage::parse(bytes).map(Self::Relay),
+            Some(_) => Message::parse(bytes).map(Self::Client),
+        }
+    }
+
+    /// The message type.
+    pub const fn msg_type(&self) -> MessageType {
+        match self {
+            Self::Client(m) => m.msg_type,
+            Self::Relay(r) => r.msg_type,
+        }
+    }
+
+    /// The options.
+    pub const fn options(&self) -> Options<'a> {
+        match self {
+            Self::Client(m) => m.options,
+            Self::Relay(r) => r.options,
+        }
+    }
+
+    /// Bytes the message takes on the wire.
+    pub fn buffer_len(&self) -> usize {
+        match self {
+            Self::Client(m) => m.buffer_len(),
+            Self::Relay(r) => r.buffer_len(),
+        }
+    }
+
+    /// Writes the message at the start of `buf` and returns its length.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
+        match self {
+            Self::Client(m) => m.emit(buf),
+            Self::Relay(r) => r.emit(buf),
+        }
+    }
+}
+
+/// The options with `code` in a parsed block, borrowing the packet rather than the block value
+/// (so the iterator can outlive a temporary `Options`). A built (`List`) block yields nothing.
+pub(crate) fn find_all<'a>(
+    options: &Options<'a>,
+    code: OptionCode,
+) -> impl Iterator<Item = RawOption<'a>> + use<'a> {
+    let bytes = options.raw().map_or(&[][..], |r| r.as_bytes());
+    // The block was TLV-validated when parsed, so `OptionIter` yields no `Err` here.
+    OptionIter::new(bytes)
+        .filter_map(core::result::Result::ok)
+        .filter(move |o| o.code == code)
+}
 
 registry! {
     /// IANA "Message Types" (DHCPv6 Parameters), including the RFC 8156 failover messages
