@@ -1,1 +1,16 @@
-//! Placeholder.
+//! Tandem's datapath: the OS-facing layer (L2) between the kernel and the protocol code.
+//!
+//! * [`xdp`]: loads the embedded XDP program (`ebpf/xdp`, built by this crate's build script),
+//!   attaches it to an interface (native or generic mode), fills its `XSKS` map with AF_XDP
+//!   sockets, reads its per-CPU counters, and relays its aya-log records to `log`.
+//! * [`xsk`]: one AF_XDP socket with its own UMEM per RX queue (xdpilone).
+//! * [`worker`]: pinned worker threads that drive the AF_XDP rings.
+//!
+//! This crate makes no protocol decisions: what to answer is decided by the code that drives
+//! it. `unsafe` is allowed here (AF_XDP rings and mmap), each block with a `// SAFETY:` note.
+//! Everything that touches the kernel needs root, or `CAP_BPF` + `CAP_NET_ADMIN` (+
+//! `CAP_NET_RAW` for AF_XDP sockets).
+
+pub mod worker;
+pub mod xdp;
+pub mod xsk;
