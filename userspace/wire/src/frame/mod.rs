@@ -72,6 +72,41 @@ impl<'a> Frame<'a> {
     /// zero checksum; [`Error::Truncated`] for a frame that ends inside a header.
     /// Ethernet padding after the IPv6 payload is ignored.
     pub fn parse(frame: &'a [u8]) -> Result<Self> {
+        let parsed = Self::parse_unverified(frame)?;
+        #[cfg(not(feature = "fuzzing"))]
+        udp::verify_checksum(&parsed.ip.src, &parsed.ip.dst, parsed.udp_datagram(frame))?;
+        Ok(parsed)
+    }
+
+    /// Like [`Frame::parse`], but first completes a checksum that a sender using checksum
+    /// offload left for the device (the field holds only the pseudo-header sum; see
+    /// [`udp::complete_partial_checksum`]). Frames from a local socket over veth look like
+    /// that. The completed checksum is written into `frame`, then verified as usual.
+    pub fn parse_completing_partial(frame: &'a mut [u8]) -> Result<Self> {
+        let (src, dst, start, end) = {
+            let parsed = Frame::parse_unverified(frame)?;
+            let len = usize::from(parsed.udp.length);
+            (
+                parsed.ip.src,
+                parsed.ip.dst,
+                parsed.udp_offset,
+                parsed.udp_offset + len,
+            )
+        };
+        if let Some(datagram) = frame.get_mut(start..end) {
+            udp::complete_partial_checksum(&src, &dst, datagram)?;
+        }
+        Self::parse(frame)
+    }
+
+    /// The UDP header and payload inside `frame` (the buffer this view was parsed from).
+    fn udp_datagram<'f>(&self, frame: &'f [u8]) -> &'f [u8] {
+        let end = self.udp_offset + usize::from(self.udp.length);
+        frame.get(self.udp_offset..end).unwrap_or_default()
+    }
+
+    /// Parses like [`Frame::parse`] without verifying the UDP checksum.
+    fn parse_unverified(frame: &'a [u8]) -> Result<Self> {
         let eth = ethernet::Header::parse(frame)?;
         if eth.ethertype != EtherType::IPV6 {
             return Err(Error::Unsupported("not IPv6"));
@@ -84,8 +119,6 @@ impl<'a> Frame<'a> {
         }
         let datagram = udp::Datagram::parse(upper.data)?;
         let ip = *packet.header();
-        #[cfg(not(feature = "fuzzing"))]
-        udp::verify_checksum(&ip.src, &ip.dst, datagram.as_bytes())?;
         Ok(Self {
             eth,
             ip,
