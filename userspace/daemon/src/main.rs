@@ -1,1 +1,5 @@
-fn main() {}
+//! The `tandem` program; everything lives in the library ([`tandem::cli`]).
+
+fn main() -> std::process::ExitCode {
+    tandem::cli::main()
+}

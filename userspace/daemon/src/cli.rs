@@ -1,0 +1,652 @@
+//! The `tandem` command line and the lifecycle of its commands.
+//!
+//! stdout carries only the machine-readable lines of the contract (`verified …`, `READY …`,
+//! `COUNTERS …`, `WORKER …`), each flushed at once; logs go to stderr (level from `RUST_LOG`,
+//! default `info`).
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, IsTerminal as _, Write as _};
+use std::net::Ipv6Addr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use tandem_datapath::worker::{self, WorkerConfig, WorkerHandle, parse_core_list};
+use tandem_datapath::xdp::{self, AttachMode, LogLevel, XdpProgram};
+
+use crate::demo::DemoHandler;
+
+/// How often the main thread relays the XDP program's log records and checks on the workers.
+const HOUSEKEEPING: Duration = Duration::from_millis(50);
+/// Entries in the XDP program's XSKS map: the highest steerable queue is one less.
+const MAX_QUEUES: u32 = 64;
+
+/// Tandem: a DHCPv6 server appliance with an XDP/AF_XDP datapath.
+///
+/// Until the DHCPv6 server itself lands, this program checks and demonstrates the datapath.
+/// Every command needs root (CAP_BPF, CAP_NET_ADMIN and CAP_NET_RAW).
+///
+/// Logs go to stderr; set RUST_LOG (e.g. `RUST_LOG=debug`, `RUST_LOG=tandem_xdp=debug`) to
+/// change their level (default: info). stdout carries only the result lines described in each
+/// command's help.
+#[derive(Debug, Parser)]
+#[command(name = "tandem", version, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load the XDP program into the kernel (runs the verifier) without attaching it.
+    ///
+    /// Prints one line, `verified prog=tandem_xdp insns=<xlated insns> jited_bytes=<n> …`, and
+    /// exits 0; if the kernel rejects the program, prints why (with the verifier log) and
+    /// exits 1.
+    XdpVerify(VerifyArgs),
+    /// Answer DHCPv6 from AF_XDP sockets on an interface (the datapath demo).
+    ///
+    /// Attaches the XDP program to IF, opens one AF_XDP socket per RX queue, each served by a
+    /// worker thread pinned to a core, and answers DHCPv6 from the AF_XDP rings without any
+    /// address pool: SOLICIT (direct or inside RELAY-FORW) gets an ADVERTISE with our Server
+    /// ID (DUID-LL of IF's MAC), the client's Client ID and each IA_NA / IA_PD marked
+    /// NoAddrsAvail / NoPrefixAvail; INFORMATION-REQUEST gets a REPLY; relayed requests get a
+    /// RELAY-REPL chain; everything else is dropped and counted. Other traffic (ND, ping,
+    /// SSH, other UDP) still reaches the kernel.
+    ///
+    /// Once serving, prints `READY iface=IF mode=native|generic queues=N`. On SIGINT/SIGTERM
+    /// or after --duration it prints `COUNTERS xdp_<name>=<n> …` (the XDP program's counters
+    /// summed over CPUs) and one `WORKER queue=Q core=C rx=N tx=N dropped=N replies=N` line
+    /// per queue (rx: frames received, replies: frames answered, tx: replies the kernel
+    /// reports sent, dropped: frames not answered; core=- when not pinned), then exits 0.
+    /// Exits 1 with the reason on any setup error.
+    XdpDemo(DemoArgs),
+}
+
+/// Arguments of `tandem xdp-verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Kernel-side log level compiled into the program: off|error|warn|info|debug|trace.
+    #[arg(long, value_name = "LEVEL", default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+}
+
+/// Arguments of `tandem xdp-demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Interface to serve.
+    #[arg(long, value_name = "IF")]
+    pub iface: String,
+    /// Number of RX queues to serve, 0..N (default: all RX queues of IF).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_QUEUES)))]
+    pub queues: Option<u32>,
+    /// XDP attach mode: auto (native, else generic with a warning), native or generic.
+    #[arg(long, value_name = "MODE", default_value_t = AttachMode::Auto)]
+    pub mode: AttachMode,
+    /// Workers spin on their rings instead of sleeping in poll(): lower latency, and each
+    /// worker keeps its core 100% busy.
+    #[arg(long)]
+    pub busy_poll: bool,
+    /// Cores to pin the workers to, e.g. `0,1`, `0-3` or `0-1,3`; queue i gets the
+    /// (i mod len)-th core of the list (default: the cores this process may run on, in turn).
+    #[arg(long, value_name = "LIST", value_parser = parse_cores)]
+    pub cores: Option<Cores>,
+    /// Source address of replies to multicast requests (default: the first global address of
+    /// IF, else its link-local address).
+    #[arg(long, value_name = "IPV6")]
+    pub server_addr: Option<Ipv6Addr>,
+    /// Stop after this many seconds (decimals allowed), as on SIGTERM.
+    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Kernel-side log level compiled into the XDP program: off|error|warn|info|debug|trace.
+    #[arg(long, value_name = "LEVEL", default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+}
+
+/// A parsed `--cores` list (see [`parse_core_list`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cores(pub Vec<usize>);
+
+fn parse_cores(s: &str) -> Result<Cores, String> {
+    parse_core_list(s).map(Cores).map_err(|e| e.to_string())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is not a usable duration"))
+}
+
+/// Runs the program: parses the command line, sets up logging, runs the command. Errors are
+/// printed to stderr with their causes; the exit code is 0 on success, 1 on error (2 for a bad
+/// command line, as clap does).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::XdpVerify(args) => verify(&args),
+        Command::XdpDemo(args) => demo(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tandem: error: {}", render_error(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, `: `-separated, leaving out a cause whose text the
+/// line already holds (the datapath's errors quote their source in their own message).
+fn render_error(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // `try_init` also installs the `log` → tracing bridge (tracing-log), so the datapath's and
+    // aya's `log` records show up. A second init (tests) is harmless.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .with_target(true)
+        .try_init();
+}
+
+/// Prints one line on stdout and flushes it (the READY/COUNTERS/WORKER lines are read by
+/// scripts and tests while the process runs).
+fn emit_line(line: &str) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
+}
+
+fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let program = XdpProgram::load(args.log_level)?;
+    let stats = program.verifier_stats()?;
+    emit_line(&format!("verified {stats}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    // Block SIGINT/SIGTERM before any thread exists: every thread inherits the mask, and the
+    // main thread collects them with sigtimedwait.
+    let signals = SignalSet::block(&[libc::SIGINT, libc::SIGTERM])?;
+
+    let iface = args.iface.as_str();
+    let mac = interface_mac(iface)?;
+    let server_addr = match args.server_addr {
+        Some(addr) => addr,
+        None => default_server_addr(iface)?,
+    };
+    let available =
+        xdp::rx_queue_count(iface).with_context(|| format!("counting the RX queues of {iface}"))?;
+    let queues = match args.queues {
+        Some(n) if n > available => bail!(
+            "{iface} has {available} RX queue(s), --queues {n} asks for more (see `ethtool -l {iface}`)"
+        ),
+        Some(n) => n,
+        None if available == 0 => bail!("{iface} reports no RX queues"),
+        None if available > MAX_QUEUES => bail!(
+            "{iface} has {available} RX queues but the XDP program steers at most {MAX_QUEUES}: \
+             pass --queues N or reduce them with `ethtool -L {iface} combined N`"
+        ),
+        None => available,
+    };
+    let allowed = default_cores();
+    let cores = match &args.cores {
+        Some(Cores(list)) => {
+            let known = |c: &usize| allowed.iter().flatten().any(|a| a == c) || allowed == [None];
+            if let Some(bad) = list.iter().find(|c| !known(c)) {
+                bail!(
+                    "--cores: core {bad} is not one this process may run on (allowed: {})",
+                    allowed
+                        .iter()
+                        .flatten()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+            }
+            list.iter().copied().map(Some).collect::<Vec<_>>()
+        }
+        None => allowed,
+    };
+
+    let mut program = XdpProgram::load(args.log_level)?;
+    let mode = program.attach(iface, args.mode)?;
+    log::info!("XDP program attached to {iface} in {mode} mode; server address {server_addr}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers: Vec<WorkerHandle> = Vec::new();
+    let started = start_workers(
+        args,
+        iface,
+        queues,
+        &cores,
+        mac,
+        server_addr,
+        &stop,
+        &mut program,
+        &mut workers,
+    );
+    if let Err(e) = started {
+        stop.store(true, Ordering::Relaxed);
+        for w in workers {
+            let _ = w.join();
+        }
+        return Err(e);
+    }
+    emit_line(&format!("READY iface={iface} mode={mode} queues={queues}"))?;
+
+    let deadline = args.duration.map(|d| Instant::now() + d);
+    let mut failed = false;
+    loop {
+        program.flush_log();
+        if let Some(sig) = signals.wait(HOUSEKEEPING)? {
+            log::info!("got signal {sig}, stopping");
+            break;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            log::info!("--duration elapsed, stopping");
+            break;
+        }
+        if workers.iter().any(WorkerHandle::is_finished) {
+            log::error!("a worker stopped unexpectedly, stopping");
+            failed = true;
+            break;
+        }
+    }
+
+    stop.store(true, Ordering::Relaxed);
+    let mut lines = Vec::with_capacity(workers.len());
+    for w in workers {
+        let (queue, core, stats) = (w.queue(), w.core(), Arc::clone(w.stats()));
+        if let Err(e) = w.join() {
+            log::error!("worker of queue {queue}: {e}");
+            failed = true;
+        }
+        let s = stats.snapshot();
+        let core = core.map_or_else(|| "-".to_owned(), |c| c.to_string());
+        log::debug!("queue {queue}: {s:?}");
+        lines.push(format!(
+            "WORKER queue={queue} core={core} rx={} tx={} dropped={} replies={}",
+            s.rx,
+            s.tx,
+            s.dropped
+                .saturating_add(s.tx_full)
+                .saturating_add(s.bad_desc),
+            s.replies,
+        ));
+    }
+    program.flush_log();
+    let counters = program.counters()?;
+    emit_line(&format!("COUNTERS {counters}"))?;
+    for line in lines {
+        emit_line(&line)?;
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Spawns one worker per queue and steers each queue to its socket.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a private helper of `demo`, called once"
+)]
+fn start_workers(
+    args: &DemoArgs,
+    iface: &str,
+    queues: u32,
+    cores: &[Option<usize>],
+    mac: [u8; 6],
+    server_addr: Ipv6Addr,
+    stop: &Arc<AtomicBool>,
+    program: &mut XdpProgram,
+    workers: &mut Vec<WorkerHandle>,
+) -> anyhow::Result<()> {
+    for queue in 0..queues {
+        let core = usize::try_from(queue)
+            .ok()
+            .and_then(|q| cores.get(q.checked_rem(cores.len())?))
+            .copied()
+            .flatten();
+        let mut config = WorkerConfig::new(iface, queue);
+        config.core = core;
+        config.busy_poll = args.busy_poll;
+        let handler = DemoHandler::new(mac, server_addr);
+        let worker = worker::spawn(config, handler, Arc::clone(stop)).map_err(|e| {
+            let hint = match &e {
+                worker::WorkerError::Xsk(x) => x.hint(),
+                _ => None,
+            };
+            match hint {
+                Some(hint) => anyhow!("{e} ({hint})"),
+                None => anyhow!("{e}"),
+            }
+        })?;
+        log::info!(
+            "queue {queue}: AF_XDP socket fd {} ({} mode), worker on core {}",
+            worker.fd(),
+            if worker.zero_copy() {
+                "zero-copy"
+            } else {
+                "copy"
+            },
+            core.map_or_else(|| "any".to_owned(), |c| c.to_string()),
+        );
+        let fd = worker.fd();
+        workers.push(worker);
+        program.register_socket(queue, fd)?;
+    }
+    Ok(())
+}
+
+/// The cores this process may run on, as the default worker placement; unpinned if unknown.
+fn default_cores() -> Vec<Option<usize>> {
+    let mut set = std::mem::MaybeUninit::<libc::cpu_set_t>::zeroed();
+    // SAFETY: `set` is a zeroed cpu_set_t (a valid, empty set) of the size passed; the call only
+    // writes into it.
+    let rc = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), set.as_mut_ptr()) };
+    if rc != 0 {
+        return vec![None];
+    }
+    // SAFETY: zero-initialised above and filled by a successful sched_getaffinity.
+    let set = unsafe { set.assume_init() };
+    let max = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
+    // SAFETY: CPU_ISSET only reads bit `c` of `set`, and `c < CPU_SETSIZE` is in bounds.
+    let is_set = |c: usize| unsafe { libc::CPU_ISSET(c, &set) };
+    let cores: Vec<_> = (0..max).filter(|&c| is_set(c)).map(Some).collect();
+    if cores.is_empty() { vec![None] } else { cores }
+}
+
+/// The hardware address of `iface` (`SIOCGIFHWADDR`, so it works in any network namespace
+/// whatever sysfs shows).
+fn interface_mac(iface: &str) -> anyhow::Result<[u8; 6]> {
+    let name =
+        CString::new(iface).map_err(|_| anyhow!("interface name {iface:?} contains a NUL byte"))?;
+    let bytes = name.as_bytes_with_nul();
+    if bytes.len() > libc::IFNAMSIZ {
+        bail!(
+            "interface name {iface:?} is longer than {} bytes",
+            libc::IFNAMSIZ - 1
+        );
+    }
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+    if unsafe { libc::if_nametoindex(name.as_ptr()) } == 0 {
+        bail!(
+            "no interface named `{iface}` in this network namespace (see `ip link show`; inside \
+             a namespace run under `ip netns exec NS ...`)"
+        );
+    }
+    // SAFETY: a plain datagram socket; the result is checked below and closed by OwnedFd.
+    let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error())
+            .context("creating a socket to query the MAC address");
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
+        *dst = libc::c_char::from_ne_bytes([*src]);
+    }
+    // SAFETY: SIOCGIFHWADDR reads ifr_name and writes the ifr_hwaddr member of `req`, which is
+    // a valid, exclusively borrowed ifreq for the duration of the call.
+    let rc = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            libc::SIOCGIFHWADDR,
+            &raw mut req,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error())
+            .with_context(|| format!("reading the MAC address of {iface}"));
+    }
+    // SAFETY: a successful SIOCGIFHWADDR filled the `ifru_hwaddr` member of the union.
+    let hw = unsafe { req.ifr_ifru.ifru_hwaddr };
+    if i32::from(hw.sa_family) != i32::from(libc::ARPHRD_ETHER) {
+        bail!(
+            "{iface} is not an Ethernet interface (hardware type {})",
+            hw.sa_family
+        );
+    }
+    let mut mac = [0u8; 6];
+    for (dst, src) in mac.iter_mut().zip(hw.sa_data) {
+        *dst = src.to_ne_bytes()[0];
+    }
+    Ok(mac)
+}
+
+/// The first global address of `iface`, else its link-local address, from
+/// `/proc/net/if_inet6` (which shows the caller's network namespace). Tentative and
+/// DAD-failed addresses are skipped.
+fn default_server_addr(iface: &str) -> anyhow::Result<Ipv6Addr> {
+    let table = fs::read_to_string("/proc/net/if_inet6").context("reading /proc/net/if_inet6")?;
+    pick_server_addr(&table, iface).ok_or_else(|| {
+        anyhow!("{iface} has no usable IPv6 address: add one (`ip addr add ... dev {iface}`) or pass --server-addr")
+    })
+}
+
+/// Picks the address as [`default_server_addr`] does from the text of `/proc/net/if_inet6`
+/// (`<32 hex addr> <ifindex> <plen> <scope> <flags> <name>` per line).
+fn pick_server_addr(table: &str, iface: &str) -> Option<Ipv6Addr> {
+    const SCOPE_GLOBAL: u8 = 0x00;
+    const SCOPE_LINK: u8 = 0x20;
+    const IFA_F_DADFAILED: u32 = 0x08;
+    const IFA_F_TENTATIVE: u32 = 0x40;
+    let mut link_local = None;
+    for line in table.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [addr, _index, _plen, scope, flags, name] = fields.as_slice() else {
+            continue;
+        };
+        if *name != iface {
+            continue;
+        }
+        let (Ok(addr), Ok(scope), Ok(flags)) = (
+            u128::from_str_radix(addr, 16),
+            u8::from_str_radix(scope, 16),
+            u32::from_str_radix(flags, 16),
+        ) else {
+            continue;
+        };
+        if flags & (IFA_F_DADFAILED | IFA_F_TENTATIVE) != 0 {
+            continue;
+        }
+        let addr = Ipv6Addr::from(addr);
+        match scope {
+            SCOPE_GLOBAL => return Some(addr),
+            SCOPE_LINK if link_local.is_none() => link_local = Some(addr),
+            _ => {}
+        }
+    }
+    link_local
+}
+
+/// A set of blocked signals that the main thread waits for.
+#[derive(Debug)]
+struct SignalSet {
+    set: libc::sigset_t,
+}
+
+impl SignalSet {
+    /// Blocks `signals` in the calling thread (and every thread it spawns afterwards).
+    fn block(signals: &[libc::c_int]) -> anyhow::Result<Self> {
+        let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigemptyset initialises the set it is given.
+        unsafe { libc::sigemptyset(set.as_mut_ptr()) };
+        // SAFETY: initialised by sigemptyset above.
+        let mut set = unsafe { set.assume_init() };
+        for &sig in signals {
+            // SAFETY: `set` is an initialised sigset_t; `sig` is a valid signal number.
+            unsafe { libc::sigaddset(&raw mut set, sig) };
+        }
+        // SAFETY: `set` is valid for reads; the old mask is not requested.
+        let rc =
+            unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut()) };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc)).context("blocking SIGINT/SIGTERM");
+        }
+        Ok(Self { set })
+    }
+
+    /// Waits up to `timeout` for one of the signals; `Ok(None)` on timeout or interruption.
+    fn wait(&self, timeout: Duration) -> anyhow::Result<Option<libc::c_int>> {
+        let ts = libc::timespec {
+            tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
+        };
+        // SAFETY: `self.set` and `ts` are valid for reads; no siginfo is requested.
+        let sig =
+            unsafe { libc::sigtimedwait(&raw const self.set, std::ptr::null_mut(), &raw const ts) };
+        if sig >= 0 {
+            return Ok(Some(sig));
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EAGAIN | libc::EINTR) => Ok(None),
+            _ => Err(err).context("waiting for signals"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn demo_args_full_set_parsed() {
+        let cli = Cli::try_parse_from([
+            "tandem",
+            "xdp-demo",
+            "--iface",
+            "veth0",
+            "--queues",
+            "2",
+            "--mode",
+            "generic",
+            "--busy-poll",
+            "--cores",
+            "0-1,3",
+            "--server-addr",
+            "fd00::1",
+            "--duration",
+            "1.5",
+        ])
+        .unwrap();
+        let Command::XdpDemo(args) = cli.command else {
+            panic!("not xdp-demo")
+        };
+        assert_eq!(args.iface, "veth0");
+        assert_eq!(args.queues, Some(2));
+        assert_eq!(args.mode, AttachMode::Generic);
+        assert!(args.busy_poll);
+        assert_eq!(args.cores, Some(Cores(vec![0, 1, 3])));
+        assert_eq!(args.server_addr, Some("fd00::1".parse().unwrap()));
+        assert_eq!(args.duration, Some(Duration::from_millis(1500)));
+        assert_eq!(args.log_level, LogLevel::Info);
+    }
+
+    #[test]
+    fn demo_args_bad_cores_explained() {
+        let err = Cli::try_parse_from(["tandem", "xdp-demo", "--iface", "x", "--cores", "3-1"])
+            .unwrap_err();
+        assert!(err.to_string().contains("runs backwards"), "{err}");
+        let err = Cli::try_parse_from(["tandem", "xdp-demo", "--iface", "x", "--cores", "a"])
+            .unwrap_err();
+        assert!(err.to_string().contains("0-1,3"), "{err}");
+    }
+
+    #[test]
+    fn demo_args_out_of_range_queues_rejected() {
+        assert!(
+            Cli::try_parse_from(["tandem", "xdp-demo", "--iface", "x", "--queues", "0"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["tandem", "xdp-demo", "--iface", "x", "--queues", "65"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["tandem", "xdp-demo", "--iface", "x", "--mode", "turbo"]).is_err()
+        );
+    }
+
+    #[test]
+    fn verify_log_level_parsed() {
+        let cli = Cli::try_parse_from(["tandem", "xdp-verify", "--log-level", "off"]).unwrap();
+        let Command::XdpVerify(args) = cli.command else {
+            panic!("not xdp-verify")
+        };
+        assert_eq!(args.log_level, LogLevel::Off);
+    }
+
+    #[test]
+    fn server_addr_global_preferred_over_link_local() {
+        let table = "\
+fe800000000000000000000000000001 02 40 20 80 veth0
+fd0000dc000000000000000000000009 03 40 00 80 other
+fd0000dc000000000000000000000002 02 40 00 c0 veth0
+fd0000dc000000000000000000000001 02 40 00 80 veth0
+";
+        assert_eq!(
+            pick_server_addr(table, "veth0"),
+            Some("fd00:dc::1".parse().unwrap())
+        );
+        let only_ll = "fe800000000000000000000000000001 02 40 20 80 veth0\n";
+        assert_eq!(
+            pick_server_addr(only_ll, "veth0"),
+            Some("fe80::1".parse().unwrap())
+        );
+        assert_eq!(pick_server_addr(only_ll, "veth1"), None);
+    }
+
+    #[test]
+    fn render_error_skips_causes_already_quoted() {
+        let inner = io::Error::other("os error 1");
+        let e = anyhow::Error::new(inner)
+            .context("map XSKS: os error 1")
+            .context("loading");
+        assert_eq!(render_error(&e), "loading: map XSKS: os error 1");
+    }
+
+    #[test]
+    fn duration_parse_rejects_negative() {
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}
