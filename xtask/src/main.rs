@@ -1,1 +1,129 @@
-fn main() {}
+//! Tandem's developer and CI tasks, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
+//!
+//! * `test`: the whole check CI runs (fmt, clippy, tests, cargo-deny, fuzz smoke).
+//! * `fuzz`: the fuzz smoke run alone.
+//! * `lab`: builds `tandem` and runs the XDP/AF_XDP lab demo in network namespaces (root).
+//! * `build-ebpf`: builds the XDP object alone into `target/bpf`, for inspection.
+//! * `check-env`: says which tools and privileges are present, and how to get what is missing.
+//!
+//! xtask performs its work by running other programs (cargo, ip); it never touches git state.
+
+mod ebpf;
+mod env;
+mod fuzz;
+mod lab;
+mod step;
+mod test;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// `cargo xtask`: Tandem's developer and CI tasks.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every check CI runs, in order, stopping at the first failure: cargo fmt --check,
+    /// clippy -D warnings, cargo test, cargo deny, then a fuzz smoke run of each fuzz target.
+    Test(test::TestArgs),
+    /// Only the fuzz part of `test`: seed the corpora from the wire test vectors, build every
+    /// fuzz target once, then fuzz each for N seconds.
+    Fuzz {
+        /// Seconds of fuzzing per fuzz target.
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        fuzz_seconds: u32,
+    },
+    /// Build `tandem` and run the lab demo: network namespaces + veth, the XDP program attached,
+    /// DHCPv6 SOLICIT/ADVERTISE answered from AF_XDP rings. Needs root.
+    Lab(lab::LabArgs),
+    /// Build the XDP program alone (bpfel-unknown-none) into target/bpf and print the object's
+    /// path and size, for inspection with llvm-objdump or bpftool.
+    BuildEbpf,
+    /// Check the toolchain (rustc, rust-src, bpf-linker, cargo-fuzz, cargo-deny), privileges
+    /// and kernel features; print what is missing and the command that fixes it.
+    CheckEnv,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Test(args) => test::run(&args),
+        Command::Fuzz { fuzz_seconds } => test::fuzz_only(fuzz_seconds),
+        Command::Lab(args) => lab::run(&args),
+        Command::BuildEbpf => ebpf::build(),
+        Command::CheckEnv => env::check(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives in `<root>/xtask`).
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// The cargo binary that runs us (`$CARGO` under `cargo run`), else `cargo` from `PATH`.
+fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent_passes_debug_assert() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn cli_test_flags_parse_into_args() {
+        let cli =
+            Cli::try_parse_from(["xtask", "test", "--strict", "--fuzz-seconds", "3"]).unwrap();
+        let Command::Test(args) = cli.command else {
+            panic!("not the test command: {cli:?}")
+        };
+        assert!(args.strict);
+        assert!(!args.no_fuzz);
+        assert_eq!(args.fuzz_seconds, 3);
+    }
+
+    #[test]
+    fn cli_test_without_flags_uses_defaults() {
+        let cli = Cli::try_parse_from(["xtask", "test"]).unwrap();
+        let Command::Test(args) = cli.command else {
+            panic!("not the test command: {cli:?}")
+        };
+        assert!(!args.strict);
+        assert_eq!(args.fuzz_seconds, 10);
+    }
+
+    #[test]
+    fn cli_lab_bad_mode_is_rejected() {
+        assert!(Cli::try_parse_from(["xtask", "lab", "--mode", "turbo"]).is_err());
+        assert!(
+            Cli::try_parse_from(["xtask", "lab", "--mode", "generic", "--queues", "2"]).is_ok()
+        );
+    }
+
+    #[test]
+    fn workspace_root_contains_workspace_manifest() {
+        let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("[workspace]"), "{manifest}");
+    }
+}
