@@ -101,27 +101,6 @@ impl LogLevel {
     }
 }
 
-impl fmt::Display for LogLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for LogLevel {
-    type Err = ParseEnumError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|l| l.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| ParseEnumError {
-                what: "log level",
-                value: s.into(),
-                expected: "off|error|warn|info|debug|trace",
-            })
-    }
-}
-
 /// How to attach the program to an interface.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum AttachMode {
@@ -143,27 +122,6 @@ impl AttachMode {
             Self::Native => "native",
             Self::Generic => "generic",
         }
-    }
-}
-
-impl fmt::Display for AttachMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AttachMode {
-    type Err = ParseEnumError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Self::Auto, Self::Native, Self::Generic]
-            .into_iter()
-            .find(|m| m.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| ParseEnumError {
-                what: "attach mode",
-                value: s.into(),
-                expected: "auto|native|generic",
-            })
     }
 }
 
@@ -193,11 +151,48 @@ impl AttachedMode {
     }
 }
 
-impl fmt::Display for AttachedMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// Implements `Display` by `as_str` and, given the values, `FromStr` (the `as_str` name, in
+/// any ASCII case) for the command-line enums.
+macro_rules! enum_text {
+    ($ty:ty) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+    ($ty:ty, $all:expr, $what:literal, $expected:literal) => {
+        enum_text!($ty);
+
+        impl FromStr for $ty {
+            type Err = ParseEnumError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $all.into_iter()
+                    .find(|v| v.as_str().eq_ignore_ascii_case(s))
+                    .ok_or_else(|| ParseEnumError {
+                        what: $what,
+                        value: s.into(),
+                        expected: $expected,
+                    })
+            }
+        }
+    };
 }
+
+enum_text!(
+    LogLevel,
+    Self::ALL,
+    "log level",
+    "off|error|warn|info|debug|trace"
+);
+enum_text!(
+    AttachMode,
+    [Self::Auto, Self::Native, Self::Generic],
+    "attach mode",
+    "auto|native|generic"
+);
+enum_text!(AttachedMode);
 
 /// A command-line value that names no [`LogLevel`] / [`AttachMode`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

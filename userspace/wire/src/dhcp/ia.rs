@@ -25,62 +25,86 @@ fn status<'a>(options: &Options<'a>) -> Result<Option<StatusCodeOption<'a>>> {
         .transpose()
 }
 
-/// An Identity Association for Non-temporary Addresses (RFC 8415 §21.4).
-///
-/// ```text
-/// | IAID (4) | T1 (4) | T2 (4) | IA_NA-options ... |
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct IaNa<'a> {
-    /// Identity association identifier, chosen by the client.
-    pub iaid: u32,
-    /// Seconds until the client should contact its server to extend lifetimes (RENEW).
-    pub t1: u32,
-    /// Seconds until the client should contact any server (REBIND).
-    pub t2: u32,
-    /// IA Address and Status Code options, and anything else.
-    pub options: Options<'a>,
+/// Generates an identity association with the `IAID (4) | T1 (4) | T2 (4) | options` layout
+/// shared by IA_NA (RFC 8415 §21.4) and IA_PD (RFC 8415 §21.21): the struct (with the doc
+/// comments given), `parse`, an accessor for its lease options, `status` and [`EmitOption`].
+macro_rules! ia_with_timers {
+    (
+        $(#[$doc:meta])*
+        $name:ident, $code:ident, $label:literal,
+        options: $options_doc:literal,
+        $(#[$leases_doc:meta])*
+        fn $leases:ident -> $lease:ident ($lease_code:ident)
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        pub struct $name<'a> {
+            /// Identity association identifier, chosen by the client.
+            pub iaid: u32,
+            /// Seconds until the client should contact its server to extend lifetimes (RENEW).
+            pub t1: u32,
+            /// Seconds until the client should contact any server (REBIND).
+            pub t2: u32,
+            #[doc = $options_doc]
+            pub options: Options<'a>,
+        }
+
+        impl<'a> $name<'a> {
+            #[doc = concat!(
+                "Parses ", $label,
+                " option data: the 12-byte fixed part then a TLV-validated option block."
+            )]
+            pub fn parse(data: &'a [u8]) -> Result<Self> {
+                let mut r = Reader::new(data);
+                let iaid = r.u32($label)?;
+                let t1 = r.u32($label)?;
+                let t2 = r.u32($label)?;
+                Ok(Self {
+                    iaid,
+                    t1,
+                    t2,
+                    options: Options::parse(r.take_rest())?,
+                })
+            }
+
+            $(#[$leases_doc])*
+            pub fn $leases(&self) -> impl Iterator<Item = Result<$lease<'a>>> + 'a {
+                nested(&self.options, OptionCode::$lease_code).map($lease::parse)
+            }
+
+            /// The first Status Code option, if any (parsed blocks only).
+            pub fn status(&self) -> Result<Option<StatusCodeOption<'a>>> {
+                status(&self.options)
+            }
+        }
+
+        impl EmitOption for $name<'_> {
+            fn code(&self) -> OptionCode {
+                OptionCode::$code
+            }
+            fn data_len(&self) -> usize {
+                12 + self.options.wire_len()
+            }
+            fn emit_data(&self, w: &mut Writer<'_>) -> Result<()> {
+                w.u32(self.iaid)?;
+                w.u32(self.t1)?;
+                w.u32(self.t2)?;
+                self.options.emit(w)
+            }
+        }
+    };
 }
 
-impl<'a> IaNa<'a> {
-    /// Parses IA_NA option data: the 12-byte fixed part then a TLV-validated option block.
-    pub fn parse(data: &'a [u8]) -> Result<Self> {
-        let mut r = Reader::new(data);
-        let iaid = r.u32("IA_NA")?;
-        let t1 = r.u32("IA_NA")?;
-        let t2 = r.u32("IA_NA")?;
-        Ok(Self {
-            iaid,
-            t1,
-            t2,
-            options: Options::parse(r.take_rest())?,
-        })
-    }
-
+ia_with_timers! {
+    /// An Identity Association for Non-temporary Addresses (RFC 8415 §21.4).
+    ///
+    /// ```text
+    /// | IAID (4) | T1 (4) | T2 (4) | IA_NA-options ... |
+    /// ```
+    IaNa, IA_NA, "IA_NA",
+    options: "IA Address and Status Code options, and anything else.",
     /// The IA Address options, parsed one by one (parsed blocks only).
-    pub fn addresses(&self) -> impl Iterator<Item = Result<IaAddr<'a>>> + 'a {
-        nested(&self.options, OptionCode::IAADDR).map(IaAddr::parse)
-    }
-
-    /// The first Status Code option, if any (parsed blocks only).
-    pub fn status(&self) -> Result<Option<StatusCodeOption<'a>>> {
-        status(&self.options)
-    }
-}
-
-impl EmitOption for IaNa<'_> {
-    fn code(&self) -> OptionCode {
-        OptionCode::IA_NA
-    }
-    fn data_len(&self) -> usize {
-        12 + self.options.wire_len()
-    }
-    fn emit_data(&self, w: &mut Writer<'_>) -> Result<()> {
-        w.u32(self.iaid)?;
-        w.u32(self.t1)?;
-        w.u32(self.t2)?;
-        self.options.emit(w)
-    }
+    fn addresses -> IaAddr(IAADDR)
 }
 
 /// An Identity Association for Temporary Addresses (RFC 8415 §21.5). RFC 9915 made IA_TA
@@ -133,62 +157,16 @@ impl EmitOption for IaTa<'_> {
     }
 }
 
-/// An Identity Association for Prefix Delegation (RFC 8415 §21.21).
-///
-/// ```text
-/// | IAID (4) | T1 (4) | T2 (4) | IA_PD-options ... |
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct IaPd<'a> {
-    /// Identity association identifier, chosen by the client.
-    pub iaid: u32,
-    /// Seconds until the client should contact its server to extend lifetimes (RENEW).
-    pub t1: u32,
-    /// Seconds until the client should contact any server (REBIND).
-    pub t2: u32,
-    /// IA Prefix and Status Code options, and anything else.
-    pub options: Options<'a>,
-}
-
-impl<'a> IaPd<'a> {
-    /// Parses IA_PD option data: the 12-byte fixed part then a TLV-validated option block.
-    pub fn parse(data: &'a [u8]) -> Result<Self> {
-        let mut r = Reader::new(data);
-        let iaid = r.u32("IA_PD")?;
-        let t1 = r.u32("IA_PD")?;
-        let t2 = r.u32("IA_PD")?;
-        Ok(Self {
-            iaid,
-            t1,
-            t2,
-            options: Options::parse(r.take_rest())?,
-        })
-    }
-
+ia_with_timers! {
+    /// An Identity Association for Prefix Delegation (RFC 8415 §21.21).
+    ///
+    /// ```text
+    /// | IAID (4) | T1 (4) | T2 (4) | IA_PD-options ... |
+    /// ```
+    IaPd, IA_PD, "IA_PD",
+    options: "IA Prefix and Status Code options, and anything else.",
     /// The IA Prefix options, parsed one by one (parsed blocks only).
-    pub fn prefixes(&self) -> impl Iterator<Item = Result<IaPrefix<'a>>> + 'a {
-        nested(&self.options, OptionCode::IAPREFIX).map(IaPrefix::parse)
-    }
-
-    /// The first Status Code option, if any (parsed blocks only).
-    pub fn status(&self) -> Result<Option<StatusCodeOption<'a>>> {
-        status(&self.options)
-    }
-}
-
-impl EmitOption for IaPd<'_> {
-    fn code(&self) -> OptionCode {
-        OptionCode::IA_PD
-    }
-    fn data_len(&self) -> usize {
-        12 + self.options.wire_len()
-    }
-    fn emit_data(&self, w: &mut Writer<'_>) -> Result<()> {
-        w.u32(self.iaid)?;
-        w.u32(self.t1)?;
-        w.u32(self.t2)?;
-        self.options.emit(w)
-    }
+    fn prefixes -> IaPrefix(IAPREFIX)
 }
 
 /// An IA Address option (RFC 8415 §21.6), inside an IA_NA or IA_TA.

@@ -27,7 +27,7 @@ fn all<'a>(options: &Options<'a>) -> impl Iterator<Item = RawOption<'a>> + use<'
 }
 
 /// The single option `code` of a parsed block, decoded with `parse`.
-fn unique<'a, T>(
+pub(super) fn unique<'a, T>(
     options: &Options<'a>,
     code: OptionCode,
     duplicate: &'static str,

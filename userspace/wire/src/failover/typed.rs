@@ -7,12 +7,11 @@
 //! OPTION_IAPREFIX) are kept as parsed and re-emitted verbatim. For byte-exact relaying of a
 //! whole message, emit the [`FailoverMessage`] instead.
 
-use super::client_data::{BindingInfo, ClientData};
+use super::client_data::{BindingInfo, ClientData, unique};
 use super::message::FailoverMessage;
 use super::option::{
     ConnectFlags, KeepaliveTime, MaxUnackedBndupd, Mclt, OptionList, PartnerDownTime,
     ProtocolVersion, RelationshipName, ServerFlags, ServerState, StartTimeOfState, find_all,
-    find_unique,
 };
 use super::time::FailoverTime;
 use crate::codec::Writer;
@@ -23,16 +22,16 @@ use crate::{Error, Result};
 /// Most options a typed message emits at top level (CONNECT: six).
 pub const MAX_TOP_LEVEL_OPTIONS: usize = 6;
 
-/// The single option `code` of `options`, decoded with `parse`.
-fn unique<'a, T>(
+/// The single, mandatory option `code` of `options`, decoded with `parse`; absent is
+/// [`Error::Malformed`]`(missing)`.
+fn required<'a, T>(
     options: &Options<'a>,
     code: OptionCode,
     duplicate: &'static str,
+    missing: &'static str,
     parse: impl FnOnce(&'a [u8]) -> Result<T>,
-) -> Result<Option<T>> {
-    find_unique(options, code, duplicate)?
-        .map(|o| parse(o.data))
-        .transpose()
+) -> Result<T> {
+    unique(options, code, duplicate, parse)?.ok_or(Error::Malformed(missing))
 }
 
 /// The single Status Code option of `options`.
@@ -227,36 +226,41 @@ impl<'a> ConnectParams<'a> {
     fn parse(options: &Options<'a>, errs: &ConnectErrors) -> Result<Self> {
         use OptionCode as C;
         let o = options;
-        let protocol_version = unique(
+        let protocol_version = required(
             o,
             C::F_PROTOCOL_VERSION,
             "duplicate OPTION_F_PROTOCOL_VERSION",
+            errs.version,
             ProtocolVersion::parse,
-        )?
-        .ok_or(Error::Malformed(errs.version))?;
-        let mclt = unique(o, C::F_MCLT, "duplicate OPTION_F_MCLT", Mclt::parse)?
-            .ok_or(Error::Malformed(errs.mclt))?;
-        let keepalive_time = unique(
+        )?;
+        let mclt = required(
+            o,
+            C::F_MCLT,
+            "duplicate OPTION_F_MCLT",
+            errs.mclt,
+            Mclt::parse,
+        )?;
+        let keepalive_time = required(
             o,
             C::F_KEEPALIVE_TIME,
             "duplicate OPTION_F_KEEPALIVE_TIME",
+            errs.keepalive,
             KeepaliveTime::parse,
-        )?
-        .ok_or(Error::Malformed(errs.keepalive))?;
-        let max_unacked_bndupd = unique(
+        )?;
+        let max_unacked_bndupd = required(
             o,
             C::F_MAX_UNACKED_BNDUPD,
             "duplicate OPTION_F_MAX_UNACKED_BNDUPD",
+            errs.max_unacked,
             MaxUnackedBndupd::parse,
-        )?
-        .ok_or(Error::Malformed(errs.max_unacked))?;
-        let connect_flags = unique(
+        )?;
+        let connect_flags = required(
             o,
             C::F_CONNECT_FLAGS,
             "duplicate OPTION_F_CONNECT_FLAGS",
+            errs.flags,
             ConnectFlags::parse,
-        )?
-        .ok_or(Error::Malformed(errs.flags))?;
+        )?;
         let relationship_name = unique(
             o,
             C::F_RELATIONSHIP_NAME,
@@ -323,29 +327,27 @@ impl State {
     pub fn parse(options: &Options<'_>) -> Result<Self> {
         use OptionCode as C;
         let o = options;
-        let server_state = unique(
+        let server_state = required(
             o,
             C::F_SERVER_STATE,
             "duplicate OPTION_F_SERVER_STATE",
+            "STATE without OPTION_F_SERVER_STATE",
             ServerState::parse,
-        )?
-        .ok_or(Error::Malformed("STATE without OPTION_F_SERVER_STATE"))?;
-        let server_flags = unique(
+        )?;
+        let server_flags = required(
             o,
             C::F_SERVER_FLAGS,
             "duplicate OPTION_F_SERVER_FLAGS",
+            "STATE without OPTION_F_SERVER_FLAGS",
             ServerFlags::parse,
-        )?
-        .ok_or(Error::Malformed("STATE without OPTION_F_SERVER_FLAGS"))?;
-        let start_time_of_state = unique(
+        )?;
+        let start_time_of_state = required(
             o,
             C::F_START_TIME_OF_STATE,
             "duplicate OPTION_F_START_TIME_OF_STATE",
-            StartTimeOfState::parse,
-        )?
-        .ok_or(Error::Malformed(
             "STATE without OPTION_F_START_TIME_OF_STATE",
-        ))?;
+            StartTimeOfState::parse,
+        )?;
         let partner_down_time = unique(
             o,
             C::F_PARTNER_DOWN_TIME,
