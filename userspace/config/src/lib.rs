@@ -1,0 +1,54 @@
+//! Tandem's configuration: the TOML file a DHCPv6 server (RFC 8415) runs from.
+//!
+//! Two layers, as in dora: serde structs mirroring the file (private, in `file`), then a
+//! validated [`Config`] of plain types with defaults resolved and every cross-check done
+//! (pools inside their subnet, no overlaps, T1 ≤ T2 ≤ preferred ≤ valid, …).
+//! [`Config::from_str`] reports *all* problems it finds, each as `file:line:column: field:
+//! message`. The reference configuration, with every key documented, is
+//! `userspace/config/examples/tandem.toml`.
+//!
+//! This crate is pure (layer 1): no sockets, threads or clock. [`load`] is a convenience that
+//! reads a file and calls [`Config::from_str`].
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod file;
+mod model;
+mod prefix;
+mod validate;
+
+use std::path::Path;
+
+pub use error::{ConfigError, ConfigErrors, LoadError};
+pub use model::{
+    AddressPool, Config, INFINITY, PdPool, Reservation, Server, Subnet, SubnetOptions,
+};
+pub use prefix::{Ipv6Prefix, PrefixError};
+
+/// Default `[server] state-dir`.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/tandem";
+
+impl Config {
+    /// Parses and validates a configuration. `file_name` only labels the errors.
+    ///
+    /// # Errors
+    /// Every problem found (syntax, unknown keys, wrong types, bad values, cross-checks),
+    /// sorted by position. A TOML syntax error stops the check after the syntax pass.
+    pub fn from_str(text: &str, file_name: &str) -> Result<Self, ConfigErrors> {
+        validate::config(text, file_name)
+    }
+}
+
+/// Reads `path` and parses it with [`Config::from_str`], labelling errors with the path.
+///
+/// # Errors
+/// [`LoadError::Io`] if the file cannot be read, [`LoadError::Invalid`] otherwise.
+pub fn load(path: &Path) -> Result<Config, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Config::from_str(&text, &path.display().to_string()).map_err(LoadError::Invalid)
+}

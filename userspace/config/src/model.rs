@@ -1,0 +1,176 @@
+//! The validated configuration: plain types, defaults resolved, every cross-check done.
+
+use std::net::Ipv6Addr;
+use std::path::PathBuf;
+
+use crate::prefix::Ipv6Prefix;
+
+/// Lifetime value meaning "infinity" (RFC 8415 §7.7).
+pub const INFINITY: u32 = 0xffff_ffff;
+
+/// A validated Tandem configuration. Build it with [`Config::from_str`] or [`crate::load`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `[server]`.
+    pub server: Server,
+    /// `[[interface]]` names, in file order, no duplicates.
+    pub interfaces: Vec<String>,
+    /// `[[subnet]]`s in file order; prefixes, address pools and PD pools do not overlap.
+    pub subnets: Vec<Subnet>,
+}
+
+/// Server-wide settings, `[server]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Server {
+    /// Where leases and the server DUID are kept (default `/var/lib/tandem`).
+    pub state_dir: PathBuf,
+    /// Value of the Preference option in Advertise (RFC 8415 §21.8, default 0).
+    pub preference: u8,
+}
+
+/// One link (or set of relayed links) served from the same pools, `[[subnet]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subnet {
+    /// The on-link prefix.
+    pub prefix: Ipv6Prefix,
+    /// Direct (non-relayed) clients arriving on this interface belong here.
+    pub interface: Option<String>,
+    /// Relay link-addresses that select this subnet besides those inside `prefix`
+    /// (RFC 8415 §9.1, §18.3.10).
+    pub relay_link_addresses: Vec<Ipv6Addr>,
+    /// Relay Interface-Id option value (RFC 8415 §21.18) that selects this subnet.
+    pub interface_id: Option<Vec<u8>>,
+    /// Answer a Solicit carrying Rapid Commit with a committed Reply (RFC 8415 §18.3.1).
+    pub rapid_commit: bool,
+    /// Preferred lifetime in seconds (RFC 8415 §21.6); [`INFINITY`] means infinite.
+    pub preferred_lifetime: u32,
+    /// Valid lifetime in seconds, ≥ `preferred_lifetime`.
+    pub valid_lifetime: u32,
+    /// T1 in seconds, default 0.5 × preferred (RFC 8415 §21.4); ≤ `t2`.
+    pub t1: u32,
+    /// T2 in seconds, default 0.8 × preferred (RFC 8415 §21.4).
+    pub t2: u32,
+    /// IA_NA address pools, inside `prefix`.
+    pub pools: Vec<AddressPool>,
+    /// IA_PD prefix pools.
+    pub pd_pools: Vec<PdPool>,
+    /// Fixed assignments by client DUID.
+    pub reservations: Vec<Reservation>,
+    /// Options handed out on this subnet.
+    pub options: SubnetOptions,
+}
+
+impl Subnet {
+    /// The reservation for the client with this DUID (compared as opaque bytes, RFC 8415 §11).
+    #[must_use]
+    pub fn reservation_for_duid(&self, duid: &[u8]) -> Option<&Reservation> {
+        self.reservations.iter().find(|r| r.duid == duid)
+    }
+}
+
+/// An inclusive range of addresses for IA_NA, `[[subnet.pool]]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressPool {
+    /// First address.
+    pub first: Ipv6Addr,
+    /// Last address, ≥ `first`.
+    pub last: Ipv6Addr,
+}
+
+impl AddressPool {
+    /// Number of addresses; saturates at `u128::MAX` for the whole address space.
+    #[must_use]
+    pub fn len(&self) -> u128 {
+        u128::from(self.last)
+            .saturating_sub(u128::from(self.first))
+            .saturating_add(1)
+    }
+
+    /// Always false for a validated pool (`first <= last`); true only if built inverted.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.first > self.last
+    }
+
+    /// Whether `addr` is in the pool.
+    #[must_use]
+    pub fn contains(&self, addr: Ipv6Addr) -> bool {
+        self.first <= addr && addr <= self.last
+    }
+}
+
+/// A prefix cut into delegated prefixes of one length for IA_PD, `[[subnet.pd-pool]]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PdPool {
+    /// The pool prefix.
+    pub prefix: Ipv6Prefix,
+    /// Length of each delegated prefix, `prefix.prefix_len()..=128`.
+    pub delegated_len: u8,
+}
+
+impl PdPool {
+    /// Number of delegated prefixes, 2^(delegated_len − prefix_len); saturates at `u128::MAX`
+    /// (a /0 cut into /128s), and 0 if `delegated_len` is shorter than the pool prefix.
+    #[must_use]
+    pub fn count(&self) -> u128 {
+        match self.delegated_len.checked_sub(self.prefix.prefix_len()) {
+            None => 0,
+            Some(bits) => 1u128.checked_shl(u32::from(bits)).unwrap_or(u128::MAX),
+        }
+    }
+}
+
+/// A fixed assignment, `[[subnet.reservation]]`. At least one of `address`, `prefix` is set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// The client DUID bytes (RFC 8415 §11), 3..=130 bytes.
+    pub duid: Vec<u8>,
+    /// Reserved IA_NA address, inside the subnet prefix.
+    pub address: Option<Ipv6Addr>,
+    /// Reserved IA_PD prefix.
+    pub prefix: Option<Ipv6Prefix>,
+}
+
+/// Options served on a subnet, `[subnet.options]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubnetOptions {
+    /// OPTION_DNS_SERVERS (23, RFC 3646 §3).
+    pub dns_servers: Vec<Ipv6Addr>,
+    /// OPTION_DOMAIN_LIST (24, RFC 3646 §4), without trailing dots.
+    pub domain_search: Vec<String>,
+    /// OPTION_SOL_MAX_RT (82, RFC 8415 §21.24), 60..=86400.
+    pub sol_max_rt: Option<u32>,
+    /// OPTION_INF_MAX_RT (83, RFC 8415 §21.25), 60..=86400.
+    pub inf_max_rt: Option<u32>,
+    /// OPTION_INFORMATION_REFRESH_TIME (32, RFC 8415 §21.23), ≥ 600.
+    pub information_refresh_time: Option<u32>,
+}
+
+impl Config {
+    /// The subnet a relayed request belongs to, from the innermost non-zero relay
+    /// link-address (RFC 8415 §18.3.10, RFC 6221): an explicit `relay-link-addresses` entry
+    /// wins, otherwise the subnet whose prefix contains `addr`.
+    #[must_use]
+    pub fn subnet_for_link_address(&self, addr: Ipv6Addr) -> Option<&Subnet> {
+        self.subnets
+            .iter()
+            .find(|s| s.relay_link_addresses.contains(&addr))
+            .or_else(|| self.subnets.iter().find(|s| s.prefix.contains(addr)))
+    }
+
+    /// The subnet selected by a relay Interface-Id option value (RFC 8415 §21.18).
+    #[must_use]
+    pub fn subnet_for_interface_id(&self, interface_id: &[u8]) -> Option<&Subnet> {
+        self.subnets
+            .iter()
+            .find(|s| s.interface_id.as_deref() == Some(interface_id))
+    }
+
+    /// The subnet of direct (non-relayed) clients arriving on interface `name`.
+    #[must_use]
+    pub fn subnet_for_interface(&self, name: &str) -> Option<&Subnet> {
+        self.subnets
+            .iter()
+            .find(|s| s.interface.as_deref() == Some(name))
+    }
+}
