@@ -510,3 +510,65 @@ fn message_emit_rejects_out_of_range_header() {
     };
     assert!(matches!(relay.emit(&mut buf), Err(Error::Malformed(_))));
 }
+
+#[test]
+fn vectors_every_dhcp_file_is_listed() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if let Some(stem) = name
+            .strip_prefix("dhcp_")
+            .and_then(|n| n.strip_suffix(".hex"))
+        {
+            assert!(
+                VECTORS.iter().any(|(n, _)| *n == stem),
+                "{name} is not in dhcp_common::VECTORS, so no test reads it"
+            );
+        }
+    }
+}
+
+#[test]
+fn captured_client_solicits_decode_as_the_clients_sent_them() {
+    let codes = |name: &str| -> (MessageType, Vec<OptionCode>) {
+        let bytes = vector(name);
+        let msg = Message::parse(&bytes).unwrap();
+        let codes = msg.options.raw().unwrap().iter().map(|o| o.code).collect();
+        assert!(msg.client_id().unwrap().is_some(), "{name}: no Client ID");
+        (msg.msg_type, codes)
+    };
+    use OptionCode as C;
+    assert_eq!(
+        codes("capture_dhclient_solicit"),
+        (
+            MessageType::SOLICIT,
+            vec![C::CLIENTID, C::ORO, C::ELAPSED_TIME, C::IA_NA]
+        )
+    );
+    assert_eq!(
+        codes("capture_dhclient_pd_solicit"),
+        (
+            MessageType::SOLICIT,
+            vec![C::CLIENTID, C::ORO, C::ELAPSED_TIME, C::IA_PD]
+        )
+    );
+    assert_eq!(
+        codes("capture_dhclient_info_request"),
+        (
+            MessageType::INFORMATION_REQUEST,
+            vec![C::CLIENTID, C::ORO, C::ELAPSED_TIME]
+        )
+    );
+    let (t, dhcpcd) = codes("capture_dhcpcd_solicit");
+    assert_eq!(t, MessageType::SOLICIT);
+    assert!(
+        dhcpcd.contains(&C::IA_NA)
+            && dhcpcd.contains(&C::IA_PD)
+            && dhcpcd.contains(&C::VENDOR_CLASS)
+    );
+    let (t, wide) = codes("capture_wide_dhcp6c_solicit");
+    assert_eq!(t, MessageType::SOLICIT);
+    assert!(
+        wide.contains(&C::RAPID_COMMIT) && wide.contains(&C::IA_NA) && wide.contains(&C::IA_PD)
+    );
+}

@@ -57,6 +57,26 @@ pub(crate) const VECTORS: &[(&str, &str)] = &[
         "rfc8415_info_request",
         include_str!("../vectors/dhcp_rfc8415_info_request.hex"),
     ),
+    (
+        "capture_dhclient_solicit",
+        include_str!("../vectors/dhcp_capture_dhclient_solicit.hex"),
+    ),
+    (
+        "capture_dhclient_pd_solicit",
+        include_str!("../vectors/dhcp_capture_dhclient_pd_solicit.hex"),
+    ),
+    (
+        "capture_dhclient_info_request",
+        include_str!("../vectors/dhcp_capture_dhclient_info_request.hex"),
+    ),
+    (
+        "capture_dhcpcd_solicit",
+        include_str!("../vectors/dhcp_capture_dhcpcd_solicit.hex"),
+    ),
+    (
+        "capture_wide_dhcp6c_solicit",
+        include_str!("../vectors/dhcp_capture_wide_dhcp6c_solicit.hex"),
+    ),
 ];
 
 /// The bytes of the vector called `name`.
