@@ -1,0 +1,126 @@
+//! Engine counters: messages received and answered per type, drops per reason, lease events.
+
+use tandem_wire::dhcp::MessageType;
+
+macro_rules! drop_reasons {
+    ($( $(#[$doc:meta])* $name:ident = $text:literal, )*) => {
+        /// Why a datagram got no answer. Each has a counter ([`Counters::drops`]).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum DropReason {
+            $( $(#[$doc])* $name, )*
+        }
+
+        impl DropReason {
+            /// Every reason, in declaration order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$name,)*];
+
+            /// A snake_case name for logs and counter dumps (`drop_<name>=N`).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(DropReason::$name => $text,)*
+                }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// The datagram does not parse as a DHCPv6 message or relay chain, or an option the
+    /// engine needs (Client ID, Server ID, ORO, an IA) is malformed (RFC 8415 §16).
+    Malformed = "malformed",
+    /// A singleton option (Client ID, Server ID, ORO, Elapsed Time, Rapid Commit, Preference,
+    /// Reconfigure Accept) appears more than once (RFC 8415 §21).
+    DuplicateOption = "duplicate_option",
+    /// ADVERTISE, REPLY, RECONFIGURE or RELAY-REPL: only servers send those (RFC 8415 §16.3,
+    /// §16.10, §16.11, §16.14).
+    ServerMessage = "server_message",
+    /// A message type this server does not handle (RFC 8415 §16).
+    UnknownMessageType = "unknown_message_type",
+    /// No Client Identifier where one is required (RFC 8415 §16.2 – §16.9).
+    MissingClientId = "missing_client_id",
+    /// A Server Identifier in a Solicit, Confirm or Rebind (RFC 8415 §16.2, §16.5, §16.7).
+    UnexpectedServerId = "unexpected_server_id",
+    /// No Server Identifier in a Request, Renew, Release or Decline (RFC 8415 §16.4, §16.6,
+    /// §16.8, §16.9).
+    MissingServerId = "missing_server_id",
+    /// A Server Identifier that is not ours (RFC 8415 §16.4, §16.6, §16.8, §16.9, §16.12).
+    ForeignServerId = "foreign_server_id",
+    /// An Information-Request carrying an IA_NA or IA_PD (RFC 8415 §16.12).
+    IaInInformationRequest = "ia_in_information_request",
+    /// A Confirm without addresses, or for a link the server knows nothing about: no reply
+    /// (RFC 8415 §18.3.3).
+    ConfirmUnanswerable = "confirm_unanswerable",
+    /// The reply does not fit the output buffer.
+    ReplyTooLarge = "reply_too_large",
+}
+
+/// What the engine has seen and done since it was created.
+#[derive(Clone, Debug)]
+pub struct Counters {
+    received: [u64; 256],
+    replies: [u64; 256],
+    drops: [u64; DropReason::ALL.len()],
+    /// Leases written ACTIVE (new, renewed or rebound).
+    pub committed: u64,
+    /// Leases moved to RELEASED by a Release.
+    pub released: u64,
+    /// Leases moved to ABANDONED by a Decline.
+    pub declined: u64,
+    /// ACTIVE leases moved to EXPIRED by [`crate::Engine::reclaim`].
+    pub expired: u64,
+    /// ABANDONED leases freed after their quarantine by [`crate::Engine::reclaim`].
+    pub unquarantined: u64,
+    /// Store writes that failed (e.g. table full): the IA got NoAddrsAvail / NoPrefixAvail.
+    pub store_errors: u64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            received: [0; 256],
+            replies: [0; 256],
+            drops: [0; DropReason::ALL.len()],
+            committed: 0,
+            released: 0,
+            declined: 0,
+            expired: 0,
+            unquarantined: 0,
+            store_errors: 0,
+        }
+    }
+}
+
+impl Counters {
+    /// Messages received of type `t`. A relayed message counts once as RELAY-FORW and once
+    /// as the type of the client message it carries.
+    pub fn received(&self, t: MessageType) -> u64 {
+        self.received[usize::from(t.0)]
+    }
+
+    /// Answers sent of type `t` (ADVERTISE or REPLY; relayed answers count as their inner type).
+    pub fn replies(&self, t: MessageType) -> u64 {
+        self.replies[usize::from(t.0)]
+    }
+
+    /// Datagrams dropped for `reason`.
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize]
+    }
+
+    /// Every drop counter with its reason, for printing `drop_<name>=N`.
+    pub fn drop_counts(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL.iter().map(|r| (*r, self.drops(*r)))
+    }
+
+    pub(crate) fn count_received(&mut self, t: MessageType) {
+        self.received[usize::from(t.0)] += 1;
+    }
+
+    pub(crate) fn count_reply(&mut self, t: MessageType) {
+        self.replies[usize::from(t.0)] += 1;
+    }
+
+    pub(crate) fn count_drop(&mut self, reason: DropReason) {
+        self.drops[reason as usize] += 1;
+    }
+}

@@ -1,0 +1,73 @@
+//! Tandem's DHCPv6 server engine (layer L1: sans-IO).
+//!
+//! [`Engine::handle`] takes one datagram received on UDP port 547 and, when the RFC asks for an
+//! answer, writes the Advertise or Reply (wrapped in RELAY-REPL messages for relayed requests)
+//! into the caller's buffer; the caller sends it to the source address and port of the
+//! datagram (RFC 8415 §18.3.10, §19.3). The engine performs no I/O: time comes in as a
+//! [`FailoverTime`], randomness through [`Entropy`], and leases live in a [`LeaseStore`] whose
+//! `put` is durable on return, so every lease in a Reply is committed before the Reply exists
+//! (RFC 8415 §18.3.1, §18.3.2).
+//!
+//! Behaviour, with the choices the RFC leaves open:
+//!
+//! * Messages (RFC 8415 §16, §18.3): SOLICIT → ADVERTISE, or REPLY with Rapid Commit when the
+//!   client asks and the subnet allows it; REQUEST, RENEW, REBIND, CONFIRM, RELEASE, DECLINE,
+//!   INFORMATION-REQUEST → REPLY. ADVERTISE, REPLY, RECONFIGURE and RELAY-REPL are server
+//!   messages and are dropped; any other type is dropped as unknown. Each discard rule of
+//!   §16 has its own [`DropReason`] and counter. Unicast is accepted like multicast (RFC 9915
+//!   removed Server Unicast / UseMulticast); IA_TA is obsolete and treated as an unknown option.
+//! * Link selection (RFC 8415 §13.1, §18.3.10): relayed requests by the innermost non-zero relay
+//!   link-address, else by the innermost Interface-Id; direct requests by the receiving
+//!   interface. Without a subnet the client still gets Information-Request replies (without
+//!   configuration options); IAs get NoAddrsAvail / NoPrefixAvail (NotOnLink when a Request
+//!   names addresses), Renew/Rebind leases get lifetimes 0, Confirm is not answered.
+//! * Allocation: the client's own binding first, then its reservation, then a valid
+//!   hint, then a random free lease (bounded random tries, then a bounded probe): never a scan
+//!   of the pool.
+//! * Expiry: [`Engine::reclaim`] walks the store incrementally.
+//!
+//! [`FailoverTime`]: tandem_lease::FailoverTime
+//! [`LeaseStore`]: tandem_lease::LeaseStore
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod alloc;
+mod counters;
+mod engine;
+mod reply;
+
+pub use alloc::{MAX_LEASES_PER_IA, PROBE_LIMIT, RANDOM_TRIES};
+pub use counters::{Counters, DropReason};
+pub use engine::{DEFAULT_DECLINE_QUARANTINE, Engine, Outcome, ReclaimReport, RxMeta};
+
+/// A source of randomness for lease selection (random probing of pools). The daemon seeds one
+/// from the OS; tests use a fixed seed.
+pub trait Entropy {
+    /// The next 64 random bits.
+    fn next_u64(&mut self) -> u64;
+}
+
+/// SplitMix64: a small, fast, deterministic [`Entropy`] (not cryptographic; lease selection
+/// only needs spread, not secrecy).
+#[derive(Clone, Debug)]
+pub struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    /// A generator starting from `seed`.
+    pub const fn new(seed: u64) -> Self {
+        Self { state: seed }
+    }
+}
+
+impl Entropy for SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,196 @@
+//! Writing Advertise and Reply messages (RFC 8415 §18.3.9, §18.3.10) straight into a buffer.
+
+use tandem_config::Subnet;
+use tandem_lease::LeaseKind;
+use tandem_wire::Result;
+use tandem_wire::codec::Writer;
+use tandem_wire::dhcp::option::CodeList;
+use tandem_wire::dhcp::{MessageType, StatusCode};
+use tandem_wire::option::OptionCode;
+
+use crate::alloc::{Lease, MAX_LEASES_PER_IA};
+
+/// One lease in a reply IA, with the lifetimes sent (0/0 tells the client to stop using it,
+/// RFC 8415 §18.3.4, §18.3.5).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LeaseOut {
+    pub(crate) lease: Lease,
+    pub(crate) preferred: u32,
+    pub(crate) valid: u32,
+}
+
+/// One IA_NA or IA_PD of a reply.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IaOut {
+    pub(crate) kind: LeaseKind,
+    pub(crate) iaid: u32,
+    pub(crate) t1: u32,
+    pub(crate) t2: u32,
+    pub(crate) leases: [Option<LeaseOut>; MAX_LEASES_PER_IA],
+    pub(crate) status: Option<StatusCode>,
+}
+
+impl IaOut {
+    pub(crate) const fn new(kind: LeaseKind, iaid: u32) -> Self {
+        Self {
+            kind,
+            iaid,
+            t1: 0,
+            t2: 0,
+            leases: [None; MAX_LEASES_PER_IA],
+            status: None,
+        }
+    }
+
+    /// Adds a lease (silently ignored past [`MAX_LEASES_PER_IA`]).
+    pub(crate) fn push(&mut self, lease: LeaseOut) {
+        if let Some(slot) = self.leases.iter_mut().find(|l| l.is_none()) {
+            *slot = Some(lease);
+        }
+    }
+
+    pub(crate) fn has_lease(&self, lease: &Lease) -> bool {
+        self.leases.iter().flatten().any(|l| l.lease == *lease)
+    }
+}
+
+/// A human-readable message for each status we send (RFC 8415 §21.13).
+pub(crate) const fn status_text(code: StatusCode) -> &'static str {
+    match code.0 {
+        0 => "success",
+        2 => "no addresses available",
+        3 => "no binding for this IA",
+        4 => "address not on link",
+        6 => "no prefixes available",
+        _ => "failure",
+    }
+}
+
+fn write_status(w: &mut Writer<'_>, code: StatusCode) -> Result<()> {
+    w.option(OptionCode::STATUS_CODE.0, |w| {
+        w.u16(code.0)?;
+        w.put(status_text(code).as_bytes())
+    })
+}
+
+fn write_ia(w: &mut Writer<'_>, ia: &IaOut) -> Result<()> {
+    let code = match ia.kind {
+        LeaseKind::Address => OptionCode::IA_NA,
+        LeaseKind::Prefix => OptionCode::IA_PD,
+    };
+    w.option(code.0, |w| {
+        w.u32(ia.iaid)?;
+        w.u32(ia.t1)?;
+        w.u32(ia.t2)?;
+        for l in ia.leases.iter().flatten() {
+            match ia.kind {
+                // RFC 8415 §21.6.
+                LeaseKind::Address => w.option(OptionCode::IAADDR.0, |w| {
+                    w.ipv6(l.lease.addr)?;
+                    w.u32(l.preferred)?;
+                    w.u32(l.valid)
+                })?,
+                // RFC 8415 §21.22.
+                LeaseKind::Prefix => w.option(OptionCode::IAPREFIX.0, |w| {
+                    w.u32(l.preferred)?;
+                    w.u32(l.valid)?;
+                    w.u8(l.lease.len)?;
+                    w.ipv6(l.lease.addr)
+                })?,
+            }
+        }
+        match ia.status {
+            Some(code) => write_status(w, code),
+            None => Ok(()),
+        }
+    })
+}
+
+/// Everything a reply holds besides the header.
+#[derive(Debug)]
+pub(crate) struct ReplyParts<'a> {
+    pub(crate) msg_type: MessageType,
+    pub(crate) transaction_id: u32,
+    pub(crate) server_duid: &'a [u8],
+    pub(crate) client_id: Option<&'a [u8]>,
+    pub(crate) preference: Option<u8>,
+    pub(crate) rapid_commit: bool,
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) ias: &'a [IaOut],
+    /// The subnet's options and its encoded domain list, if the client has a subnet.
+    pub(crate) options: Option<(&'a Subnet, &'a [u8])>,
+    pub(crate) oro: Option<CodeList<'a>>,
+    /// Information Refresh Time only goes in replies to Information-Request (RFC 8415 §21.23).
+    pub(crate) information_request: bool,
+}
+
+/// Writes the message; returns its length.
+pub(crate) fn write(buf: &mut [u8], p: &ReplyParts<'_>) -> Result<usize> {
+    let mut w = Writer::new(buf);
+    w.u8(p.msg_type.0)?;
+    w.u24(p.transaction_id)?;
+    // RFC 8415 §18.3: Server Identifier and the client's Client Identifier.
+    w.option(OptionCode::SERVERID.0, |w| w.put(p.server_duid))?;
+    if let Some(c) = p.client_id {
+        w.option(OptionCode::CLIENTID.0, |w| w.put(c))?;
+    }
+    if let Some(pref) = p.preference {
+        w.option(OptionCode::PREFERENCE.0, |w| w.u8(pref))?;
+    }
+    if p.rapid_commit {
+        w.option(OptionCode::RAPID_COMMIT.0, |_| Ok(()))?;
+    }
+    if let Some(code) = p.status {
+        write_status(&mut w, code)?;
+    }
+    for ia in p.ias {
+        write_ia(&mut w, ia)?;
+    }
+    if let (Some((subnet, domains)), Some(oro)) = (p.options, p.oro) {
+        let o = &subnet.options;
+        // RFC 8415 §18.3.9, §21.7: configured options the client asked for.
+        if oro.contains(OptionCode::DNS_SERVERS) && !o.dns_servers.is_empty() {
+            w.option(OptionCode::DNS_SERVERS.0, |w| {
+                o.dns_servers.iter().try_for_each(|a| w.ipv6(*a))
+            })?;
+        }
+        if oro.contains(OptionCode::DOMAIN_LIST) && !domains.is_empty() {
+            w.option(OptionCode::DOMAIN_LIST.0, |w| w.put(domains))?;
+        }
+        if let Some(v) = o
+            .sol_max_rt
+            .filter(|_| oro.contains(OptionCode::SOL_MAX_RT))
+        {
+            w.option(OptionCode::SOL_MAX_RT.0, |w| w.u32(v))?;
+        }
+        if let Some(v) = o
+            .inf_max_rt
+            .filter(|_| oro.contains(OptionCode::INF_MAX_RT))
+        {
+            w.option(OptionCode::INF_MAX_RT.0, |w| w.u32(v))?;
+        }
+        if p.information_request
+            && let Some(v) = o
+                .information_refresh_time
+                .filter(|_| oro.contains(OptionCode::INFORMATION_REFRESH_TIME))
+        {
+            w.option(OptionCode::INFORMATION_REFRESH_TIME.0, |w| w.u32(v))?;
+        }
+    }
+    Ok(w.position())
+}
+
+/// RFC 1035 wire form of the domain search list (RFC 8415 §10, RFC 3646 §4), uncompressed.
+/// Names are validated by tandem-config (labels ≤ 63 bytes, names ≤ 255 bytes).
+pub(crate) fn encode_domain_list(names: &[String]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for name in names {
+        for label in name.split('.').filter(|l| !l.is_empty()) {
+            let len = u8::try_from(label.len()).unwrap_or(63);
+            out.push(len);
+            out.extend_from_slice(label.as_bytes().get(..usize::from(len)).unwrap_or_default());
+        }
+        out.push(0);
+    }
+    out
+}
