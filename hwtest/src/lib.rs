@@ -12,10 +12,13 @@
 //! * [`Server`]: `ip netns exec <ns> tandem xdp-demo ...` as a child process.
 //! * [`client`]: DHCPv6 messages built and parsed with `tandem-wire`, and the sockets to send
 //!   them from the client namespace.
+//! * [`clients`]: real Debian DHCPv6 clients (dhclient, dhcpcd, dibbler, WIDE dhcp6c) and the
+//!   WIDE relay in namespaces, `tandem run` as a child, and `tandem leases --json` parsed.
 //! * [`traffic`]: non-DHCP services and probes (UDP echo, TCP).
 //! * [`lab`]: the scripted demo of `cargo xtask lab`.
 
 pub mod client;
+pub mod clients;
 pub mod lab;
 mod netns;
 mod process;
@@ -25,6 +28,9 @@ pub mod traffic;
 
 use std::sync::OnceLock;
 
+pub use clients::{
+    ClientKind, ClientResult, DhclientMode, RelayLab, RunningClient, StatefulOptions,
+};
 pub use netns::NetNs;
 pub use process::{BoundedOutput, ip, run_bounded};
 pub use server::{

@@ -1,13 +1,14 @@
 //! The `tandem` command line and the lifecycle of its commands.
 //!
-//! stdout carries only the machine-readable lines of the contract (`verified …`, `READY …`,
-//! `COUNTERS …`, `WORKER …`), each flushed at once; logs go to stderr (level from `RUST_LOG`,
-//! default `info`).
+//! stdout carries only the machine-readable lines of the contract (`F: OK …`, `verified …`,
+//! `READY …`, `COUNTERS …`, `WORKER …`, the lease listing), each flushed at once; logs go to
+//! stderr (level from `RUST_LOG`, default `info`).
 
 use std::ffi::CString;
 use std::fs;
 use std::io::{self, IsTerminal as _, Write as _};
 use std::net::Ipv6Addr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,10 +26,11 @@ const HOUSEKEEPING: Duration = Duration::from_millis(50);
 /// Entries in the XDP program's XSKS map: the highest steerable queue is one less.
 const MAX_QUEUES: u32 = 64;
 
-/// Tandem: a DHCPv6 server appliance with an XDP/AF_XDP datapath.
+/// Tandem: a DHCPv6 server appliance (RFC 8415) with an XDP/AF_XDP datapath.
 ///
-/// Until the DHCPv6 server itself lands, this program checks and demonstrates the datapath.
-/// Every command needs root (CAP_BPF, CAP_NET_ADMIN and CAP_NET_RAW).
+/// `run` serves DHCPv6 on a UDP socket (needs CAP_NET_BIND_SERVICE); `check` and `leases` need
+/// no privileges beyond reading their files; the `xdp-*` commands need root (CAP_BPF,
+/// CAP_NET_ADMIN and CAP_NET_RAW).
 ///
 /// Logs go to stderr; set RUST_LOG (e.g. `RUST_LOG=debug`, `RUST_LOG=tandem_xdp=debug`) to
 /// change their level (default: info). stdout carries only the result lines described in each
@@ -44,6 +46,28 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check a configuration file.
+    ///
+    /// Prints `F: OK (N subnets, M pools, K PD pools, R reservations)` and exits 0, or prints
+    /// every problem found, one per line (`file:line:column: field: message`), on stderr and
+    /// exits 1.
+    Check(CheckArgs),
+    /// Run the DHCPv6 server (foreground) on a UDP socket.
+    ///
+    /// Listens on UDP port 547 on the configured interfaces (joining ff02::1:2 on each, and
+    /// taking unicast from relay agents), keeps leases in memory-mapped tables in the state
+    /// directory and the server DUID next to them. Prints `READY` once the socket is bound and
+    /// the store is open. On SIGINT/SIGTERM it flushes the store, prints
+    /// `COUNTERS rx_<type>=N … tx_<type>=N … drop_<reason>=N … <event>=N …` and exits 0.
+    /// Exits 1 with the reason on a configuration or setup error.
+    Run(RunArgs),
+    /// List the leases in a state directory (of a running or a stopped server).
+    ///
+    /// Default: a table (type, address or prefix, state, client DUID, IAID, preferred and
+    /// valid lifetimes, expiry in UTC). With --json, one JSON object per lease and line:
+    /// `{"type":"na"|"pd","address"|"prefix":…,"duid":"hex","iaid":N,"state":"active"|…,
+    /// "preferred_lifetime":N,"valid_lifetime":N,"cltt":RFC3339|null,"expires":RFC3339|null}`.
+    Leases(LeasesArgs),
     /// Load the XDP program into the kernel (runs the verifier) without attaching it.
     ///
     /// Prints one line, `verified prog=tandem_xdp insns=<xlated insns> jited_bytes=<n> …`, and
@@ -67,6 +91,44 @@ pub enum Command {
     /// reports sent, dropped: frames not answered; core=- when not pinned), then exits 0.
     /// Exits 1 with the reason on any setup error.
     XdpDemo(DemoArgs),
+}
+
+/// Arguments of `tandem check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+/// Arguments of `tandem run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// State directory (leases, server DUID); default: `[server] state-dir` of the
+    /// configuration. Created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Lease store capacity in bindings, fixed when the lease file is created.
+    #[arg(long, value_name = "N", default_value_t = tandem_store::DEFAULT_CAPACITY)]
+    pub capacity: u64,
+    /// Seconds between msyncs of the lease store: what a power loss may lose (a killed
+    /// process loses nothing committed). Decimals allowed.
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_duration)]
+    pub flush_interval: Duration,
+}
+
+/// Arguments of `tandem leases`.
+#[derive(Debug, Args)]
+pub struct LeasesArgs {
+    /// State directory of the server.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// One JSON object per lease and line instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `tandem xdp-verify`.
@@ -117,7 +179,7 @@ fn parse_cores(s: &str) -> Result<Cores, String> {
     parse_core_list(s).map(Cores).map_err(|e| e.to_string())
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()
         .parse()
@@ -132,6 +194,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
+        Command::Check(args) => check(&args),
+        Command::Run(args) => crate::run::run(&args),
+        Command::Leases(args) => leases(&args),
         Command::XdpVerify(args) => verify(&args),
         Command::XdpDemo(args) => demo(&args),
     };
@@ -176,11 +241,37 @@ fn init_logging() {
 
 /// Prints one line on stdout and flushes it (the READY/COUNTERS/WORKER lines are read by
 /// scripts and tests while the process runs).
-fn emit_line(line: &str) -> anyhow::Result<()> {
+pub(crate) fn emit_line(line: &str) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     writeln!(out, "{line}")
         .and_then(|()| out.flush())
         .context("writing to stdout")
+}
+
+fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let ok = crate::check::check(&args.config, &mut io::stdout(), &mut io::stderr())
+        .context("writing the result")?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn leases(args: &LeasesArgs) -> anyhow::Result<ExitCode> {
+    let store = tandem_store::Store::open_read_only(&args.state_dir)
+        .with_context(|| format!("opening the lease store in {}", args.state_dir.display()))?;
+    let bindings = crate::leases::collect(&store);
+    crate::leases::write_listing(&bindings, args.json, unix_now(), &mut io::stdout().lock())
+        .context("writing to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Seconds since 1970-01-01T00:00:00Z by the system clock (0 if it is set before 1970).
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -387,7 +478,7 @@ fn default_cores() -> Vec<Option<usize>> {
 
 /// The hardware address of `iface` (`SIOCGIFHWADDR`, so it works in any network namespace
 /// whatever sysfs shows).
-fn interface_mac(iface: &str) -> anyhow::Result<[u8; 6]> {
+pub(crate) fn interface_mac(iface: &str) -> anyhow::Result<[u8; 6]> {
     let name =
         CString::new(iface).map_err(|_| anyhow!("interface name {iface:?} contains a NUL byte"))?;
     let bytes = name.as_bytes_with_nul();
@@ -493,13 +584,13 @@ fn pick_server_addr(table: &str, iface: &str) -> Option<Ipv6Addr> {
 
 /// A set of blocked signals that the main thread waits for.
 #[derive(Debug)]
-struct SignalSet {
+pub(crate) struct SignalSet {
     set: libc::sigset_t,
 }
 
 impl SignalSet {
     /// Blocks `signals` in the calling thread (and every thread it spawns afterwards).
-    fn block(signals: &[libc::c_int]) -> anyhow::Result<Self> {
+    pub(crate) fn block(signals: &[libc::c_int]) -> anyhow::Result<Self> {
         let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
         // SAFETY: sigemptyset initialises the set it is given.
         unsafe { libc::sigemptyset(set.as_mut_ptr()) };
@@ -519,7 +610,7 @@ impl SignalSet {
     }
 
     /// Waits up to `timeout` for one of the signals; `Ok(None)` on timeout or interruption.
-    fn wait(&self, timeout: Duration) -> anyhow::Result<Option<libc::c_int>> {
+    pub(crate) fn wait(&self, timeout: Duration) -> anyhow::Result<Option<libc::c_int>> {
         let ts = libc::timespec {
             tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
             tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
@@ -603,6 +694,49 @@ mod tests {
         assert!(
             Cli::try_parse_from(["tandem", "xdp-demo", "--iface", "x", "--mode", "turbo"]).is_err()
         );
+    }
+
+    #[test]
+    fn run_args_defaults_and_overrides_parsed() {
+        let cli = Cli::try_parse_from(["tandem", "run", "--config", "t.toml"]).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.config, PathBuf::from("t.toml"));
+        assert_eq!(args.state_dir, None);
+        assert_eq!(args.capacity, tandem_store::DEFAULT_CAPACITY);
+        assert_eq!(args.flush_interval, Duration::from_secs(1));
+        let cli = Cli::try_parse_from([
+            "tandem",
+            "run",
+            "--config",
+            "t.toml",
+            "--state-dir",
+            "/s",
+            "--capacity",
+            "10",
+            "--flush-interval",
+            "0.25",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.state_dir, Some(PathBuf::from("/s")));
+        assert_eq!(args.capacity, 10);
+        assert_eq!(args.flush_interval, Duration::from_millis(250));
+        assert!(Cli::try_parse_from(["tandem", "run"]).is_err());
+    }
+
+    #[test]
+    fn leases_args_json_flag_parsed() {
+        let cli = Cli::try_parse_from(["tandem", "leases", "--state-dir", "/s", "--json"]).unwrap();
+        let Command::Leases(args) = cli.command else {
+            panic!("not leases")
+        };
+        assert_eq!(args.state_dir, PathBuf::from("/s"));
+        assert!(args.json);
+        assert!(Cli::try_parse_from(["tandem", "leases"]).is_err());
     }
 
     #[test]

@@ -1,12 +1,24 @@
 //! Tandem, a DHCPv6 server appliance (RFC 8415/9915 server, RFC 8156 failover, XDP/AF_XDP
 //! datapath).
 //!
-//! Layer L3 (composition). Until the real server exists this crate holds the `tandem` program:
+//! Layer L3 (composition): the `tandem` program.
 //!
-//! * [`cli`]: the command line (`tandem xdp-verify`, `tandem xdp-demo`) and the process
-//!   lifecycle (signals, worker threads, the final counter report).
+//! * [`cli`]: the command line (`tandem check`, `run`, `leases`, `xdp-verify`, `xdp-demo`) and
+//!   the process lifecycle (signals, worker threads, the final counter report).
+//! * [`check`]: configuration checking, shared by `check` and `run`.
+//! * [`leases`]: the `tandem leases` listing.
+//! * [`run`]: `tandem run`, the server loop.
+//! * [`entropy`]: the engine's random source.
+//! * [`socket`]: the plain UDP-socket datapath of `tandem run`.
+//! * [`timefmt`]: RFC 3339 formatting of lease times.
 //! * [`demo`]: the demo DHCPv6 responder the AF_XDP workers run in `xdp-demo`.
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod cli;
 pub mod demo;
+pub mod entropy;
+pub mod leases;
+pub mod run;
+pub mod socket;
+pub mod timefmt;
