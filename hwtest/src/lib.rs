@@ -17,6 +17,7 @@
 //! * [`traffic`]: non-DHCP services and probes (UDP echo, TCP).
 //! * [`lab`]: the scripted demo of `cargo xtask lab`.
 
+pub mod burst;
 pub mod client;
 pub mod clients;
 pub mod lab;
