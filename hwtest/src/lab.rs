@@ -1,236 +1,444 @@
-//! The lab behind `cargo xtask lab`: a scripted, readable run of `tandem xdp-demo` on a
-//! 2-queue veth, with direct, relayed and information-request clients and some non-DHCP
-//! traffic, ending in a report of what came back and what the datapath counted.
+//! The lab behind `cargo xtask lab`: `tandem run` (the socket datapath) serving real Debian
+//! DHCPv6 clients in network namespaces, ending in a report of what each client configured,
+//! the server's lease table and its counters.
+//!
+//! ```text
+//!                       +-- lan1 <-veth-> client0 [netns c1: dhclient -6        (IA_NA)]
+//!                       +-- lan2 <-veth-> client0 [netns c2: dhclient -6 -P     (IA_PD)]
+//!  netns srv            +-- lan3 <-veth-> client0 [netns c3: dhclient -6 -S     (stateless)]
+//!  tandem run ----------+-- lan4 <-veth-> client0 [netns c4: dhcpcd             (IA_NA+IA_PD)]
+//!                       +-- lan5 <-veth-> client0 [netns c5: dibbler-client     (Rapid Commit)]
+//!                       +-- lan6 <-veth-> client0 [netns c6: WIDE dhcp6c        (IA_NA+IA_PD)]
+//!                       +-- tandem0 <-veth-> up0 [netns rly: dhcp6relay] down0 <-veth->
+//!                                                  client0 [netns cli: dhclient -6 -N -P]
+//! ```
+//!
+//! Each client link is a subnet of its own (selected by the receiving interface, RFC 8415
+//! §13.1); the relayed one is selected by the relay's link-address (§19.1.1). Every subnet has
+//! a /64 address pool, a /40 PD pool cut into /56s, a DNS server and a domain search list
+//! (RFC 3646); the dibbler link has Rapid Commit on (§18.3.1). What a client configured is read
+//! from the client itself ([`RunningClient::result`]); the lease table from `tandem leases`.
+//!
+//! The older XDP steering demo lives in [`xdp_demo`] (`cargo xtask lab --xdp-demo`).
 
-use std::collections::BTreeMap;
+pub mod xdp_demo;
+
 use std::fmt;
-use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::io;
+use std::net::Ipv6Addr;
 use std::path::Path;
+use std::process::Command;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use tandem_wire::dhcp::MessageType;
 
-use crate::client::{
-    self, CLIENT_PORT, DhcpSocket, Expect, ExpectRelay, Reply, SERVER_PORT, SimClient,
+use crate::clients::{
+    self, ClientResult, DhclientMode, LeaseRow, RelayLab, RunningClient, StatefulOptions, TandemRun,
 };
-use crate::server::{DemoArgs, Server, WorkerStats, XdpMode};
-use crate::topo::{Lab, link_local, mac_string};
-use crate::traffic::{self, Service, TCP_GREETING};
+use crate::netns::NetNs;
+use crate::process::run_bounded;
 
-/// Port of the UDP echo service in the server namespace (not DHCP: must reach the kernel).
-pub const ECHO_PORT: u16 = 5353;
-/// Port of the TCP service in the server namespace (the failover port, RFC 8156 §5.1).
-pub const TCP_PORT: u16 = 647;
+/// The DNS server every subnet announces (RFC 3646 §3).
+pub const DNS_SERVER: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x53, 0, 0, 0, 0, 0, 0x53);
+/// The domain search list every subnet announces (RFC 3646 §4).
+pub const DOMAIN_SEARCH: &str = "lab.tandem.example";
+/// Delegated prefix length of every PD pool.
+pub const DELEGATED_LEN: u8 = 56;
+/// Lease store capacity of the lab's server.
+const CAPACITY: u64 = 4096;
+/// Timeout of `tandem leases`.
+const LEASES_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the lab waits for the link-local addresses of a new veth.
+const LINK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What [`demo`] does.
+/// What [`run`] does.
 #[derive(Clone, Debug)]
-pub struct DemoOptions {
-    /// RX/TX queues of the veth pair (and AF_XDP sockets of the server).
-    pub queues: u32,
-    /// Clients sending a SOLICIT directly (multicast), each with its own DUID and socket.
-    pub clients: u16,
-    /// SOLICITs sent wrapped in RELAY-FORW by a fake relay (unicast to the server).
-    pub relayed: u16,
-    /// `--mode` of the server.
-    pub mode: XdpMode,
-    /// How long to wait for each reply.
-    pub reply_timeout: Duration,
-    /// Transmissions per message (1 = no retransmission).
-    pub attempts: u32,
+pub struct LabOptions {
+    /// How long all clients together may take to configure (they run in parallel).
+    pub client_timeout: Duration,
 }
 
-impl Default for DemoOptions {
+impl Default for LabOptions {
     fn default() -> Self {
         Self {
-            queues: 2,
-            clients: 16,
-            relayed: 4,
-            mode: XdpMode::Auto,
-            reply_timeout: Duration::from_secs(1),
-            attempts: 2,
+            client_timeout: Duration::from_secs(30),
         }
     }
 }
 
-/// One DHCPv6 request and what came back.
-#[derive(Clone, Debug)]
-pub struct ExchangeRecord {
-    /// Who sent it (`client 3`, `relayed client 101`, ...).
-    pub label: String,
-    /// What was sent, in words.
-    pub request: String,
-    /// The local port it was sent from.
-    pub local_port: u16,
-    /// Where it was sent.
-    pub dest: SocketAddrV6,
-    /// Datagrams sent (retransmissions included).
-    pub sent: u32,
-    /// The reply, if any.
-    pub reply: Option<Reply>,
-    /// Where the reply came from.
-    pub reply_from: Option<SocketAddr>,
-    /// What is wrong with the reply (empty: answered correctly).
-    pub problems: Vec<String>,
+/// Which real client a lab client is, and what it asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabClient {
+    /// `dhclient -6` with the given mode, on a direct link.
+    Dhclient(DhclientMode),
+    /// `dhcpcd -6`, IA_NA + IA_PD.
+    Dhcpcd,
+    /// `dibbler-client`, IA_NA + IA_PD with Rapid Commit (RFC 8415 §18.2.1).
+    DibblerRapidCommit,
+    /// WIDE `dhcp6c`, IA_NA + IA_PD.
+    WideDhcp6c,
+    /// `dhclient -6 -N -P` behind the WIDE relay `dhcp6relay` (RFC 8415 §19).
+    RelayedDhclient,
 }
 
-impl ExchangeRecord {
-    /// `true` when a correct reply came back.
-    pub fn ok(&self) -> bool {
-        self.reply.is_some() && self.problems.is_empty()
+impl LabClient {
+    /// Every client of the lab, in the order of the report.
+    pub const ALL: [Self; 7] = [
+        Self::Dhclient(DhclientMode::Na),
+        Self::Dhclient(DhclientMode::Pd),
+        Self::Dhclient(DhclientMode::Stateless),
+        Self::Dhcpcd,
+        Self::DibblerRapidCommit,
+        Self::WideDhcp6c,
+        Self::RelayedDhclient,
+    ];
+
+    /// What it is, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Dhclient(DhclientMode::Na) => "ISC dhclient -6 (IA_NA)",
+            Self::Dhclient(DhclientMode::Pd) => "ISC dhclient -6 -P (IA_PD)",
+            Self::Dhclient(DhclientMode::NaPd) => "ISC dhclient -6 -N -P (IA_NA+IA_PD)",
+            Self::Dhclient(DhclientMode::Stateless) => "ISC dhclient -6 -S (stateless)",
+            Self::Dhcpcd => "dhcpcd -6 (IA_NA+IA_PD)",
+            Self::DibblerRapidCommit => "dibbler-client (IA_NA+IA_PD, Rapid Commit)",
+            Self::WideDhcp6c => "WIDE dhcp6c (IA_NA+IA_PD)",
+            Self::RelayedDhclient => "ISC dhclient -6 -N -P via WIDE dhcp6relay",
+        }
+    }
+
+    /// Whether it asks for an address.
+    pub fn wants_na(self) -> bool {
+        !matches!(
+            self,
+            Self::Dhclient(DhclientMode::Pd | DhclientMode::Stateless)
+        )
+    }
+
+    /// Whether it asks for a prefix.
+    pub fn wants_pd(self) -> bool {
+        !matches!(
+            self,
+            Self::Dhclient(DhclientMode::Na | DhclientMode::Stateless)
+        )
+    }
+
+    /// Whether it must report the DNS server (dhclient -P is not asked for it: its script
+    /// call for the prefix carries only the IA_PD).
+    pub fn wants_dns(self) -> bool {
+        self != Self::Dhclient(DhclientMode::Pd)
+    }
+
+    /// Whether the server should hold a lease for it.
+    pub fn stateful(self) -> bool {
+        self.wants_na() || self.wants_pd()
+    }
+
+    /// Whether it is configured, as far as the lab waits for.
+    fn done(self, r: &ClientResult) -> bool {
+        (!self.wants_na() || !r.addresses.is_empty())
+            && (!self.wants_pd() || !r.prefixes.is_empty())
+            && (!self.wants_dns() || !r.dns.is_empty())
+    }
+
+    fn start(self, ns: &NetNs, iface: &str) -> io::Result<RunningClient> {
+        let both = StatefulOptions::default();
+        match self {
+            Self::Dhclient(mode) => clients::dhclient(ns, iface, mode),
+            Self::Dhcpcd => clients::dhcpcd(ns, iface, &both),
+            Self::DibblerRapidCommit => clients::dibbler(
+                ns,
+                iface,
+                &StatefulOptions {
+                    rapid_commit: true,
+                    ..both
+                },
+            ),
+            Self::WideDhcp6c => clients::wide_dhcp6c(ns, iface, &both),
+            Self::RelayedDhclient => clients::dhclient(ns, iface, DhclientMode::NaPd),
+        }
     }
 }
 
-/// One non-DHCP probe and its outcome.
-#[derive(Clone, Debug)]
-pub struct ProbeRecord {
-    /// What was tried.
-    pub label: String,
-    /// What happened: `Ok(description)` or `Err(why it failed)`.
-    pub outcome: Result<String, String>,
+/// One subnet of the lab's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabSubnet {
+    /// The on-link /64 (also the address pool).
+    pub prefix: Ipv6Addr,
+    /// The /40 PD pool, cut into /[`DELEGATED_LEN`]s.
+    pub pd_pool: Ipv6Addr,
+    /// The server interface of a direct link; `None` for the relayed link.
+    pub interface: Option<String>,
+    /// Rapid Commit on this subnet.
+    pub rapid_commit: bool,
 }
 
-/// Everything [`demo`] saw.
+impl LabSubnet {
+    /// Whether `a` is in the subnet's /64 address pool.
+    pub fn has_address(&self, a: Ipv6Addr) -> bool {
+        u128::from(a) >> 64 == u128::from(self.prefix) >> 64
+    }
+
+    /// Whether `(p, len)` is a /56 of the subnet's /40 PD pool.
+    pub fn has_prefix(&self, (p, len): (Ipv6Addr, u8)) -> bool {
+        len == DELEGATED_LEN && u128::from(p) >> 88 == u128::from(self.pd_pool) >> 88
+    }
+
+    fn toml(&self) -> String {
+        let interface = self
+            .interface
+            .as_ref()
+            .map(|i| format!("interface = \"{i}\"\n"))
+            .unwrap_or_default();
+        format!(
+            "[[subnet]]\nprefix = \"{}/64\"\n{interface}rapid-commit = {}\n\
+             preferred-lifetime = 1800\nvalid-lifetime = 3600\n\n\
+             [[subnet.pool]]\nprefix = \"{}/64\"\n\n\
+             [[subnet.pd-pool]]\nprefix = \"{}/40\"\ndelegated-length = {DELEGATED_LEN}\n\n\
+             [subnet.options]\ndns-servers = [\"{DNS_SERVER}\"]\ndomain-search = [\"{DOMAIN_SEARCH}\"]\n\n",
+            self.prefix, self.rapid_commit, self.prefix, self.pd_pool
+        )
+    }
+}
+
+/// The lab's `tandem.toml`: `server_ifs` are listened on, `subnets` served.
+pub fn config(server_ifs: &[&str], subnets: &[LabSubnet]) -> String {
+    let mut c = String::from("# written by tandem-hwtest's lab\n[server]\npreference = 255\n\n");
+    for i in server_ifs {
+        c.push_str(&format!("[[interface]]\nname = \"{i}\"\n\n"));
+    }
+    for s in subnets {
+        c.push_str(&s.toml());
+    }
+    c
+}
+
+/// What one client configured, and what is wrong with it.
 #[derive(Clone, Debug)]
-pub struct DemoReport {
+pub struct ClientReport {
+    /// Which client.
+    pub client: LabClient,
+    /// Its command line.
+    pub command: String,
+    /// Where it runs: namespace and link.
+    pub place: String,
+    /// The subnet it is on.
+    pub subnet: LabSubnet,
+    /// Its DUID, read from the client's own files.
+    pub duid: Option<Vec<u8>>,
+    /// What it configured (from its script calls, its log and its interface).
+    pub got: ClientResult,
+    /// Addresses it built itself from its delegated prefix (not leases).
+    pub derived: Vec<Ipv6Addr>,
+    /// Domain search list it was given, when its script saw one.
+    pub domains: Vec<String>,
+    /// Remarks on how it got there (e.g. Rapid Commit seen in its log).
+    pub notes: Vec<String>,
+    /// How long it took to configure (`None`: it did not).
+    pub took: Option<Duration>,
+    /// Its lease-table rows (by DUID).
+    pub rows: Vec<LeaseRow>,
+    /// What is wrong (empty: it got what it asked for and the table agrees).
+    pub problems: Vec<String>,
+}
+
+/// Everything [`run`] saw.
+#[derive(Clone, Debug)]
+pub struct LabReport {
     /// The topology, in words.
-    pub topology: String,
-    /// The command line of the server.
+    pub topology: Vec<String>,
+    /// The subnets served.
+    pub subnets: Vec<LabSubnet>,
+    /// The server's command line.
     pub server_command: String,
-    /// Its `READY` line.
-    pub ready: String,
-    /// Every DHCPv6 exchange, in order.
-    pub exchanges: Vec<ExchangeRecord>,
-    /// Non-DHCP probes.
-    pub probes: Vec<ProbeRecord>,
-    /// DHCPv6 datagrams sent (all go to UDP port 547, so XDP must redirect each).
-    pub dhcp_datagrams_sent: u64,
-    /// The server's XDP counters.
-    pub counters: BTreeMap<String, u64>,
-    /// The server's per-worker statistics.
-    pub workers: Vec<WorkerStats>,
-    /// The server's exit status, as text.
-    pub exit_status: String,
-    /// What the server wrote to stderr.
-    pub server_stderr: String,
+    /// The clients, in [`LabClient::ALL`] order.
+    pub clients: Vec<ClientReport>,
+    /// `tandem leases --state-dir D` (the human table), taken while the clients held their
+    /// leases.
+    pub lease_table: String,
+    /// The same table as `--json` rows.
+    pub leases: Vec<LeaseRow>,
+    /// The server's `COUNTERS …` line after SIGTERM (empty if it printed none).
+    pub counters: String,
+    /// Problems not tied to one client (table rows nobody configured, server stop).
+    pub problems: Vec<String>,
+    /// The server's log, kept for a failed run.
+    pub server_log: String,
     /// Wall time of the whole run.
     pub elapsed: Duration,
 }
 
-impl DemoReport {
-    /// Everything that went wrong: DHCPv6 exchanges without a correct reply, failed non-DHCP
-    /// probes. Empty on success.
+impl LabReport {
+    /// Everything that went wrong; empty on success.
     pub fn failures(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for e in &self.exchanges {
-            if e.reply.is_none() {
-                out.push(format!("{}: no reply to {}", e.label, e.request));
-            } else if !e.problems.is_empty() {
-                out.push(format!("{}: {}", e.label, e.problems.join("; ")));
-            }
-        }
-        for p in &self.probes {
-            if let Err(why) = &p.outcome {
-                out.push(format!("{}: {why}", p.label));
-            }
-        }
+        let mut out: Vec<String> = self
+            .clients
+            .iter()
+            .flat_map(|c| {
+                c.problems
+                    .iter()
+                    .map(move |p| format!("{}: {p}", c.client.describe()))
+            })
+            .collect();
+        out.extend(self.problems.iter().cloned());
         out
     }
 
-    /// Counter `name`, also found as `xdp_<name>`.
+    /// `COUNTERS` value `name` (e.g. `rx_solicit`), if printed.
     pub fn counter(&self, name: &str) -> Option<u64> {
         self.counters
-            .get(name)
-            .or_else(|| self.counters.get(&format!("xdp_{name}")))
-            .copied()
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.parse().ok())
     }
 }
 
-impl fmt::Display for DemoReport {
+fn hex_colons(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn list<T: fmt::Display>(items: &[T]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl fmt::Display for LabReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "== Tandem XDP lab ==")?;
-        writeln!(f, "topology: {}", self.topology)?;
+        writeln!(
+            f,
+            "== Tandem lab: `tandem run` serving real DHCPv6 clients =="
+        )?;
+        for line in &self.topology {
+            writeln!(f, "{line}")?;
+        }
         writeln!(f, "server:   {}", self.server_command)?;
-        writeln!(f, "          {}", self.ready)?;
-        let good = self.exchanges.iter().filter(|e| e.ok()).count();
+        writeln!(f, "subnets:")?;
+        for s in &self.subnets {
+            writeln!(
+                f,
+                "  {:<22} {:<8} pool {}/64, PD {}/40 -> /{DELEGATED_LEN}, DNS {DNS_SERVER}, \
+                 search {DOMAIN_SEARCH}{}",
+                format!("{}/64", s.prefix),
+                s.interface.as_deref().unwrap_or("relayed"),
+                s.prefix,
+                s.pd_pool,
+                if s.rapid_commit { ", rapid-commit" } else { "" }
+            )?;
+        }
+        let good = self
+            .clients
+            .iter()
+            .filter(|c| c.problems.is_empty())
+            .count();
         writeln!(f)?;
         writeln!(
             f,
-            "-- DHCPv6 exchanges: {good} of {} answered correctly --",
-            self.exchanges.len()
+            "-- clients: {good} of {} got what they asked for (as read from the clients) --",
+            self.clients.len()
         )?;
-        for e in &self.exchanges {
-            let verdict = if e.ok() { "ok  " } else { "FAIL" };
-            let resent = if e.sent > 1 {
-                format!(" (sent {} times)", e.sent)
+        for c in &self.clients {
+            let verdict = if c.problems.is_empty() {
+                "ok  "
             } else {
-                String::new()
+                "FAIL"
             };
+            let took = c
+                .took
+                .map_or_else(|| "not configured".to_owned(), |t| format!("{t:.1?}"));
             writeln!(
                 f,
-                "{verdict} {:<18} port {:<5} -> {}: {}{resent}",
-                e.label, e.local_port, e.dest, e.request
+                "{verdict} {}  [{}; {took}]",
+                c.client.describe(),
+                c.place
             )?;
-            match (&e.reply, &e.reply_from) {
-                (Some(reply), Some(from)) => writeln!(f, "       <- {from}: {reply}")?,
-                (Some(reply), None) => writeln!(f, "       <- {reply}")?,
-                (None, _) => writeln!(f, "       <- nothing")?,
-            }
-            for p in &e.problems {
-                writeln!(f, "       problem: {p}")?;
-            }
-        }
-        writeln!(f)?;
-        writeln!(f, "-- non-DHCP traffic (must be passed to the kernel) --")?;
-        for p in &self.probes {
-            match &p.outcome {
-                Ok(what) => writeln!(f, "ok   {}: {what}", p.label)?,
-                Err(why) => writeln!(f, "FAIL {}: {why}", p.label)?,
-            }
-        }
-        writeln!(f)?;
-        writeln!(f, "-- XDP counters (summed over CPUs) --")?;
-        for (name, value) in &self.counters {
-            writeln!(f, "{name:<28} {value}")?;
-        }
-        match self.counter("redirected") {
-            Some(r) => writeln!(
+            writeln!(f, "       command:   {}", c.command)?;
+            writeln!(
                 f,
-                "redirected {r} vs DHCPv6 datagrams sent {}: {}",
-                self.dhcp_datagrams_sent,
-                if r == self.dhcp_datagrams_sent {
-                    "equal"
-                } else {
-                    "DIFFERENT"
+                "       DUID:      {}",
+                c.duid.as_deref().map_or_else(
+                    || "unknown (dhclient keeps it in a lease file; -S writes none)".to_owned(),
+                    hex_colons
+                )
+            )?;
+            writeln!(f, "       addresses: {}", list(&c.got.addresses))?;
+            if !c.derived.is_empty() {
+                writeln!(
+                    f,
+                    "                  {} (from its prefix)",
+                    list(&c.derived)
+                )?;
+            }
+            let prefixes: Vec<String> = c
+                .got
+                .prefixes
+                .iter()
+                .map(|(p, l)| format!("{p}/{l}"))
+                .collect();
+            writeln!(f, "       prefixes:  {}", list(&prefixes))?;
+            writeln!(f, "       DNS:       {}", list(&c.got.dns))?;
+            if !c.domains.is_empty() {
+                writeln!(f, "       search:    {}", list(&c.domains))?;
+            }
+            writeln!(
+                f,
+                "       leases:    {} row(s) under its DUID",
+                c.rows.len()
+            )?;
+            for n in &c.notes {
+                writeln!(f, "       note:      {n}")?;
+            }
+            for p in &c.problems {
+                writeln!(f, "       problem:   {p}")?;
+            }
+            if !c.problems.is_empty() {
+                let lines: Vec<&str> = c.got.log.lines().collect();
+                writeln!(f, "       its log (last 15 lines):")?;
+                for line in lines.iter().skip(lines.len().saturating_sub(15)) {
+                    writeln!(f, "         {line}")?;
                 }
-            )?,
-            None => writeln!(f, "(no xdp_redirected counter reported)")?,
+            }
         }
         writeln!(f)?;
-        writeln!(f, "-- AF_XDP workers --")?;
-        for w in &self.workers {
-            writeln!(f, "{w}")?;
+        writeln!(f, "-- server lease table (tandem leases) --")?;
+        for line in self.lease_table.lines() {
+            writeln!(f, "  {line}")?;
         }
-        let rx: u64 = self.workers.iter().map(|w| w.rx).sum();
-        let tx: u64 = self.workers.iter().map(|w| w.tx).sum();
-        writeln!(f, "total rx={rx} tx={tx}")?;
-        writeln!(f, "server exit: {}", self.exit_status)?;
-        let stderr = self.server_stderr.trim();
-        if !stderr.is_empty() {
+        writeln!(f)?;
+        writeln!(f, "-- server stopped with SIGTERM --")?;
+        if self.counters.is_empty() {
+            writeln!(f, "  (no COUNTERS line)")?;
+        } else {
+            writeln!(f, "  {}", self.counters)?;
+        }
+        let failures = self.failures();
+        if !failures.is_empty() && !self.server_log.trim().is_empty() {
             writeln!(f)?;
-            writeln!(f, "-- server stderr --")?;
-            for line in stderr.lines() {
+            writeln!(f, "-- server log (last 40 lines) --")?;
+            let lines: Vec<&str> = self.server_log.lines().collect();
+            for line in lines.iter().skip(lines.len().saturating_sub(40)) {
                 writeln!(f, "  {line}")?;
             }
         }
-        let failures = self.failures();
         writeln!(f)?;
         if failures.is_empty() {
-            writeln!(f, "RESULT: all good ({:.2?})", self.elapsed)
+            writeln!(f, "RESULT: all good ({:.1?})", self.elapsed)
         } else {
             writeln!(
                 f,
-                "RESULT: {} failure(s) ({:.2?})",
+                "RESULT: {} problem(s) ({:.1?})",
                 failures.len(),
                 self.elapsed
             )?;
@@ -242,15 +450,15 @@ impl fmt::Display for DemoReport {
     }
 }
 
-/// Runs the lab with `tandem_bin` (a `tandem` executable), prints the report on stdout, and
-/// fails if any DHCPv6 exchange got no correct reply or a non-DHCP probe failed.
-pub fn demo(tandem_bin: &Path, opts: &DemoOptions) -> anyhow::Result<DemoReport> {
+/// Runs the lab with `tandem_bin`, prints the report on stdout, and fails if any client did
+/// not get what it asked for or the lease table disagrees with the clients.
+pub fn main_job(tandem_bin: &Path, opts: &LabOptions) -> anyhow::Result<LabReport> {
     let report = run(tandem_bin, opts)?;
     print!("{report}");
     let failures = report.failures();
     if !failures.is_empty() {
         bail!(
-            "lab: {} failure(s): {}",
+            "lab: {} problem(s): {}",
             failures.len(),
             failures.join(" | ")
         );
@@ -258,242 +466,603 @@ pub fn demo(tandem_bin: &Path, opts: &DemoOptions) -> anyhow::Result<DemoReport>
     Ok(report)
 }
 
+/// A direct client link: its namespace (holding `client0`) and the server's end `lan<i>`.
+struct DirectLink {
+    ns: NetNs,
+    server_if: String,
+}
+
+/// Name of the client's interface in every client namespace.
+const CLIENT_IF: &str = "client0";
+
 /// Runs the lab and returns the report without printing or judging it. Errors only when the
-/// lab cannot be built or the server does not start or stop.
-pub fn run(tandem_bin: &Path, opts: &DemoOptions) -> anyhow::Result<DemoReport> {
-    crate::privileges().map_err(|why| {
-        anyhow::anyhow!("the lab needs root with CAP_NET_ADMIN+CAP_SYS_ADMIN+CAP_BPF: {why}")
-    })?;
+/// topology cannot be built or the server does not start.
+pub fn run(tandem_bin: &Path, opts: &LabOptions) -> anyhow::Result<LabReport> {
+    crate::privileges()
+        .map_err(|why| anyhow::anyhow!("the lab needs root with CAP_NET_ADMIN: {why}"))?;
     let started = Instant::now();
-    let lab = Lab::new("tandem-lab", opts.queues).context("cannot build the lab topology")?;
-    let topology = format!(
-        "netns {} [{} {} {} {}] <== veth, {} queue(s) ==> netns {} [{} {} {} {}]",
-        lab.server_ns().name(),
-        lab.server_if(),
-        mac_string(&lab.server_mac()),
-        lab.server_addr(),
-        lab.server_link_local(),
-        lab.queues(),
-        lab.client_ns().name(),
-        lab.client_if(),
-        mac_string(&lab.client_mac()),
-        lab.client_addr(),
-        lab.client_link_local(),
-    );
-    let echo = Service::udp_echo(lab.server_ns(), ECHO_PORT).context("UDP echo service")?;
-    let tcp = Service::tcp_greeter(lab.server_ns(), TCP_PORT).context("TCP service")?;
-    let args = DemoArgs {
-        queues: Some(opts.queues),
-        mode: opts.mode,
-        ..DemoArgs::new(lab.server_if())
-    };
+    let relay_lab = RelayLab::new("tandem-lab").context("cannot build the relay topology")?;
+    let server_ns = relay_lab.server_ns();
+    let direct_clients: Vec<LabClient> = LabClient::ALL
+        .into_iter()
+        .filter(|c| *c != LabClient::RelayedDhclient)
+        .collect();
+    let mut links = Vec::new();
+    let mut subnets = Vec::new();
+    for (i, client) in (1u16..).zip(&direct_clients) {
+        let link = direct_link(server_ns, i).with_context(|| format!("client link {i}"))?;
+        subnets.push(LabSubnet {
+            prefix: Ipv6Addr::new(0xfd00, i, 0, 0, 0, 0, 0, 0),
+            pd_pool: Ipv6Addr::new(0xfd20, i, 0, 0, 0, 0, 0, 0),
+            interface: Some(link.server_if.clone()),
+            rapid_commit: *client == LabClient::DibblerRapidCommit,
+        });
+        links.push(link);
+    }
+    let relay_index = u16::try_from(links.len() + 1).context("too many links")?;
+    subnets.push(LabSubnet {
+        prefix: relay_lab.client_prefix(),
+        pd_pool: Ipv6Addr::new(0xfd20, relay_index, 0, 0, 0, 0, 0, 0),
+        interface: None,
+        rapid_commit: false,
+    });
+    let mut server_ifs = vec![RelayLab::SERVER_IF];
+    server_ifs.extend(links.iter().map(|l| l.server_if.as_str()));
+    let config_text = config(&server_ifs, &subnets);
+
+    let mut topology = vec![format!(
+        "topology: netns {} runs `tandem run` on {}",
+        server_ns.name(),
+        server_ifs.join(", ")
+    )];
+    for (link, client) in links.iter().zip(&direct_clients) {
+        topology.push(format!(
+            "          {} <- veth -> {} in netns {}: {}",
+            link.server_if,
+            CLIENT_IF,
+            link.ns.name(),
+            client.describe()
+        ));
+    }
+    topology.push(format!(
+        "          {} <- veth -> {} in netns {} (dhcp6relay, link-address {}) {} <- veth -> {} \
+         in netns {}: {}",
+        RelayLab::SERVER_IF,
+        RelayLab::RELAY_UP_IF,
+        relay_lab.relay_ns().name(),
+        relay_lab.relay_down_addr(),
+        RelayLab::RELAY_DOWN_IF,
+        RelayLab::CLIENT_IF,
+        relay_lab.client_ns().name(),
+        LabClient::RelayedDhclient.describe()
+    ));
+
+    let server = TandemRun::start(tandem_bin, server_ns, &config_text, CAPACITY)
+        .context("cannot start `tandem run`")?;
     let server_command = format!(
-        "ip netns exec {} {} {}",
-        lab.server_ns().name(),
+        "ip netns exec {} {} run --config <lab>/tandem.toml --state-dir {} --capacity {CAPACITY}",
+        server_ns.name(),
         tandem_bin.display(),
-        args.to_args().join(" ")
+        server.state_dir().display()
     );
-    let server = Server::start(tandem_bin, lab.server_ns(), &args)?;
-    let ready = server.ready_line().to_owned();
+    let relay = clients::wide_relay(
+        relay_lab.relay_ns(),
+        RelayLab::RELAY_DOWN_IF,
+        RelayLab::RELAY_UP_IF,
+        relay_lab.server_addr(),
+    )
+    .context("cannot start dhcp6relay")?;
 
-    let mut exchanges = Vec::new();
-    for i in 1..=opts.clients {
-        exchanges.push(direct_solicit(&lab, opts, i)?);
+    // Every client starts at once; they configure in parallel.
+    let client_start = Instant::now();
+    let mut running = Vec::new();
+    for (client, link, subnet) in direct_clients
+        .iter()
+        .zip(&links)
+        .zip(&subnets)
+        .map(|((c, l), s)| (*c, l, s))
+    {
+        let rc = client
+            .start(&link.ns, CLIENT_IF)
+            .with_context(|| format!("cannot start {}", client.describe()))?;
+        let place = format!(
+            "netns {}, {} <-> {}",
+            link.ns.name(),
+            CLIENT_IF,
+            link.server_if
+        );
+        running.push((client, rc, place, subnet.clone()));
     }
-    let relay = DhcpSocket::bind(lab.client_ns(), SERVER_PORT).context("fake relay socket")?;
-    for j in 1..=opts.relayed {
-        exchanges.push(relayed_solicit(&lab, opts, &relay, j)?);
-    }
-    exchanges.push(information_request(&lab, opts)?);
-    let dhcp_datagrams_sent = exchanges.iter().map(|e| u64::from(e.sent)).sum();
+    let relayed = LabClient::RelayedDhclient;
+    let rc = relayed
+        .start(relay_lab.client_ns(), RelayLab::CLIENT_IF)
+        .with_context(|| format!("cannot start {}", relayed.describe()))?;
+    let relay_subnet = subnets.last().cloned().context("no relayed subnet")?;
+    running.push((
+        relayed,
+        rc,
+        format!("netns {}, behind the relay", relay_lab.client_ns().name()),
+        relay_subnet,
+    ));
 
-    let probes = non_dhcp_probes(&lab, opts.reply_timeout);
-    let output = server.stop()?;
-    drop((echo, tcp));
-    Ok(DemoReport {
+    let deadline = client_start + opts.client_timeout;
+    let mut reports = Vec::new();
+    for (client, rc, place, subnet) in &mut running {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let c = *client;
+        let (got, took) = match rc.wait_for(left, |r| c.done(r)) {
+            Ok(got) => (got, Some(client_start.elapsed())),
+            Err(_) => (rc.result(), None),
+        };
+        reports.push(ClientReport {
+            client: c,
+            command: rc.command().to_owned(),
+            place: place.clone(),
+            subnet: subnet.clone(),
+            duid: rc.duid(),
+            derived: vec![],
+            domains: domains_of(&got),
+            got,
+            took,
+            notes: vec![],
+            rows: vec![],
+            problems: vec![],
+        });
+    }
+
+    let mut problems = Vec::new();
+    let lease_table = match lease_table(tandem_bin, server.state_dir()) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(format!("tandem leases: {e}"));
+            String::new()
+        }
+    };
+    let leases = server.leases().unwrap_or_else(|e| {
+        problems.push(format!("tandem leases --json: {e}"));
+        vec![]
+    });
+    for r in &mut reports {
+        judge(r, &leases);
+    }
+    problems.extend(unclaimed_rows(&reports, &leases));
+    let server_log = server.log();
+
+    // Clients first (dibbler and dhcp6c send a RELEASE on SIGTERM, answered while the server
+    // still runs), in parallel; then the relay; then the server, whose COUNTERS line ends it.
+    let stopped: Vec<io::Result<ClientResult>> = thread::scope(|s| {
+        let handles: Vec<_> = running
+            .into_iter()
+            .map(|(_, rc, _, _)| s.spawn(move || rc.stop()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("client stop panicked")))
+            })
+            .collect()
+    });
+    for e in stopped.into_iter().filter_map(Result::err) {
+        problems.push(format!("client stop: {e}"));
+    }
+    drop(relay);
+    let counters = match server.stop() {
+        Ok(lines) => lines
+            .into_iter()
+            .find(|l| l.starts_with("COUNTERS"))
+            .unwrap_or_default(),
+        Err(e) => {
+            problems.push(format!("stopping tandem run: {e}"));
+            String::new()
+        }
+    };
+    if counters.is_empty() {
+        problems.push("tandem run printed no COUNTERS line on SIGTERM".to_owned());
+    }
+    drop(links);
+    drop(relay_lab);
+    Ok(LabReport {
         topology,
+        subnets,
         server_command,
-        ready,
-        exchanges,
-        probes,
-        dhcp_datagrams_sent,
-        counters: output.counters,
-        workers: output.workers,
-        exit_status: output.status.to_string(),
-        server_stderr: output.stderr,
+        clients: reports,
+        lease_table,
+        leases,
+        counters,
+        problems,
+        server_log,
         elapsed: started.elapsed(),
     })
 }
 
-/// Client `i` multicasts a SOLICIT from its own ephemeral port (every fourth one asks for a
-/// prefix too).
-fn direct_solicit(lab: &Lab, opts: &DemoOptions, i: u16) -> anyhow::Result<ExchangeRecord> {
-    let client = SimClient::new(i);
-    let with_pd = i.is_multiple_of(4);
-    let xid = client::random_xid();
-    let msg = client.solicit(xid, with_pd)?;
-    let sock = DhcpSocket::bind(lab.client_ns(), 0)?;
-    let dest = client::all_servers(lab.client_ifindex());
-    let tx = sock.transact(&msg, xid, dest, opts.reply_timeout, opts.attempts)?;
-    let iaids = [u32::from(i)];
-    let expect = Expect {
-        msg_type: MessageType::ADVERTISE,
-        xid,
-        client_id: Some(&client.duid),
-        ia_na: &iaids,
-        ia_pd: if with_pd { &iaids } else { &[] },
-    };
-    let request = format!(
-        "SOLICIT xid={xid:#08x} duid={} IA_NA({i}){}",
-        client::hex(&client.duid),
-        if with_pd {
-            format!(" IA_PD({i})")
-        } else {
-            String::new()
+/// Namespace `tandem-lab-c<i>` with `client0`, joined by a veth to `lan<i>` in `server_ns`.
+/// DAD is off on both ends, so link-local addresses are usable at once.
+fn direct_link(server_ns: &NetNs, i: u16) -> io::Result<DirectLink> {
+    let ns = NetNs::new(&format!("tandem-lab-c{i}"))?;
+    ns.sysctl("net/ipv6/conf/default/accept_dad", "0")?;
+    ns.sysctl("net/ipv6/conf/all/accept_dad", "0")?;
+    let server_if = format!("lan{i}");
+    server_ns.ip(&[
+        "link",
+        "add",
+        &server_if,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        CLIENT_IF,
+        "netns",
+        ns.name(),
+    ])?;
+    let [hi, lo] = i.to_be_bytes();
+    for (side, ifname, n) in [(server_ns, server_if.as_str(), 1u8), (&ns, CLIENT_IF, 2)] {
+        let mac = format!("02:74:6c:{hi:02x}:{lo:02x}:{n:02x}");
+        side.sysctl(&format!("net/ipv6/conf/{ifname}/accept_dad"), "0")?;
+        side.ip(&["link", "set", "dev", ifname, "address", &mac])?;
+        side.ip(&["link", "set", "dev", ifname, "up"])?;
+    }
+    let deadline = Instant::now() + LINK_TIMEOUT;
+    for (side, ifname) in [(server_ns, server_if.as_str()), (&ns, CLIENT_IF)] {
+        while !side
+            .ip(&["-6", "addr", "show", "dev", ifname, "scope", "link"])?
+            .contains("fe80")
+        {
+            if Instant::now() >= deadline {
+                return Err(io::Error::other(format!(
+                    "no link-local address on {ifname}"
+                )));
+            }
+            thread::sleep(Duration::from_millis(20));
         }
-    );
-    Ok(record(
-        format!("client {i}"),
-        request,
-        sock.local_port()?,
-        dest,
-        tx,
-        |r| expect.problems(r),
-    ))
+    }
+    Ok(DirectLink { ns, server_if })
 }
 
-/// Client `100 + j`'s SOLICIT, wrapped by a fake relay in a RELAY-FORW with an Interface-Id
-/// and unicast from port 547 to the server's global address.
-fn relayed_solicit(
-    lab: &Lab,
-    opts: &DemoOptions,
-    relay: &DhcpSocket,
-    j: u16,
-) -> anyhow::Result<ExchangeRecord> {
-    let client = SimClient::new(100 + j);
-    let with_pd = j.is_multiple_of(2);
-    let xid = client::random_xid();
-    let inner = client.solicit(xid, with_pd)?;
-    let link_address = Ipv6Addr::new(0x2001, 0xdb8, j, 0, 0, 0, 0, 1);
-    let peer_address = link_local(client.mac);
-    let interface_id = format!("relay0/port{j}");
-    let msg = client::relay_forw(
-        &inner,
-        0,
-        link_address,
-        peer_address,
-        interface_id.as_bytes(),
+/// `tandem leases --state-dir <dir>`: the human table.
+fn lease_table(bin: &Path, state_dir: &Path) -> io::Result<String> {
+    let out = run_bounded(
+        Command::new(bin)
+            .arg("leases")
+            .arg("--state-dir")
+            .arg(state_dir),
+        LEASES_TIMEOUT,
     )?;
-    let dest = SocketAddrV6::new(lab.server_addr(), SERVER_PORT, 0, 0);
-    let tx = relay.transact(&msg, xid, dest, opts.reply_timeout, opts.attempts)?;
-    let iaids = [u32::from(client.index)];
-    let expect = ExpectRelay {
-        hop_count: 0,
-        link_address,
-        peer_address,
-        interface_id: interface_id.as_bytes(),
-        inner: Expect {
-            msg_type: MessageType::ADVERTISE,
-            xid,
-            client_id: Some(&client.duid),
-            ia_na: &iaids,
-            ia_pd: if with_pd { &iaids } else { &[] },
-        },
-    };
-    let request = format!(
-        "RELAY-FORW link={link_address} peer={peer_address} interface-id={interface_id:?} \
-         {{ SOLICIT xid={xid:#08x} IA_NA({}){} }}",
-        client.index,
-        if with_pd {
-            format!(" IA_PD({})", client.index)
-        } else {
-            String::new()
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "exit {}: {}",
+            out.status, out.stderr
+        )));
+    }
+    Ok(out.stdout)
+}
+
+/// The domain search list of the client's last script call naming one: dhclient and dhcpcd
+/// (`new_dhcp6_domain_search`), dhcp6c (`new_domain_name`), dibbler (`SRV_OPTION24`).
+fn domains_of(got: &ClientResult) -> Vec<String> {
+    got.calls
+        .iter()
+        .rev()
+        .find_map(|call| {
+            ["new_dhcp6_domain_search", "new_domain_name", "SRV_OPTION24"]
+                .iter()
+                .find_map(|k| call.env.get(*k))
+        })
+        .map(|v| {
+            v.trim_matches(['\'', '"'])
+                .split_whitespace()
+                .map(|d| d.trim_end_matches('.').to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Checks one client against what it asked for and the lease table, filling `rows`,
+/// `derived` and `problems`.
+fn judge(r: &mut ClientReport, leases: &[LeaseRow]) {
+    let c = r.client;
+    let prefixes = r.got.prefixes.clone();
+    let (derived, addresses): (Vec<Ipv6Addr>, Vec<Ipv6Addr>) =
+        r.got.addresses.iter().partition(|a| {
+            prefixes
+                .iter()
+                .any(|&(p, l)| l <= 128 && in_prefix(**a, p, l))
+        });
+    r.derived = derived;
+    r.got.addresses = addresses;
+    let p = &mut r.problems;
+    if r.took.is_none() {
+        p.push("did not configure in time".to_owned());
+    }
+    if c.wants_na() && r.got.addresses.is_empty() {
+        p.push("no address".to_owned());
+    }
+    if !c.wants_na() && !r.got.addresses.is_empty() {
+        p.push(format!(
+            "addresses it did not ask for: {}",
+            list(&r.got.addresses)
+        ));
+    }
+    if c.wants_pd() && r.got.prefixes.is_empty() {
+        p.push("no delegated prefix".to_owned());
+    }
+    if !c.wants_pd() && !r.got.prefixes.is_empty() {
+        p.push("a prefix it did not ask for".to_owned());
+    }
+    if c == LabClient::DibblerRapidCommit {
+        rapid_commit_seen(&r.got.log, &mut r.notes, p);
+    }
+    if c.wants_dns() && r.got.dns != [DNS_SERVER] {
+        p.push(format!(
+            "DNS servers {} (want {DNS_SERVER})",
+            list(&r.got.dns)
+        ));
+    }
+    for &a in &r.got.addresses {
+        if !r.subnet.has_address(a) {
+            p.push(format!("{a} is outside {}/64", r.subnet.prefix));
         }
-    );
-    let label = format!("relayed client {}", client.index);
-    Ok(record(label, request, relay.local_port()?, dest, tx, |r| {
-        expect.problems(r)
-    }))
-}
-
-/// An INFORMATION-REQUEST multicast from the standard client port 546.
-fn information_request(lab: &Lab, opts: &DemoOptions) -> anyhow::Result<ExchangeRecord> {
-    let client = SimClient::new(200);
-    let xid = client::random_xid();
-    let msg = client::information_request(Some(&client.duid), xid)?;
-    let sock = DhcpSocket::bind(lab.client_ns(), CLIENT_PORT)?;
-    let dest = client::all_servers(lab.client_ifindex());
-    let tx = sock.transact(&msg, xid, dest, opts.reply_timeout, opts.attempts)?;
-    let expect = Expect {
-        msg_type: MessageType::REPLY,
-        xid,
-        client_id: Some(&client.duid),
-        ia_na: &[],
-        ia_pd: &[],
+    }
+    for &(pfx, len) in &r.got.prefixes {
+        if !r.subnet.has_prefix((pfx, len)) {
+            p.push(format!(
+                "{pfx}/{len} is not a /{DELEGATED_LEN} of {}/40",
+                r.subnet.pd_pool
+            ));
+        }
+    }
+    let Some(duid) = r.duid.clone() else {
+        // dhclient -S writes no lease file, so its DUID stays unknown; [`unclaimed_rows`]
+        // still catches any lease the server might have made for it.
+        if c.stateful() {
+            p.push("cannot read its DUID".to_owned());
+        }
+        return;
     };
-    let request = format!("INFORMATION-REQUEST xid={xid:#08x}");
-    Ok(record(
-        "info client 200".to_owned(),
-        request,
-        CLIENT_PORT,
-        dest,
-        tx,
-        |r| expect.problems(r),
-    ))
-}
-
-fn record(
-    label: String,
-    request: String,
-    local_port: u16,
-    dest: SocketAddrV6,
-    tx: client::Transaction,
-    check: impl Fn(&Reply) -> Vec<String>,
-) -> ExchangeRecord {
-    let problems = tx.reply.as_ref().map(check).unwrap_or_default();
-    ExchangeRecord {
-        label,
-        request,
-        local_port,
-        dest,
-        sent: tx.sent,
-        reply: tx.reply,
-        reply_from: tx.from,
-        problems,
+    r.rows = leases.iter().filter(|l| l.duid == duid).cloned().collect();
+    let active = |kind: &str| {
+        r.rows
+            .iter()
+            .filter(|l| l.kind == kind && l.state == "active")
+            .collect::<Vec<_>>()
+    };
+    let (na, pd) = (active("na"), active("pd"));
+    for &a in &r.got.addresses {
+        if !na.iter().any(|l| l.address == Some(a)) {
+            p.push(format!("{a}: no active lease under its DUID"));
+        }
+    }
+    for &pfx in &r.got.prefixes {
+        if !pd.iter().any(|l| l.prefix == Some(pfx)) {
+            p.push(format!(
+                "{}/{}: no active lease under its DUID",
+                pfx.0, pfx.1
+            ));
+        }
+    }
+    if !c.stateful() && !r.rows.is_empty() {
+        p.push(format!(
+            "stateless, yet {} lease row(s) under its DUID",
+            r.rows.len()
+        ));
     }
 }
 
-/// UDP to the echo port and a TCP connection to the TCP port, both at the server's address.
-fn non_dhcp_probes(lab: &Lab, timeout: Duration) -> Vec<ProbeRecord> {
-    let echo_dest = SocketAddrV6::new(lab.server_addr(), ECHO_PORT, 0, 0);
-    let payload = b"hello from the client namespace";
-    let udp = match traffic::udp_roundtrip(lab.client_ns(), echo_dest, payload, timeout) {
-        Ok(back) if back == payload => {
-            Ok(format!("{} bytes echoed by a kernel socket", back.len()))
+/// RFC 8415 §18.2.1/§18.3.1: dibbler's log shows its SOLICIT answered by a REPLY carrying
+/// Rapid Commit (option 14) and no ADVERTISE.
+fn rapid_commit_seen(log: &str, notes: &mut Vec<String>, problems: &mut Vec<String>) {
+    let advertised = log.contains("Received ADVERTISE");
+    let committed = log
+        .lines()
+        .any(|l| l.contains("Received REPLY") && l.split_whitespace().any(|w| w == "14"));
+    if committed && !advertised {
+        notes.push("Rapid Commit: its SOLICIT got a committed REPLY, no ADVERTISE".to_owned());
+    } else {
+        problems.push(format!(
+            "no Rapid Commit exchange in its log (REPLY with option 14: {committed}, \
+             ADVERTISE received: {advertised})"
+        ));
+    }
+}
+
+/// Active lease-table rows no client configured.
+fn unclaimed_rows(reports: &[ClientReport], leases: &[LeaseRow]) -> Vec<String> {
+    leases
+        .iter()
+        .filter(|l| l.state == "active")
+        .filter(|l| {
+            !reports.iter().any(|r| {
+                r.duid.as_deref() == Some(l.duid.as_slice())
+                    && (l.address.is_some_and(|a| r.got.addresses.contains(&a))
+                        || l.prefix.is_some_and(|p| r.got.prefixes.contains(&p)))
+            })
+        })
+        .map(|l| format!("lease table row no client configured: {}", l.raw))
+        .collect()
+}
+
+/// Whether `a` is inside `p/len`.
+fn in_prefix(a: Ipv6Addr, p: Ipv6Addr, len: u8) -> bool {
+    let shift = 128u32.saturating_sub(u32::from(len));
+    u128::from(a).checked_shr(shift).unwrap_or(0) == u128::from(p).checked_shr(shift).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    fn subnet() -> LabSubnet {
+        LabSubnet {
+            prefix: a("fd00:0:0:1::"),
+            pd_pool: a("fd20:1::"),
+            interface: Some("lan1".to_owned()),
+            rapid_commit: true,
         }
-        Ok(back) => Err(format!(
-            "echo returned {:?}",
-            String::from_utf8_lossy(&back)
-        )),
-        Err(e) => Err(e.to_string()),
-    };
-    let tcp_dest = SocketAddrV6::new(lab.server_addr(), TCP_PORT, 0, 0);
-    let tcp = match traffic::tcp_fetch(lab.client_ns(), tcp_dest, timeout) {
-        Ok(got) if got == TCP_GREETING => Ok(format!(
-            "connected, read {:?}",
-            String::from_utf8_lossy(&got).trim_end()
-        )),
-        Ok(got) => Err(format!("read {:?}", String::from_utf8_lossy(&got))),
-        Err(e) => Err(e.to_string()),
-    };
-    vec![
-        ProbeRecord {
-            label: format!("UDP to {echo_dest}"),
-            outcome: udp,
-        },
-        ProbeRecord {
-            label: format!("TCP to {tcp_dest}"),
-            outcome: tcp,
-        },
-    ]
+    }
+
+    #[test]
+    fn config_lab_subnets_parse_as_tandem_config() {
+        let relayed = LabSubnet {
+            prefix: a("fd02:1::"),
+            pd_pool: a("fd20:2::"),
+            interface: None,
+            rapid_commit: false,
+        };
+        let text = config(&["tandem0", "lan1"], &[subnet(), relayed]);
+        assert!(text.contains("interface = \"lan1\""), "{text}");
+        assert!(text.contains("rapid-commit = true"), "{text}");
+        assert!(text.contains("prefix = \"fd20:2::/40\""), "{text}");
+        assert_eq!(text.matches("[[subnet]]").count(), 2, "{text}");
+        assert_eq!(
+            text.matches(&format!("dns-servers = [\"{DNS_SERVER}\"]"))
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn lab_subnet_pools_accept_own_and_reject_others() {
+        let s = subnet();
+        assert!(s.has_address(a("fd00:0:0:1:dead:beef::1")));
+        assert!(!s.has_address(a("fd00:0:0:2::1")));
+        assert!(s.has_prefix((a("fd20:1:ab:cd00::"), 56)));
+        assert!(!s.has_prefix((a("fd20:1:ab:cd00::"), 48)));
+        assert!(!s.has_prefix((a("fd20:2::"), 56)));
+    }
+
+    #[test]
+    fn lab_client_wants_match_what_each_asks_for() {
+        let stateless = LabClient::Dhclient(DhclientMode::Stateless);
+        assert!(!stateless.stateful() && stateless.wants_dns());
+        let pd = LabClient::Dhclient(DhclientMode::Pd);
+        assert!(pd.wants_pd() && !pd.wants_na() && !pd.wants_dns());
+        assert!(LabClient::RelayedDhclient.wants_na() && LabClient::RelayedDhclient.wants_pd());
+        let got = ClientResult {
+            addresses: vec![a("fd00:0:0:1::5")],
+            dns: vec![DNS_SERVER],
+            ..ClientResult::default()
+        };
+        assert!(LabClient::Dhclient(DhclientMode::Na).done(&got));
+        assert!(!LabClient::Dhcpcd.done(&got));
+    }
+
+    fn report(client: LabClient, got: ClientResult, duid: &[u8]) -> ClientReport {
+        ClientReport {
+            client,
+            command: String::new(),
+            place: String::new(),
+            subnet: subnet(),
+            duid: Some(duid.to_vec()),
+            got,
+            derived: vec![],
+            domains: vec![],
+            took: Some(Duration::from_secs(1)),
+            notes: vec![],
+            rows: vec![],
+            problems: vec![],
+        }
+    }
+
+    fn row(kind: &str, address: Option<&str>, prefix: Option<(&str, u8)>, duid: &[u8]) -> LeaseRow {
+        LeaseRow {
+            kind: kind.to_owned(),
+            address: address.map(a),
+            prefix: prefix.map(|(p, l)| (a(p), l)),
+            duid: duid.to_vec(),
+            iaid: 1,
+            state: "active".to_owned(),
+            raw: String::new(),
+        }
+    }
+
+    #[test]
+    fn judge_matching_table_gives_no_problem_and_derived_address_is_split() {
+        let got = ClientResult {
+            addresses: vec![a("fd00:0:0:1::5"), a("fd20:1:ab:cd01::1")],
+            prefixes: vec![(a("fd20:1:ab:cd00::"), 56)],
+            dns: vec![DNS_SERVER],
+            ..ClientResult::default()
+        };
+        let mut r = report(LabClient::WideDhcp6c, got, &[1, 2, 3]);
+        let table = [
+            row("na", Some("fd00:0:0:1::5"), None, &[1, 2, 3]),
+            row("pd", None, Some(("fd20:1:ab:cd00::", 56)), &[1, 2, 3]),
+        ];
+        judge(&mut r, &table);
+        assert_eq!(r.problems, Vec::<String>::new());
+        assert_eq!(r.derived, [a("fd20:1:ab:cd01::1")]);
+        assert_eq!(r.rows.len(), 2);
+        assert_eq!(unclaimed_rows(&[r], &table), Vec::<String>::new());
+    }
+
+    #[test]
+    fn judge_missing_row_and_foreign_row_are_problems() {
+        let got = ClientResult {
+            addresses: vec![a("fd00:0:0:1::5")],
+            dns: vec![DNS_SERVER],
+            ..ClientResult::default()
+        };
+        let mut r = report(LabClient::Dhclient(DhclientMode::Na), got, &[1, 2, 3]);
+        let table = [row("na", Some("fd00:0:0:1::6"), None, &[9, 9])];
+        judge(&mut r, &table);
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(
+            r.problems[0].contains("no active lease"),
+            "{:?}",
+            r.problems
+        );
+        assert_eq!(unclaimed_rows(&[r], &table).len(), 1);
+    }
+
+    #[test]
+    fn rapid_commit_seen_needs_reply_with_option_14_and_no_advertise() {
+        let (mut notes, mut problems) = (vec![], vec![]);
+        let log =
+            "52:28 Client Info Received REPLY on client0/2,trans-id=0x37, 6 opts: 2 1 14 3 25 23";
+        rapid_commit_seen(log, &mut notes, &mut problems);
+        assert_eq!((notes.len(), problems.len()), (1, 0));
+        let log = format!("x Received ADVERTISE on client0/2\n{log}");
+        rapid_commit_seen(&log, &mut notes, &mut problems);
+        assert_eq!((notes.len(), problems.len()), (1, 1));
+    }
+
+    #[test]
+    fn domains_of_reads_dhclient_search_list() {
+        let call = clients::ScriptCall {
+            args: String::new(),
+            env: [(
+                "new_dhcp6_domain_search".to_owned(),
+                "'lab.tandem.example.'".to_owned(),
+            )]
+            .into(),
+        };
+        let got = ClientResult {
+            calls: vec![call],
+            ..ClientResult::default()
+        };
+        assert_eq!(domains_of(&got), [DOMAIN_SEARCH]);
+    }
+
+    #[test]
+    fn counter_reads_value_from_counters_line() {
+        let report = LabReport {
+            topology: vec![],
+            subnets: vec![],
+            server_command: String::new(),
+            clients: vec![],
+            lease_table: String::new(),
+            leases: vec![],
+            counters: "COUNTERS rx_solicit=6 tx_reply=9".to_owned(),
+            problems: vec![],
+            server_log: String::new(),
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(report.counter("rx_solicit"), Some(6));
+        assert_eq!(report.counter("tx_advertise"), None);
+        assert!(report.to_string().contains("RESULT: all good"));
+    }
 }

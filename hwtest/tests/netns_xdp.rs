@@ -364,15 +364,15 @@ fn netns_lab_without_xdp_carries_udp_both_ways() {
 }
 
 #[test]
-fn netns_lab_demo_reports_every_exchange_answered() {
+fn netns_lab_xdp_demo_reports_every_exchange_answered() {
     require_privileges!();
-    let opts = lab::DemoOptions {
+    let opts = lab::xdp_demo::DemoOptions {
         clients: 6,
         relayed: 2,
         attempts: 1,
         ..Default::default()
     };
-    let report = lab::run(tandem(), &opts).unwrap();
+    let report = lab::xdp_demo::run(tandem(), &opts).unwrap();
     let text = report.to_string();
     assert_eq!(report.exchanges.len(), 6 + 2 + 1, "{text}");
     assert!(report.failures().is_empty(), "{text}");
@@ -383,4 +383,65 @@ fn netns_lab_demo_reports_every_exchange_answered() {
     );
     assert!(text.contains("RELAY_REPL"), "{text}");
     assert!(text.contains("RESULT: all good"), "{text}");
+}
+
+/// The main job end to end: `tandem run` serving every real client of the lab.
+#[test]
+fn netns_lab_real_clients_all_configured_and_leased() {
+    require_privileges!();
+    let report = lab::run(tandem(), &lab::LabOptions::default()).unwrap();
+    let text = report.to_string();
+    assert!(report.failures().is_empty(), "{text}");
+    assert!(text.contains("RESULT: all good"), "{text}");
+    assert_eq!(report.clients.len(), lab::LabClient::ALL.len(), "{text}");
+    for c in &report.clients {
+        let what = c.client.describe();
+        if c.client.stateful() {
+            let duid = c.duid.as_deref().expect("a stateful client's DUID is read");
+            let active: Vec<_> = report
+                .leases
+                .iter()
+                .filter(|l| l.duid == duid && l.state == "active")
+                .collect();
+            let want = c.got.addresses.len() + c.got.prefixes.len();
+            assert!(want > 0, "{what}: nothing configured\n{text}");
+            assert_eq!(active.len(), want, "{what}: lease rows\n{text}");
+        } else {
+            // dhclient -S keeps no lease file (so no DUID): the table must hold only the
+            // stateful clients' leases.
+            assert_eq!(c.got.dns, [lab::DNS_SERVER], "{what}\n{text}");
+            assert!(!c.got.has_lease(), "{what}\n{text}");
+        }
+    }
+    let claimed: usize = report
+        .clients
+        .iter()
+        .map(|c| c.got.addresses.len() + c.got.prefixes.len())
+        .sum();
+    let active = report.leases.iter().filter(|l| l.state == "active").count();
+    assert_eq!(
+        active, claimed,
+        "every active row belongs to a client\n{text}"
+    );
+    let stateful = report
+        .clients
+        .iter()
+        .filter(|c| c.client.stateful())
+        .count();
+    assert_eq!(stateful, 6, "{text}");
+    assert!(
+        report.counter("rx_solicit").is_some_and(|n| n >= 6),
+        "{text}"
+    );
+    assert!(
+        report.counter("rx_relay_forw").is_some_and(|n| n >= 1),
+        "{text}"
+    );
+    assert!(
+        report
+            .counter("rx_information_request")
+            .is_some_and(|n| n >= 1),
+        "{text}"
+    );
+    assert_eq!(report.counter("store_errors"), Some(0), "{text}");
 }

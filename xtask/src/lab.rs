@@ -1,5 +1,11 @@
-//! `cargo xtask lab`: build `tandem`, then run the lab demo of tandem-hwtest (network namespaces,
-//! multi-queue veth, XDP attached, DHCPv6 answered from AF_XDP rings).
+//! `cargo xtask lab`: build `tandem`, then run the lab of tandem-hwtest: `tandem run` (the
+//! socket datapath) serving real Debian DHCPv6 clients (dhclient, dhcpcd, dibbler, WIDE dhcp6c,
+//! and dhclient behind the WIDE relay) in network namespaces, printing what each client
+//! configured, the lease table and the server's counters.
+//!
+//! `cargo xtask lab --xdp-demo` runs the older XDP steering demo instead (multi-queue veth, XDP
+//! attached, DHCPv6 answered from AF_XDP rings by `tandem xdp-demo`), until the XDP datapath
+//! serves `tandem run`.
 //!
 //! tandem-hwtest depends on the whole datapath, so it sits behind xtask's `lab` feature (see
 //! xtask/Cargo.toml): without the feature this command re-runs xtask through cargo with it.
@@ -11,11 +17,19 @@ use anyhow::Result;
 /// Options of `cargo xtask lab`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct LabArgs {
-    /// RX/TX queues of the lab's veth pair (one AF_XDP socket and worker per queue).
+    /// Run the XDP steering demo (`tandem xdp-demo`, simulated clients) instead of the real
+    /// clients against `tandem run`.
+    #[arg(long)]
+    pub(crate) xdp_demo: bool,
+    /// Seconds all clients together may take to configure (the lab, not --xdp-demo).
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub(crate) client_timeout: u64,
+    /// --xdp-demo: RX/TX queues of the lab's veth pair (one AF_XDP socket and worker per queue).
     #[arg(long, value_name = "N", default_value_t = 2,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub(crate) queues: u32,
-    /// XDP attach mode.
+    /// --xdp-demo: XDP attach mode.
     #[arg(long, value_enum, default_value_t = Mode::Native)]
     pub(crate) mode: Mode,
 }
@@ -53,6 +67,18 @@ mod imp {
 
     /// Re-runs `cargo xtask lab` with the `lab` feature, which links tandem-hwtest.
     pub(super) fn run(args: &LabArgs) -> Result<ExitCode> {
+        let mut forwarded = vec![
+            "lab".to_owned(),
+            "--client-timeout".to_owned(),
+            args.client_timeout.to_string(),
+            "--queues".to_owned(),
+            args.queues.to_string(),
+            "--mode".to_owned(),
+            args.mode.as_str().to_owned(),
+        ];
+        if args.xdp_demo {
+            forwarded.push("--xdp-demo".to_owned());
+        }
         let status = Command::new(crate::cargo())
             .current_dir(crate::workspace_root())
             .args([
@@ -65,13 +91,7 @@ mod imp {
                 "lab",
                 "--",
             ])
-            .args([
-                "lab",
-                "--queues",
-                &args.queues.to_string(),
-                "--mode",
-                args.mode.as_str(),
-            ])
+            .args(&forwarded)
             .status()
             .context("cannot run cargo")?;
         Ok(if status.success() {
@@ -84,12 +104,14 @@ mod imp {
 
 #[cfg(feature = "lab")]
 mod imp {
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
     use std::process::{Command, ExitCode};
+    use std::time::Duration;
 
     use anyhow::{Result, bail};
     use tandem_hwtest::XdpMode;
-    use tandem_hwtest::lab::DemoOptions;
+    use tandem_hwtest::lab::LabOptions;
+    use tandem_hwtest::lab::xdp_demo::DemoOptions;
 
     use super::{LabArgs, Mode};
     use crate::step;
@@ -115,6 +137,30 @@ mod imp {
         let target_dir =
             std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
         let tandem = target_dir.join("debug/tandem");
+        if args.xdp_demo {
+            xdp_demo(&tandem, args)
+        } else {
+            lab(&tandem, args)
+        }
+    }
+
+    /// The main job: `tandem run` serving real clients.
+    fn lab(tandem: &Path, args: &LabArgs) -> Result<ExitCode> {
+        let opts = LabOptions {
+            client_timeout: Duration::from_secs(args.client_timeout),
+        };
+        let what = format!(
+            "{} run, real DHCPv6 clients in network namespaces",
+            tandem.display()
+        );
+        step::header("lab", &what);
+        // `main_job` prints the report and fails when any client or the lease table is wrong.
+        let (report, elapsed) = step::timed(|| tandem_hwtest::lab::main_job(tandem, &opts));
+        finish(report.map(drop), elapsed)
+    }
+
+    /// `--xdp-demo`: the XDP steering demo with simulated clients.
+    fn xdp_demo(tandem: &Path, args: &LabArgs) -> Result<ExitCode> {
         let opts = DemoOptions {
             queues: args.queues,
             mode: match args.mode {
@@ -131,11 +177,15 @@ mod imp {
             opts.clients,
             opts.relayed
         );
-        step::header("lab", &what);
+        step::header("lab --xdp-demo", &what);
         // `demo` prints the report and fails when any exchange or probe failed.
-        let (report, elapsed) = step::timed(|| tandem_hwtest::lab::demo(&tandem, &opts));
-        match report {
-            Ok(_) => {
+        let (report, elapsed) = step::timed(|| tandem_hwtest::lab::xdp_demo::demo(tandem, &opts));
+        finish(report.map(drop), elapsed)
+    }
+
+    fn finish(outcome: Result<()>, elapsed: Duration) -> Result<ExitCode> {
+        match outcome {
+            Ok(()) => {
                 step::footer("lab", "ok", elapsed);
                 Ok(ExitCode::SUCCESS)
             }

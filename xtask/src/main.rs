@@ -2,7 +2,8 @@
 //!
 //! * `test`: the whole check CI runs (fmt, clippy, tests, cargo-deny, fuzz smoke).
 //! * `fuzz`: the fuzz smoke run alone.
-//! * `lab`: builds `tandem` and runs the XDP/AF_XDP lab demo in network namespaces (root).
+//! * `lab`: builds `tandem` and runs the lab: `tandem run` serving real DHCPv6 clients in
+//!   network namespaces (root); `lab --xdp-demo` runs the XDP/AF_XDP steering demo instead.
 //! * `build-ebpf`: builds the XDP object alone into `target/bpf`, for inspection.
 //! * `check-env`: says which tools and privileges are present, and how to get what is missing.
 //!
@@ -40,8 +41,10 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = 10)]
         fuzz_seconds: u32,
     },
-    /// Build `tandem` and run the lab demo: network namespaces + veth, the XDP program attached,
-    /// DHCPv6 SOLICIT/ADVERTISE answered from AF_XDP rings. Needs root.
+    /// Build `tandem` and run the lab: `tandem run` serving real DHCPv6 clients (dhclient,
+    /// dhcpcd, dibbler, WIDE dhcp6c, a relayed dhclient) in network namespaces, then print what
+    /// each configured, the lease table and the server's counters. `--xdp-demo`: the XDP/AF_XDP
+    /// steering demo instead. Needs root.
     Lab(lab::LabArgs),
     /// Build the XDP program alone (bpfel-unknown-none) into target/bpf and print the object's
     /// path and size, for inspection with llvm-objdump or bpftool.
@@ -119,6 +122,23 @@ mod tests {
         assert!(
             Cli::try_parse_from(["xtask", "lab", "--mode", "generic", "--queues", "2"]).is_ok()
         );
+    }
+
+    #[test]
+    fn cli_lab_defaults_to_real_clients_and_xdp_demo_is_a_flag() {
+        let cli = Cli::try_parse_from(["xtask", "lab"]).unwrap();
+        let Command::Lab(args) = cli.command else {
+            panic!("not the lab command: {cli:?}")
+        };
+        assert!(!args.xdp_demo);
+        assert_eq!(args.client_timeout, 30);
+        let cli = Cli::try_parse_from(["xtask", "lab", "--xdp-demo", "--queues", "4"]).unwrap();
+        let Command::Lab(args) = cli.command else {
+            panic!("not the lab command: {cli:?}")
+        };
+        assert!(args.xdp_demo);
+        assert_eq!(args.queues, 4);
+        assert!(Cli::try_parse_from(["xtask", "lab", "--client-timeout", "0"]).is_err());
     }
 
     #[test]
