@@ -619,7 +619,7 @@ mod tests {
     fn solicit() -> Vec<u8> {
         client_message(
             MessageType::SOLICIT,
-            0x01_0203,
+            0x0001_0203,
             &client_duid(7),
             None,
             Lease::default(),
