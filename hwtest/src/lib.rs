@@ -23,6 +23,7 @@ pub mod clients;
 pub mod lab;
 mod netns;
 mod process;
+pub mod rawsock;
 mod server;
 mod topo;
 pub mod traffic;
