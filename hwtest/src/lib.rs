@@ -15,7 +15,8 @@
 //! * [`clients`]: real Debian DHCPv6 clients (dhclient, dhcpcd, dibbler, WIDE dhcp6c) and the
 //!   WIDE relay in namespaces, `tandem run` as a child, and `tandem leases --json` parsed.
 //! * [`traffic`]: non-DHCP services and probes (UDP echo, TCP).
-//! * [`lab`]: the scripted demo of `cargo xtask lab`.
+//! * [`lab`]: `cargo xtask lab`: real DHCPv6 clients against `tandem run` ([`lab::xdp_demo`]: the
+//!   XDP steering demo).
 
 pub mod burst;
 pub mod client;
