@@ -1,0 +1,638 @@
+//! `loadgen`: a DHCPv6 load generator and report, the start of Tandem's bench tool.
+//!
+//! `loadgen lab --server-bin PATH --datapath socket|xdp|xdp-demo …` builds a two-namespace
+//! veth lab (`tandem_hwtest::Lab`), starts the server in the server namespace pinned to
+//! `--cores` (default CPU 1), and runs the generator pinned to another CPU in the client
+//! namespace. Many simulated clients (distinct DUID-LLs) do SOLICIT → ADVERTISE → REQUEST →
+//! REPLY (two round trips per exchange; `xdp-demo` answers SOLICIT only, so there an exchange
+//! is SOLICIT → ADVERTISE), `--window` exchanges in flight, for `--seconds` after a warm-up.
+//!
+//! Reported per run: completed exchanges/s, round-trip latency percentiles, timeouts, the
+//! server's CPU time per exchange (`/proc/<pid>/stat`, all threads), the generator's CPU and
+//! the machine's per-CPU busy, interrupt and steal time, with process time of anyone else
+//! flagged as foreign load. A table on stdout, then one JSON line per run and a summary line
+//! (medians). See bench/README.md.
+
+// The modules live in bench/src/loadgen/ (a directory under src/bin/ would make Cargo look for
+// more binaries there).
+#[path = "../loadgen/cpu.rs"]
+mod cpu;
+#[path = "../loadgen/exchange.rs"]
+mod exchange;
+#[path = "../loadgen/server.rs"]
+mod server;
+
+use std::io::{self, Write as _};
+use std::net::{SocketAddrV6, UdpSocket};
+use std::os::fd::AsRawFd as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use tandem_hwtest::Lab;
+
+use crate::cpu::{CpuUse, Snapshot};
+use crate::exchange::{Generator, Kind, MAX_WINDOW, OUT_LEN};
+use crate::server::{Datapath, Running, ServerSpec};
+
+/// DHCPv6 load generator for Tandem.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Build a netns veth lab, start the server in it and load it (needs root).
+    Lab(LabArgs),
+}
+
+#[derive(Debug, Args)]
+struct LabArgs {
+    /// The `tandem` binary (a release build).
+    #[arg(long, value_name = "PATH")]
+    server_bin: PathBuf,
+    /// socket: `tandem run`; xdp: `tandem run` with `[datapath] mode = "xdp"`; xdp-demo:
+    /// `tandem xdp-demo` (answers SOLICIT only: exchanges are SOLICIT → ADVERTISE).
+    #[arg(long, value_enum)]
+    datapath: Datapath,
+    /// RX/TX queues of the veth pair (and XDP workers).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    queues: u32,
+    /// Distinct simulated clients (DUIDs), used round-robin.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    clients: u32,
+    /// Exchanges kept in flight.
+    #[arg(long, default_value_t = 64)]
+    window: usize,
+    /// Measured seconds per run (after the warm-up).
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Warm-up seconds before each run (traffic flows, nothing is counted).
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Runs; the summary gives medians (min–max).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// CPUs of the server (taskset, and the workers' `--cores`/`[datapath] cores`).
+    #[arg(long, value_name = "LIST", default_value = "1")]
+    cores: String,
+    /// CPU of the generator (default: the first allowed CPU not in --cores).
+    #[arg(long, value_name = "CPU")]
+    gen_core: Option<usize>,
+    /// UDP sockets the generator sends from (distinct source ports spread flows over
+    /// queues; default: --queues).
+    #[arg(long)]
+    sockets: Option<usize>,
+    /// Milliseconds before an exchange in flight is abandoned and counted as a timeout.
+    #[arg(long, default_value_t = 500)]
+    timeout_ms: u64,
+    /// XDP workers busy-poll (xdp, xdp-demo).
+    #[arg(long)]
+    busy_poll: bool,
+    /// XDP attach mode (xdp, xdp-demo): auto, native or generic.
+    #[arg(long, default_value = "auto")]
+    xdp_mode: String,
+}
+
+fn main() -> ExitCode {
+    let Cmd::Lab(args) = Cli::parse().command;
+    match lab(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loadgen: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses a CPU list like `1`, `0,2` or `0-3,6`.
+fn parse_cpu_list(s: &str) -> anyhow::Result<Vec<usize>> {
+    let mut cpus = Vec::new();
+    for part in s.split(',') {
+        let part = part.trim();
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<usize>()?, b.trim().parse::<usize>()?),
+            None => {
+                let n = part.parse::<usize>()?;
+                (n, n)
+            }
+        };
+        anyhow::ensure!(lo <= hi && hi < 1024, "bad CPU range `{part}`");
+        cpus.extend(lo..=hi);
+    }
+    Ok(cpus)
+}
+
+/// One run's results.
+#[derive(Clone, Debug)]
+struct RunReport {
+    elapsed_s: f64,
+    exchanges: u64,
+    round_trips: u64,
+    rate: f64,
+    rtt_us: [f64; 3],
+    exchange_us: [f64; 2],
+    timeouts: u64,
+    stale: u64,
+    bad: u64,
+    no_lease: u64,
+    send_errors: u64,
+    cpu: CpuUse,
+    server_us_per_exchange: f64,
+}
+
+fn lab(args: &LabArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=MAX_WINDOW).contains(&args.window),
+        "--window must be 1..={MAX_WINDOW}"
+    );
+    anyhow::ensure!(
+        args.seconds > 0.0 && args.warmup >= 0.0,
+        "--seconds must be > 0"
+    );
+    tandem_hwtest::privileges().map_err(|why| anyhow::anyhow!("needs root: {why}"))?;
+    let server_cores = parse_cpu_list(&args.cores).context("--cores")?;
+    let allowed: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let gen_core = args
+        .gen_core
+        .or_else(|| allowed.iter().copied().find(|c| !server_cores.contains(c)));
+    let kind = match args.datapath {
+        Datapath::XdpDemo => Kind::SolicitOnly,
+        Datapath::Socket | Datapath::Xdp => Kind::Sarr,
+    };
+    let spec = ServerSpec {
+        bin: args.server_bin.clone(),
+        datapath: args.datapath,
+        cores: args.cores.clone(),
+        queues: args.queues,
+        busy_poll: args.busy_poll,
+        xdp_mode: args.xdp_mode.clone(),
+        // Two bindings (address, prefix) per client, with room to spare.
+        capacity: (u64::from(args.clients) * 4).max(1 << 16),
+    };
+
+    let lab = Lab::new("lg", args.queues).context("building the netns lab")?;
+    let srv = Running::start(&spec, &lab)?;
+    let n_sockets = args.sockets.unwrap_or(args.queues as usize).max(1);
+    let sockets: Vec<UdpSocket> = (0..n_sockets)
+        .map(|_| open_socket(&lab))
+        .collect::<anyhow::Result<_>>()?;
+    let dest = SocketAddrV6::new(lab.server_addr(), 547, 0, 0);
+
+    if let Some(core) = gen_core
+        && !core_affinity::set_for_current(core_affinity::CoreId { id: core })
+    {
+        bail!("cannot pin the generator to CPU {core}");
+    }
+    println!(
+        "loadgen: datapath={} exchange={} ({} round trip{} each) queues={} clients={} window={} \
+         sockets={} seconds={} warmup={} server-cpus={} generator-cpu={} server-pid={}",
+        args.datapath.name(),
+        kind.name(),
+        kind.round_trips(),
+        if kind.round_trips() == 1 { "" } else { "s" },
+        args.queues,
+        args.clients,
+        args.window,
+        n_sockets,
+        args.seconds,
+        args.warmup,
+        args.cores,
+        gen_core.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+        srv.pid(),
+    );
+    if kind == Kind::SolicitOnly {
+        println!(
+            "loadgen: note: xdp-demo answers SOLICIT only, so an exchange here is one round \
+             trip (SOLICIT → ADVERTISE), not a SARR"
+        );
+    }
+
+    let mut lg = Generator::new(
+        kind,
+        args.window,
+        args.clients,
+        Duration::from_millis(args.timeout_ms),
+    )?;
+    let clk = cpu::clk_tck();
+    let mut reports = Vec::new();
+    for run in 1..=args.runs {
+        let r = drive(&mut lg, &sockets, dest, args, srv.pid(), clk)
+            .with_context(|| format!("run {run}"))?;
+        if r.exchanges == 0 {
+            bail!(
+                "run {run}: no exchange completed ({} timeouts, {} bad, {} no lease); server \
+                 log:\n{}",
+                r.timeouts,
+                r.bad,
+                r.no_lease,
+                srv.log_tail()
+            );
+        }
+        reports.push(r);
+    }
+    let tail = srv.stop()?;
+    drop(lab);
+
+    print_table(args, &reports);
+    for line in &tail {
+        println!("server: {line}");
+    }
+    let mut out = io::stdout().lock();
+    for (i, r) in reports.iter().enumerate() {
+        writeln!(out, "{}", json_line(args, kind, i + 1, r))?;
+    }
+    writeln!(out, "{}", summary_json(args, kind, &reports))?;
+    Ok(())
+}
+
+/// A non-blocking UDP socket on an ephemeral port in the client namespace, with a receive
+/// buffer big enough for a whole window of replies.
+fn open_socket(lab: &Lab) -> anyhow::Result<UdpSocket> {
+    let sock = lab
+        .client_ns()
+        .run(|| UdpSocket::bind("[::]:0"))
+        .context("binding a client socket")?;
+    sock.set_nonblocking(true)?;
+    let size: libc::c_int = 4 << 20;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE] {
+        // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from `&size`, which lives across
+        // the call; the fd is open (owned by `sock`). Failure only leaves the default size.
+        let _ = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&raw const size).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    }
+    Ok(sock)
+}
+
+/// Sends `msg` on the socket of `slot`; a refused send is counted (the slot then times out).
+fn send(lg: &mut Generator, sockets: &[UdpSocket], slot: usize, msg: &[u8], dest: SocketAddrV6) {
+    let sock = &sockets[slot % sockets.len()];
+    loop {
+        match sock.send_to(msg, dest) {
+            Ok(_) => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                lg.send_failed();
+                return;
+            }
+        }
+    }
+}
+
+/// Most datagrams read from one socket before the next gets a turn.
+const RECV_BURST: usize = 64;
+/// How often slots are checked for timeouts.
+const SCAN_EVERY: Duration = Duration::from_millis(10);
+
+/// One run: warm-up, then `--seconds` measured; the window stays full throughout (slots
+/// still in flight at the end carry over into the next run).
+fn drive(
+    lg: &mut Generator,
+    sockets: &[UdpSocket],
+    dest: SocketAddrV6,
+    args: &LabArgs,
+    server_pid: u32,
+    clk: u64,
+) -> anyhow::Result<RunReport> {
+    let mut out = [0u8; OUT_LEN];
+    let mut rx = [0u8; 2048];
+    let mut pollfds: Vec<libc::pollfd> = sockets
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: s.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let t0 = Instant::now();
+    if lg.in_flight() == 0 {
+        for i in 0..lg.window() {
+            let n = lg.start(i, t0, &mut out)?;
+            send(lg, sockets, i, &out[..n], dest);
+        }
+    }
+    let warm_end = t0 + Duration::from_secs_f64(args.warmup);
+    let measure = Duration::from_secs_f64(args.seconds);
+    let mut start: Option<(Instant, Snapshot)> = None;
+    let mut last_scan = t0;
+    loop {
+        let mut got = 0;
+        for (k, sock) in sockets.iter().enumerate() {
+            for _ in 0..RECV_BURST {
+                match sock.recv(&mut rx) {
+                    Ok(n) => {
+                        got += 1;
+                        let now = Instant::now();
+                        let bytes = rx.get(..n).unwrap_or_default();
+                        if let Some((slot, len)) = lg.on_datagram(bytes, now, &mut out) {
+                            send(lg, sockets, slot, &out[..len], dest);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e).with_context(|| format!("recv on socket {k}")),
+                }
+            }
+        }
+        let now = Instant::now();
+        match &start {
+            None if now >= warm_end => {
+                lg.reset_stats();
+                start = Some((now, Snapshot::take(server_pid)?));
+            }
+            Some((t, before)) if now.duration_since(*t) >= measure => {
+                let after = Snapshot::take(server_pid)?;
+                let elapsed = now.duration_since(*t).as_secs_f64();
+                return Ok(report(
+                    lg,
+                    elapsed,
+                    &CpuUse::between(before, &after, elapsed, clk),
+                ));
+            }
+            _ => {}
+        }
+        if now.duration_since(last_scan) >= SCAN_EVERY {
+            last_scan = now;
+            for i in 0..lg.window() {
+                if lg.timed_out(i, now) {
+                    let n = lg.restart_after_timeout(i, now, &mut out)?;
+                    send(lg, sockets, i, &out[..n], dest);
+                }
+            }
+        }
+        if got == 0 {
+            // SAFETY: `pollfds` is a valid array of `len` pollfd structs for the duration of
+            // the call; the fds are open (owned by `sockets`).
+            let rc = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, 1) };
+            if rc < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e).context("poll");
+                }
+            }
+        }
+    }
+}
+
+fn report(lg: &Generator, elapsed_s: f64, cpu: &CpuUse) -> RunReport {
+    let s = &lg.stats;
+    let us = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
+    RunReport {
+        elapsed_s,
+        exchanges: s.exchanges,
+        round_trips: s.round_trips,
+        rate: s.exchanges as f64 / elapsed_s,
+        rtt_us: [
+            us(&s.rtt_ns, 0.5),
+            us(&s.rtt_ns, 0.99),
+            us(&s.rtt_ns, 0.999),
+        ],
+        exchange_us: [us(&s.exchange_ns, 0.5), us(&s.exchange_ns, 0.99)],
+        timeouts: s.timeouts,
+        stale: s.stale,
+        bad: s.bad,
+        no_lease: s.no_lease,
+        send_errors: s.send_errors,
+        server_us_per_exchange: if s.exchanges > 0 {
+            cpu.server_us / s.exchanges as f64
+        } else {
+            f64::NAN
+        },
+        cpu: cpu.clone(),
+    }
+}
+
+/// Median of `v` (mean of the middle two for an even count); NaN if empty.
+fn median(v: &[f64]) -> f64 {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    s.sort_by(f64::total_cmp);
+    let m = s.len() / 2;
+    if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    }
+}
+
+/// `median (min–max)`, or just the value for one run.
+fn summarize(v: &[f64], decimals: usize) -> String {
+    let med = median(v);
+    if v.len() < 2 {
+        return format!("{med:.decimals$}");
+    }
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{med:.decimals$} ({min:.decimals$}–{max:.decimals$})")
+}
+
+/// Foreign load above this share of one CPU (%) marks a run as disturbed.
+const FOREIGN_LIMIT_PCT: f64 = 5.0;
+
+/// The table columns: header, decimals, value.
+type Column = (&'static str, usize, fn(&RunReport) -> f64);
+
+const COLUMNS: [Column; 11] = [
+    ("exch/s", 0, |r| r.rate),
+    ("rtt p50 µs", 1, |r| r.rtt_us[0]),
+    ("rtt p99 µs", 1, |r| r.rtt_us[1]),
+    ("rtt p99.9 µs", 1, |r| r.rtt_us[2]),
+    ("timeouts", 0, |r| r.timeouts as f64),
+    ("srv CPU %", 1, |r| r.cpu.server_pct),
+    ("srv µs/exch", 2, |r| r.server_us_per_exchange),
+    ("gen CPU %", 1, |r| r.cpu.generator_pct),
+    ("irq %", 1, |r| r.cpu.irq_pct),
+    ("foreign %", 1, |r| r.cpu.foreign_pct),
+    ("steal %", 1, |r| r.cpu.steal_pct),
+];
+
+fn print_table(args: &LabArgs, reports: &[RunReport]) {
+    let mut header = format!("| {:<8} |", "run");
+    let mut rule = String::from("| --- |");
+    for (name, _, _) in COLUMNS {
+        header.push_str(&format!(" {name} |"));
+        rule.push_str(" ---: |");
+    }
+    println!("\n{header}\n{rule}");
+    for (i, r) in reports.iter().enumerate() {
+        let mut row = format!("| {:<8} |", i + 1);
+        for (_, d, f) in COLUMNS {
+            row.push_str(&format!(" {:.d$} |", f(r)));
+        }
+        let flag = if r.cpu.foreign_pct > FOREIGN_LIMIT_PCT {
+            format!(
+                " foreign load! top: {}",
+                r.cpu.top_foreign.as_deref().unwrap_or("?")
+            )
+        } else {
+            String::new()
+        };
+        println!("{row}{flag}");
+    }
+    if reports.len() > 1 {
+        let mut row = String::from("| median (min–max) |");
+        for (_, d, f) in COLUMNS {
+            let v: Vec<f64> = reports.iter().map(f).collect();
+            row.push_str(&format!(" {} |", summarize(&v, d)));
+        }
+        println!("{row}");
+    }
+    println!(
+        "\n{} {} exchange(s); CPU % is of one CPU; per-CPU busy: {}",
+        args.datapath.name(),
+        if args.datapath == Datapath::XdpDemo {
+            "SOLICIT→ADVERTISE"
+        } else {
+            "SARR"
+        },
+        reports
+            .iter()
+            .map(|r| {
+                r.cpu
+                    .busy_pct
+                    .iter()
+                    .enumerate()
+                    .map(|(c, p)| format!("cpu{c} {p:.0}%"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+}
+
+/// `null` for NaN/infinite (not valid JSON numbers), else the number with `d` decimals.
+fn num(x: f64, d: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.d$}")
+    } else {
+        "null".to_owned()
+    }
+}
+
+fn json_common(args: &LabArgs, kind: Kind) -> String {
+    format!(
+        "\"tool\":\"loadgen\",\"datapath\":\"{}\",\"exchange\":\"{}\",\"round_trips_per_exchange\":{},\
+         \"queues\":{},\"clients\":{},\"window\":{},\"server_cpus\":\"{}\",\"busy_poll\":{}",
+        args.datapath.name(),
+        kind.name(),
+        kind.round_trips(),
+        args.queues,
+        args.clients,
+        args.window,
+        args.cores.replace('"', ""),
+        args.busy_poll
+    )
+}
+
+fn json_line(args: &LabArgs, kind: Kind, run: usize, r: &RunReport) -> String {
+    let busy: Vec<String> = r.cpu.busy_pct.iter().map(|p| num(*p, 1)).collect();
+    format!(
+        "{{{},\"run\":{run},\"seconds\":{},\"exchanges\":{},\"exchanges_per_s\":{},\
+         \"round_trips\":{},\"rtt_us\":{{\"p50\":{},\"p99\":{},\"p999\":{}}},\
+         \"exchange_us\":{{\"p50\":{},\"p99\":{}}},\"timeouts\":{},\"stale\":{},\"bad\":{},\
+         \"no_lease\":{},\"send_errors\":{},\"server_cpu_pct\":{},\
+         \"server_cpu_us_per_exchange\":{},\"generator_cpu_pct\":{},\"irq_pct\":{},\
+         \"steal_pct\":{},\"foreign_cpu_pct\":{},\"cpu_busy_pct\":[{}]}}",
+        json_common(args, kind),
+        num(r.elapsed_s, 3),
+        r.exchanges,
+        num(r.rate, 1),
+        r.round_trips,
+        num(r.rtt_us[0], 1),
+        num(r.rtt_us[1], 1),
+        num(r.rtt_us[2], 1),
+        num(r.exchange_us[0], 1),
+        num(r.exchange_us[1], 1),
+        r.timeouts,
+        r.stale,
+        r.bad,
+        r.no_lease,
+        r.send_errors,
+        num(r.cpu.server_pct, 1),
+        num(r.server_us_per_exchange, 3),
+        num(r.cpu.generator_pct, 1),
+        num(r.cpu.irq_pct, 1),
+        num(r.cpu.steal_pct, 1),
+        num(r.cpu.foreign_pct, 1),
+        busy.join(",")
+    )
+}
+
+fn summary_json(args: &LabArgs, kind: Kind, reports: &[RunReport]) -> String {
+    let field = |f: fn(&RunReport) -> f64, d: usize| {
+        let v: Vec<f64> = reports.iter().map(f).collect();
+        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!(
+            "{{\"median\":{},\"min\":{},\"max\":{}}}",
+            num(median(&v), d),
+            num(min, d),
+            num(max, d)
+        )
+    };
+    format!(
+        "{{{},\"summary\":true,\"runs\":{},\"exchanges_per_s\":{},\"rtt_p50_us\":{},\
+         \"rtt_p99_us\":{},\"rtt_p999_us\":{},\"server_cpu_us_per_exchange\":{},\
+         \"server_cpu_pct\":{},\"timeouts\":{}}}",
+        json_common(args, kind),
+        reports.len(),
+        field(|r| r.rate, 1),
+        field(|r| r.rtt_us[0], 1),
+        field(|r| r.rtt_us[1], 1),
+        field(|r| r.rtt_us[2], 1),
+        field(|r| r.server_us_per_exchange, 3),
+        field(|r| r.cpu.server_pct, 1),
+        field(|r| r.timeouts as f64, 0),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_cpu_list_expands_ranges() {
+        assert_eq!(parse_cpu_list("1").unwrap(), vec![1]);
+        assert_eq!(parse_cpu_list("0-2,5").unwrap(), vec![0, 1, 2, 5]);
+        assert!(parse_cpu_list("3-1").is_err());
+        assert!(parse_cpu_list("x").is_err());
+    }
+
+    #[test]
+    fn median_of_even_count_is_mean_of_middle_pair() {
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[5.0, 1.0, 3.0]), 3.0);
+        assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn summarize_shows_median_with_range() {
+        assert_eq!(summarize(&[10.0, 30.0, 20.0], 0), "20 (10–30)");
+        assert_eq!(summarize(&[7.26], 1), "7.3");
+    }
+
+    #[test]
+    fn num_of_nan_is_json_null() {
+        assert_eq!(num(f64::NAN, 1), "null");
+        assert_eq!(num(1.25, 2), "1.25");
+    }
+}
