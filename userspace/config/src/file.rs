@@ -24,6 +24,18 @@ pub(crate) struct ServerFile {
     pub(crate) preference: Option<Spanned<i64>>,
 }
 
+/// `[datapath]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct DatapathFile {
+    pub(crate) mode: Option<Spanned<String>>,
+    pub(crate) xdp_mode: Option<Spanned<String>>,
+    pub(crate) busy_poll: Option<bool>,
+    pub(crate) cores: Option<Spanned<String>>,
+    pub(crate) queues: Option<Spanned<i64>>,
+    pub(crate) shards: Option<Spanned<i64>>,
+}
+
 /// `[[interface]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -111,6 +123,7 @@ pub(crate) struct SubnetDoc {
 #[derive(Debug, Default)]
 pub(crate) struct Document {
     pub(crate) server: Option<ServerFile>,
+    pub(crate) datapath: Option<DatapathFile>,
     pub(crate) interfaces: Vec<Item<InterfaceFile>>,
     pub(crate) subnets: Vec<SubnetDoc>,
 }
@@ -128,6 +141,7 @@ pub(crate) fn parse(text: &str, errors: &mut Collector<'_>) -> Option<Document> 
     for (key, value) in root.get_ref() {
         match key.get_ref().as_ref() {
             "server" => doc.server = deserialize(value, "server", errors),
+            "datapath" => doc.datapath = deserialize(value, "datapath", errors),
             "interface" => {
                 for (i, v) in elements(value, "interface", errors).iter().enumerate() {
                     let path = format!("interface[{i}]");
@@ -142,7 +156,7 @@ pub(crate) fn parse(text: &str, errors: &mut Collector<'_>) -> Option<Document> 
             other => errors.push(
                 key.span(),
                 other,
-                "unknown key, expected one of `server`, `interface`, `subnet`",
+                "unknown key, expected one of `server`, `datapath`, `interface`, `subnet`",
             ),
         }
     }

@@ -23,7 +23,8 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use model::{
-    AddressPool, Config, INFINITY, PdPool, Reservation, Server, Subnet, SubnetOptions,
+    AddressPool, Config, Datapath, DatapathMode, INFINITY, MAX_QUEUES, MAX_SHARDS, PdPool,
+    Reservation, Server, Subnet, SubnetOptions, XdpMode, parse_core_list,
 };
 pub use prefix::{Ipv6Prefix, PrefixError};
 

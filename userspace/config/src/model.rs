@@ -13,6 +13,8 @@ pub const INFINITY: u32 = 0xffff_ffff;
 pub struct Config {
     /// `[server]`.
     pub server: Server,
+    /// `[datapath]`: how packets reach the engine (issue 4).
+    pub datapath: Datapath,
     /// `[[interface]]` names, in file order, no duplicates.
     pub interfaces: Vec<String>,
     /// `[[subnet]]`s in file order; prefixes, address pools and PD pools do not overlap.
@@ -26,6 +28,142 @@ pub struct Server {
     pub state_dir: PathBuf,
     /// Value of the Preference option in Advertise (RFC 8415 §21.8, default 0).
     pub preference: u8,
+}
+
+/// The packet path of `tandem run`, `[datapath]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Datapath {
+    /// UDP socket or XDP/AF_XDP workers (default: socket).
+    pub mode: DatapathMode,
+    /// How the XDP program is attached (xdp mode only; default: auto).
+    pub xdp_mode: XdpMode,
+    /// Workers spin on their rings instead of sleeping in `poll()` (xdp mode only).
+    pub busy_poll: bool,
+    /// Cores for the workers, in order (worker i gets the (i mod len)-th); `None`: the cores
+    /// the process may run on, in turn.
+    pub cores: Option<Vec<usize>>,
+    /// RX queues served per interface, `0..queues`; 0 means all of them.
+    pub queues: u32,
+    /// Lease database shards; 0 means the number of XDP workers (xdp mode) or what the state
+    /// directory already has, else 1 (socket mode).
+    pub shards: u32,
+}
+
+/// `[datapath] mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DatapathMode {
+    /// One UDP socket on port 547, one thread (`"socket"`).
+    #[default]
+    Socket,
+    /// XDP steering to per-queue AF_XDP workers (`"xdp"`).
+    Xdp,
+}
+
+impl DatapathMode {
+    /// The name used in the file and on the command line.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Socket => "socket",
+            Self::Xdp => "xdp",
+        }
+    }
+
+    /// Parses `socket` or `xdp`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "socket" => Some(Self::Socket),
+            "xdp" => Some(Self::Xdp),
+            _ => None,
+        }
+    }
+}
+
+/// `[datapath] xdp-mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum XdpMode {
+    /// Native, falling back to generic with a warning (`"auto"`).
+    #[default]
+    Auto,
+    /// Native (driver) mode only (`"native"`).
+    Native,
+    /// Generic (SKB) mode only (`"generic"`).
+    Generic,
+}
+
+impl XdpMode {
+    /// The name used in the file.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Native => "native",
+            Self::Generic => "generic",
+        }
+    }
+
+    /// Parses `auto`, `native` or `generic`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(Self::Auto),
+            "native" => Some(Self::Native),
+            "generic" => Some(Self::Generic),
+            _ => None,
+        }
+    }
+}
+
+/// Most RX queues per interface `[datapath] queues` may name (the XDP program's XSKMAP size).
+pub const MAX_QUEUES: u32 = 64;
+/// Most lease database shards `[datapath] shards` may name.
+pub const MAX_SHARDS: u32 = 256;
+
+/// Parses a core list such as `0,1`, `0-3` or `0-1,3` (the `taskset -c` syntax without
+/// strides) into core ids in the order given.
+///
+/// # Errors
+/// A message naming the bad entry: empty entries, non-numbers, backwards ranges, duplicates,
+/// more than 4096 cores.
+pub fn parse_core_list(s: &str) -> Result<Vec<usize>, String> {
+    const MAX_CORES: usize = 4096;
+    const SYNTAX: &str = "(expected e.g. `0,1`, `0-3` or `0-1,3`)";
+    let number = |t: &str| {
+        let t = t.trim();
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("`{t}` is not a core number {SYNTAX}"));
+        }
+        t.parse::<usize>()
+            .map_err(|_| format!("`{t}` is not a core number {SYNTAX}"))
+    };
+    let mut cores: Vec<usize> = Vec::new();
+    for part in s.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err(format!("empty entry in core list `{s}` {SYNTAX}"));
+        }
+        let (first, last) = match part.split_once('-') {
+            Some((a, b)) => (number(a)?, number(b)?),
+            None => {
+                let n = number(part)?;
+                (n, n)
+            }
+        };
+        if first > last {
+            return Err(format!("core range `{part}` runs backwards"));
+        }
+        if last - first >= MAX_CORES || cores.len() + (last - first) >= MAX_CORES {
+            return Err(format!("core list `{s}` names more than {MAX_CORES} cores"));
+        }
+        for core in first..=last {
+            if cores.contains(&core) {
+                return Err(format!("core {core} is listed twice"));
+            }
+            cores.push(core);
+        }
+    }
+    Ok(cores)
 }
 
 /// One link (or set of relayed links) served from the same pools, `[[subnet]]`.

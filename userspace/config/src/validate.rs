@@ -9,9 +9,10 @@ use toml::Spanned;
 
 use crate::DEFAULT_STATE_DIR;
 use crate::error::{Collector, ConfigErrors};
-use crate::file::{self, Document, PdPoolFile, PoolFile, ReservationFile, SubnetDoc};
+use crate::file::{self, DatapathFile, Document, PdPoolFile, PoolFile, ReservationFile, SubnetDoc};
 use crate::model::{
-    AddressPool, Config, INFINITY, PdPool, Reservation, Server, Subnet, SubnetOptions,
+    AddressPool, Config, Datapath, DatapathMode, INFINITY, MAX_QUEUES, MAX_SHARDS, PdPool,
+    Reservation, Server, Subnet, SubnetOptions, XdpMode, parse_core_list,
 };
 use crate::prefix::Ipv6Prefix;
 
@@ -37,9 +38,13 @@ pub(crate) fn config(text: &str, file_name: &str) -> Result<Config, ConfigErrors
 fn build(doc: Document, errors: &mut Collector<'_>) -> Config {
     let Document {
         server,
+        datapath,
         interfaces,
         subnets,
     } = doc;
+    let datapath = datapath
+        .map(|d| build_datapath(&d, errors))
+        .unwrap_or_default();
     let server = server.unwrap_or_default();
     let mut state_dir = PathBuf::from(DEFAULT_STATE_DIR);
     if let Some(dir) = server.state_dir {
@@ -87,9 +92,60 @@ fn build(doc: Document, errors: &mut Collector<'_>) -> Config {
             state_dir,
             preference,
         },
+        datapath,
         interfaces: names,
         subnets: out,
     }
+}
+
+/// `[datapath]`: every key checked, defaults for the rest.
+fn build_datapath(file: &DatapathFile, errors: &mut Collector<'_>) -> Datapath {
+    let mut d = Datapath::default();
+    if let Some(m) = &file.mode {
+        match DatapathMode::parse(m.get_ref()) {
+            Some(mode) => d.mode = mode,
+            None => errors.push(
+                m.span(),
+                "datapath.mode",
+                format!("unknown mode `{}`, expected `socket` or `xdp`", m.get_ref()),
+            ),
+        }
+    }
+    if let Some(m) = &file.xdp_mode {
+        match XdpMode::parse(m.get_ref()) {
+            Some(mode) => d.xdp_mode = mode,
+            None => errors.push(
+                m.span(),
+                "datapath.xdp-mode",
+                format!(
+                    "unknown XDP mode `{}`, expected `auto`, `native` or `generic`",
+                    m.get_ref()
+                ),
+            ),
+        }
+    }
+    d.busy_poll = file.busy_poll.unwrap_or(false);
+    if let Some(c) = &file.cores {
+        match parse_core_list(c.get_ref()) {
+            Ok(list) => d.cores = Some(list),
+            Err(msg) => errors.push(c.span(), "datapath.cores", msg),
+        }
+    }
+    let count = |v: &Option<Spanned<i64>>, max: u32, field: &str, why: &str, errors: &mut _| {
+        v.as_ref()
+            .and_then(|v| int(v, 0..=i64::from(max), field, why, errors))
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(0)
+    };
+    d.queues = count(
+        &file.queues,
+        MAX_QUEUES,
+        "datapath.queues",
+        "(the XDP program steers at most 64 queues)",
+        errors,
+    );
+    d.shards = count(&file.shards, MAX_SHARDS, "datapath.shards", "", errors);
+    d
 }
 
 /// Claims gathered across subnets.

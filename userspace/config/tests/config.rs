@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use proptest::prelude::*;
 use tandem_config::{
-    AddressPool, Config, ConfigError, Ipv6Prefix, PdPool, Reservation, Server, Subnet,
-    SubnetOptions,
+    AddressPool, Config, ConfigError, Datapath, DatapathMode, Ipv6Prefix, PdPool, Reservation,
+    Server, Subnet, SubnetOptions, XdpMode, parse_core_list,
 };
 
 const EXAMPLE: &str = include_str!("../examples/tandem.toml");
@@ -52,6 +52,7 @@ fn example_valid_parses_to_expected_config() {
             state_dir: PathBuf::from("/var/lib/tandem"),
             preference: 10,
         },
+        datapath: Datapath::default(),
         interfaces: vec!["eth0".into(), "eth1".into()],
         subnets: vec![
             Subnet {
@@ -659,4 +660,118 @@ proptest! {
             prop_assert!(e.0.iter().all(|e| e.line >= 1 && e.column >= 1));
         }
     }
+}
+
+#[test]
+fn datapath_full_section_parsed() {
+    let text = "[datapath]\nmode = \"xdp\"\nxdp-mode = \"generic\"\nbusy-poll = true\n\
+                cores = \"0-1,3\"\nqueues = 2\nshards = 4\n";
+    let c = Config::from_str(text, "t.toml").unwrap();
+    assert_eq!(
+        c.datapath,
+        Datapath {
+            mode: DatapathMode::Xdp,
+            xdp_mode: XdpMode::Generic,
+            busy_poll: true,
+            cores: Some(vec![0, 1, 3]),
+            queues: 2,
+            shards: 4,
+        }
+    );
+}
+
+#[test]
+fn datapath_absent_defaults_to_socket() {
+    let c = Config::from_str("", "t.toml").unwrap();
+    assert_eq!(c.datapath.mode, DatapathMode::Socket);
+    assert_eq!(c.datapath.xdp_mode, XdpMode::Auto);
+    assert_eq!((c.datapath.queues, c.datapath.shards), (0, 0));
+    assert_eq!(c.datapath.cores, None);
+    assert!(!c.datapath.busy_poll);
+}
+
+#[test]
+fn datapath_unknown_mode_reported_with_line() {
+    assert_one(
+        "[datapath]\n\nmode = \"dpdk\"\n",
+        3,
+        "datapath.mode",
+        "unknown mode `dpdk`",
+    );
+    assert_one(
+        "[datapath]\nxdp-mode = \"turbo\"\n",
+        2,
+        "datapath.xdp-mode",
+        "`auto`, `native` or `generic`",
+    );
+}
+
+#[test]
+fn datapath_bad_core_list_reported_with_line() {
+    assert_one(
+        "[datapath]\ncores = \"3-1\"\n",
+        2,
+        "datapath.cores",
+        "runs backwards",
+    );
+    assert_one(
+        "[datapath]\ncores = \"0,,1\"\n",
+        2,
+        "datapath.cores",
+        "empty entry",
+    );
+    assert_one("[datapath]\ncores = \"x\"\n", 2, "datapath.cores", "0-1,3");
+    assert_one(
+        "[datapath]\ncores = \"1,1\"\n",
+        2,
+        "datapath.cores",
+        "listed twice",
+    );
+}
+
+#[test]
+fn datapath_out_of_range_counts_reported() {
+    assert_one(
+        "[datapath]\nqueues = 65\n",
+        2,
+        "datapath.queues",
+        "out of range 0..=64",
+    );
+    assert_one(
+        "[datapath]\nshards = -1\n",
+        2,
+        "datapath.shards",
+        "out of range",
+    );
+    assert_one(
+        "[datapath]\nshards = 257\n",
+        2,
+        "datapath.shards",
+        "0..=256",
+    );
+}
+
+#[test]
+fn datapath_unknown_key_and_wrong_type_reported() {
+    assert_one(
+        "[datapath]\nworkers = 3\n",
+        2,
+        "datapath.workers",
+        "unknown field",
+    );
+    assert_one(
+        "[datapath]\nbusy-poll = \"yes\"\n",
+        2,
+        "datapath.busy-poll",
+        "",
+    );
+}
+
+#[test]
+fn core_list_forms_parse_in_order() {
+    assert_eq!(parse_core_list("0,1"), Ok(vec![0, 1]));
+    assert_eq!(parse_core_list("0-3"), Ok(vec![0, 1, 2, 3]));
+    assert_eq!(parse_core_list(" 5 , 2-2 "), Ok(vec![5, 2]));
+    assert!(parse_core_list("0-100000").is_err());
+    assert!(parse_core_list("").is_err());
 }

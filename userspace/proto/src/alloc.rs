@@ -7,6 +7,11 @@
 //! start. The cost per IA is bounded whatever the pool size: a /64 address pool or a /40→/56
 //! PD pool is never scanned.
 //!
+//! With a partition ([`crate::Engine::with_partition`], issue 4 sharding) fresh leases and
+//! hints are limited to the pool offsets of the engine's shard: random candidates are drawn
+//! directly in that residue class and the probe steps by the shard count, so the cost stays
+//! bounded. Reservations and a client's own bindings are not limited.
+//!
 //! A lease is free for a client when nobody else holds it (no binding; FREE, RELEASED or
 //! EXPIRED; ACTIVE past its valid lifetime; ABANDONED past its quarantine), it is not reserved
 //! for another DUID, and (addresses) it is not the Subnet-Router anycast address of the subnet
@@ -110,7 +115,63 @@ impl Reservations {
     }
 }
 
-/// Where an allocation happens: the subnet, its index, the reservations and the time.
+/// The pool offsets one engine may allocate dynamically: those ≡ `shard` (mod `shards`).
+///
+/// An offset is an address's distance from its pool's first address, or a delegated prefix's
+/// index within its PD pool. Engines of different shards thus never allocate the same lease
+/// (issue 4: the lease database is sharded by client DUID, one engine and store per shard).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Partition {
+    shard: u128,
+    shards: u128,
+}
+
+impl Partition {
+    /// The whole pool (one shard).
+    pub(crate) const WHOLE: Self = Self {
+        shard: 0,
+        shards: 1,
+    };
+
+    /// Shard `shard` of `shards` (`shards` 0 counts as 1; `shard` is taken mod `shards`).
+    pub(crate) fn new(shard: u32, shards: u32) -> Self {
+        let shards = u128::from(shards.max(1));
+        Self {
+            shard: u128::from(shard) % shards,
+            shards,
+        }
+    }
+
+    /// `(shard, shards)`.
+    pub(crate) fn get(self) -> (u32, u32) {
+        (
+            u32::try_from(self.shard).unwrap_or(0),
+            u32::try_from(self.shards).unwrap_or(1),
+        )
+    }
+
+    /// How many offsets of `0..size` belong to this shard.
+    fn class_len(self, size: u128) -> u128 {
+        if size <= self.shard {
+            0
+        } else {
+            (size - self.shard - 1) / self.shards + 1
+        }
+    }
+
+    /// The `j`th offset of this shard (`j < class_len(size)` gives an offset `< size`).
+    fn offset(self, j: u128) -> u128 {
+        j.saturating_mul(self.shards).saturating_add(self.shard)
+    }
+
+    /// `true` if `offset` belongs to this shard.
+    fn owns(self, offset: u128) -> bool {
+        offset % self.shards == self.shard
+    }
+}
+
+/// Where an allocation happens: the subnet, its index, the reservations, the time and the
+/// engine's share of the pools.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Site<'a> {
     pub(crate) config: &'a Config,
@@ -118,6 +179,7 @@ pub(crate) struct Site<'a> {
     pub(crate) subnet_idx: usize,
     pub(crate) reservations: &'a Reservations,
     pub(crate) now: FailoverTime,
+    pub(crate) partition: Partition,
 }
 
 /// `true` for the statuses a binding keeps while its client may get it back.
@@ -148,6 +210,31 @@ impl Site<'_> {
                         .any(|p| p.delegated_len == lease.len && p.prefix.contains(lease.addr))
             }
         }
+    }
+
+    /// `true` if `lease` lies in a pool at an offset of this engine's shard (see
+    /// [`Partition`]).
+    fn in_own_class(&self, lease: &Lease) -> bool {
+        let offset = match lease.kind {
+            LeaseKind::Address => self
+                .subnet
+                .pools
+                .iter()
+                .find(|p| p.contains(lease.addr))
+                .map(|p| u128::from(lease.addr) - u128::from(p.first)),
+            LeaseKind::Prefix => self
+                .subnet
+                .pd_pools
+                .iter()
+                .find(|p| p.delegated_len == lease.len && p.prefix.contains(lease.addr))
+                .map(|p| {
+                    let shift = 128 - u32::from(p.delegated_len.min(128));
+                    (u128::from(lease.addr) - u128::from(p.prefix.addr()))
+                        .checked_shr(shift)
+                        .unwrap_or(0)
+                }),
+        };
+        offset.is_some_and(|o| self.partition.owns(o))
     }
 
     /// `true` if `lease` may be held by `duid` on this link: in a pool, or its reservation.
@@ -280,7 +367,9 @@ impl Site<'_> {
                 want_len = want_len.or(Some(h.len));
                 continue;
             }
+            // Issue 4: a hint at another shard's offset is ignored (that shard may give it).
             if self.in_pools(h)
+                && self.in_own_class(h)
                 && let Some(cur) = usable(h)
             {
                 return Some((*h, cur));
@@ -289,11 +378,13 @@ impl Site<'_> {
         if want_len.is_some_and(|l| self.pool_count(key.kind, Some(l)) == 0) {
             want_len = None;
         }
-        // 4. Random picks, then a bounded probe from a random start.
+        // 4. Random picks, then a bounded probe from a random start, both only among the
+        // offsets of this engine's shard.
         let pools = self.pool_count(key.kind, want_len);
         if pools == 0 {
             return None;
         }
+        let part = self.partition;
         let rand_pool =
             |rng: &mut dyn Entropy| usize::try_from(rng.next_u64() % pools as u64).unwrap_or(0);
         let rand_index = |rng: &mut dyn Entropy, size: u128| {
@@ -302,32 +393,42 @@ impl Site<'_> {
         };
         for _ in 0..RANDOM_TRIES {
             let (size, pool) = self.pool(key.kind, want_len, rand_pool(rng))?;
-            let l = pool.nth(rand_index(rng, size));
+            let class = part.class_len(size);
+            if class == 0 {
+                continue;
+            }
+            let l = pool.nth(part.offset(rand_index(rng, class)));
             if let Some(cur) = usable(&l) {
                 return Some((l, cur));
             }
         }
         let mut p = rand_pool(rng);
-        let (mut size, mut pool) = self.pool(key.kind, want_len, p)?;
-        let mut idx = rand_index(rng, size);
-        let mut left = size;
+        let (size, mut pool) = self.pool(key.kind, want_len, p)?;
+        let mut class = part.class_len(size);
+        let mut j = rand_index(rng, class);
+        let mut left = class;
         for _ in 0..PROBE_LIMIT {
-            let l = pool.nth(idx);
+            if left == 0 {
+                p = (p + 1) % pools;
+                let (size, next) = self.pool(key.kind, want_len, p)?;
+                pool = next;
+                class = part.class_len(size);
+                j = 0;
+                left = class;
+                if left == 0 {
+                    continue;
+                }
+            }
+            let l = pool.nth(part.offset(j));
             if let Some(cur) = usable(&l) {
                 return Some((l, cur));
             }
-            idx = if idx.saturating_add(1) >= size {
+            j = if j.saturating_add(1) >= class {
                 0
             } else {
-                idx + 1
+                j + 1
             };
-            left = left.saturating_sub(1);
-            if left == 0 {
-                p = (p + 1) % pools;
-                (size, pool) = self.pool(key.kind, want_len, p)?;
-                idx = 0;
-                left = size;
-            }
+            left -= 1;
         }
         None
     }

@@ -112,6 +112,25 @@ impl Counters {
         DropReason::ALL.iter().map(|r| (*r, self.drops(*r)))
     }
 
+    /// Adds every counter of `other` to this one (merging the counters of several engines,
+    /// e.g. one per shard).
+    pub fn merge(&mut self, other: &Self) {
+        let add = |a: &mut [u64], b: &[u64]| {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x = x.wrapping_add(*y);
+            }
+        };
+        add(&mut self.received, &other.received);
+        add(&mut self.replies, &other.replies);
+        add(&mut self.drops, &other.drops);
+        self.committed = self.committed.wrapping_add(other.committed);
+        self.released = self.released.wrapping_add(other.released);
+        self.declined = self.declined.wrapping_add(other.declined);
+        self.expired = self.expired.wrapping_add(other.expired);
+        self.unquarantined = self.unquarantined.wrapping_add(other.unquarantined);
+        self.store_errors = self.store_errors.wrapping_add(other.store_errors);
+    }
+
     pub(crate) fn count_received(&mut self, t: MessageType) {
         self.received[usize::from(t.0)] += 1;
     }

@@ -14,7 +14,7 @@ use tandem_wire::dhcp::{MessageType, Packet, StatusCode};
 use tandem_wire::option::OptionCode;
 
 use crate::Entropy;
-use crate::alloc::{Lease, MAX_LEASES_PER_IA, Reservations, Site};
+use crate::alloc::{Lease, MAX_LEASES_PER_IA, Partition, Reservations, Site};
 use crate::counters::{Counters, DropReason};
 use crate::reply::{self, IaOut, LeaseOut, ReplyParts};
 
@@ -90,6 +90,7 @@ pub struct Engine {
     scratch: Vec<u8>,
     reclaim_cursor: u64,
     counters: Counters,
+    partition: Partition,
 }
 
 /// One IA of a request, with the leases the client named (at most [`MAX_LEASES_PER_IA`]).
@@ -483,6 +484,7 @@ impl Engine {
             scratch: vec![0; SCRATCH_LEN],
             reclaim_cursor: 0,
             counters: Counters::default(),
+            partition: Partition::WHOLE,
         }
     }
 
@@ -491,6 +493,24 @@ impl Engine {
     pub const fn with_decline_quarantine(mut self, secs: u32) -> Self {
         self.decline_quarantine = secs;
         self
+    }
+
+    /// Makes this engine shard `shard` of `shards` of a sharded lease database (issue 4): it
+    /// allocates only pool offsets ≡ `shard` (mod `shards`) — address offsets from the pool's
+    /// first address, prefix indexes within the PD pool — and ignores hints at other offsets
+    /// (the client still gets a lease of this shard). Reservations and a client's existing
+    /// bindings are unaffected. Engines for every shard of the same configuration therefore
+    /// never allocate the same lease; each must be given only the clients of its shard
+    /// ([`crate::shard_of`]). `shards` 0 counts as 1; `shard` is taken mod `shards`.
+    #[must_use]
+    pub fn with_partition(mut self, shard: u32, shards: u32) -> Self {
+        self.partition = Partition::new(shard, shards);
+        self
+    }
+
+    /// `(shard, shards)` of this engine (`(0, 1)` unless [`Self::with_partition`] was used).
+    pub fn partition(&self) -> (u32, u32) {
+        self.partition.get()
     }
 
     /// The configuration served.
@@ -717,6 +737,7 @@ impl Engine {
             domain_lists,
             reservations,
             counters,
+            partition,
             ..
         } = self;
         let site = subnet_idx.and_then(|i| {
@@ -726,6 +747,7 @@ impl Engine {
                 subnet_idx: i,
                 reservations,
                 now,
+                partition: *partition,
             })
         });
         let mut ctx = Ctx {

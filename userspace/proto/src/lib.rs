@@ -25,6 +25,8 @@
 //!   hint, then a random free lease (bounded random tries, then a bounded probe): never a scan
 //!   of the pool.
 //! * Expiry: [`Engine::reclaim`] walks the store incrementally.
+//! * Sharding (issue 4): [`shard_of`] routes a datagram to a shard by client DUID and
+//!   [`Engine::with_partition`] limits an engine to its shard's pool offsets.
 //!
 //! [`FailoverTime`]: tandem_lease::FailoverTime
 //! [`LeaseStore`]: tandem_lease::LeaseStore
@@ -36,10 +38,12 @@ mod alloc;
 mod counters;
 mod engine;
 mod reply;
+mod shard;
 
 pub use alloc::{MAX_LEASES_PER_IA, PROBE_LIMIT, RANDOM_TRIES};
 pub use counters::{Counters, DropReason};
 pub use engine::{DEFAULT_DECLINE_QUARANTINE, Engine, Outcome, ReclaimReport, RxMeta};
+pub use shard::{duid_hash, shard_of};
 
 /// A source of randomness for lease selection (random probing of pools). The daemon seeds one
 /// from the OS; tests use a fixed seed.

@@ -421,13 +421,19 @@ impl Store {
     /// Opens (or creates) `<dir>/leases.tdb` for writing, recovering from a crash of the
     /// previous writer (see the crate docs). Takes an exclusive lock on the file.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        Self::open_file(dir, FILE_NAME, options)
+    }
+
+    /// Opens (or creates) `<dir>/<name>` for writing, like [`Self::open`] does for
+    /// [`FILE_NAME`]: a sharded server keeps one store file per shard in the same directory.
+    pub fn open_file(dir: &Path, name: &str, options: StoreOptions) -> Result<Self, StoreError> {
         if options.capacity == 0 || options.capacity > MAX_CAPACITY {
             return Err(StoreError::BadCapacity(options.capacity));
         }
         fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let path = dir.join(FILE_NAME);
+        let path = dir.join(name);
         if !path.exists() {
-            create_file(dir, &path, options.capacity)?;
+            create_file(dir, name, &path, options.capacity)?;
         }
         let file = OpenOptions::new()
             .read(true)
@@ -457,7 +463,12 @@ impl Store {
     /// Opens `<dir>/leases.tdb` read-only (no lock, no recovery), for dumping the leases of a
     /// running or stopped server. [`LeaseStore::put`] fails with [`StoreError::ReadOnly`].
     pub fn open_read_only(dir: &Path) -> Result<Self, StoreError> {
-        let path = dir.join(FILE_NAME);
+        Self::open_file_read_only(dir, FILE_NAME)
+    }
+
+    /// Opens `<dir>/<name>` read-only, like [`Self::open_read_only`] does for [`FILE_NAME`].
+    pub fn open_file_read_only(dir: &Path, name: &str) -> Result<Self, StoreError> {
+        let path = dir.join(name);
         let file = File::open(&path).map_err(io_err(&path))?;
         Self::map_file(path, file, false, Duration::MAX)
     }
@@ -943,9 +954,9 @@ fn journal_crc(marker: u64, r: &RecordBytes) -> u32 {
 }
 
 /// Creates an initialised lease file atomically (temp file, fsync, link, fsync dir).
-fn create_file(dir: &Path, path: &Path, capacity: u64) -> Result<(), StoreError> {
+fn create_file(dir: &Path, name: &str, path: &Path, capacity: u64) -> Result<(), StoreError> {
     let g = Geometry::new(capacity).ok_or(StoreError::BadCapacity(capacity))?;
-    let tmp = dir.join(format!("{FILE_NAME}.new.{}", std::process::id()));
+    let tmp = dir.join(format!("{name}.new.{}", std::process::id()));
     let file = OpenOptions::new()
         .read(true)
         .write(true)

@@ -487,3 +487,29 @@ proptest! {
         prop_assert_eq!(all(&r), all(&mem));
     }
 }
+
+#[test]
+fn open_file_named_files_independent_in_one_dir() {
+    let dir = TempDir::new("named");
+    let mut a = Store::open_file(dir.path(), "leases-0-of-2.tdb", opts(8)).unwrap();
+    let mut b = Store::open_file(dir.path(), "leases-1-of-2.tdb", opts(8)).unwrap();
+    a.put(&binding(1, 1, 1)).unwrap();
+    b.put(&binding(2, 2, 1)).unwrap();
+    b.put(&binding(3, 2, 2)).unwrap();
+    assert!(matches!(
+        Store::open_file(dir.path(), "leases-0-of-2.tdb", opts(8)),
+        Err(StoreError::Locked { .. })
+    ));
+    assert!(!dir.path().join(FILE_NAME).exists());
+    a.close().unwrap();
+    b.close().unwrap();
+    let ra = Store::open_file_read_only(dir.path(), "leases-0-of-2.tdb").unwrap();
+    let rb = Store::open_file_read_only(dir.path(), "leases-1-of-2.tdb").unwrap();
+    assert_eq!((ra.len(), rb.len()), (1, 2));
+    assert_eq!(
+        ra.get(LeaseKind::Address, binding(1, 1, 1).addr),
+        Some(binding(1, 1, 1))
+    );
+    assert_eq!(ra.get(LeaseKind::Address, binding(2, 2, 1).addr), None);
+    assert!(Store::open_file_read_only(dir.path(), "leases-2-of-2.tdb").is_err());
+}
