@@ -52,14 +52,19 @@ pub enum Command {
     /// every problem found, one per line (`file:line:column: field: message`), on stderr and
     /// exits 1.
     Check(CheckArgs),
-    /// Run the DHCPv6 server (foreground) on a UDP socket.
+    /// Run the DHCPv6 server (foreground) on a UDP socket or on XDP/AF_XDP workers.
     ///
-    /// Listens on UDP port 547 on the configured interfaces (joining ff02::1:2 on each, and
-    /// taking unicast from relay agents), keeps leases in memory-mapped tables in the state
-    /// directory and the server DUID next to them. Prints `READY` once the socket is bound and
-    /// the store is open. On SIGINT/SIGTERM it flushes the store, prints
-    /// `COUNTERS rx_<type>=N … tx_<type>=N … drop_<reason>=N … <event>=N …` and exits 0.
-    /// Exits 1 with the reason on a configuration or setup error.
+    /// Socket datapath (default): listens on UDP port 547 on the configured interfaces
+    /// (joining ff02::1:2 on each, and taking unicast from relay agents). XDP datapath
+    /// (`[datapath] mode = "xdp"` or `--datapath xdp`, root): attaches the XDP program to each
+    /// interface and serves every RX queue with a pinned worker. Leases live in memory-mapped
+    /// tables in the state directory, sharded by client DUID (`leases.tdb`, or
+    /// `leases-<k>-of-<S>.tdb`), the server DUID next to them. Prints `READY mode=socket
+    /// shards=S` or `READY mode=xdp attach=native|generic workers=W shards=S` once serving. On
+    /// SIGINT/SIGTERM it flushes the stores, prints `COUNTERS rx_<type>=N … tx_<type>=N …
+    /// drop_<reason>=N … <event>=N …` (xdp: then `xdp_<name>=N …` and `handoff_*=N`, and one
+    /// `WORKER …` line per worker) and exits 0. Exits 1 with the reason on a configuration or
+    /// setup error.
     Run(RunArgs),
     /// List the leases in a state directory (of a running or a stopped server).
     ///
@@ -68,6 +73,18 @@ pub enum Command {
     /// `{"type":"na"|"pd","address"|"prefix":…,"duid":"hex","iaid":N,"state":"active"|…,
     /// "preferred_lifetime":N,"valid_lifetime":N,"cltt":RFC3339|null,"expires":RFC3339|null}`.
     Leases(LeasesArgs),
+    /// Show the state of a running server, asked through its control socket.
+    ///
+    /// Datapath and XDP attach mode, interfaces, lease bindings and shards, the workers
+    /// (interface, queue, core, rx/tx/dropped/replies) and the XDP, engine and socket
+    /// counters. With --json, one JSON object on one line:
+    /// `{"datapath":"xdp"|"socket","attach_mode":…|null,"interfaces":[…],"shards":N,
+    /// "bindings":N,"capacity":N,"workers":[{"iface":…,"queue":N,"core":N|null,"rx":N,
+    /// "tx":N,"dropped":N,"replies":N}],"xdp":{…},"engine":{…},"socket":{…}}`.
+    /// Exits 1 if no server runs with that state directory.
+    Status(StatusArgs),
+    /// Inspect or change where a running server's workers run.
+    Tune(TuneArgs),
     /// Load the XDP program into the kernel (runs the verifier) without attaching it.
     ///
     /// Prints one line, `verified prog=tandem_xdp insns=<xlated insns> jited_bytes=<n> …`, and
@@ -118,7 +135,94 @@ pub struct RunArgs {
     /// process loses nothing committed). Decimals allowed.
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_duration)]
     pub flush_interval: Duration,
+    /// Datapath: `socket` (UDP socket, one thread) or `xdp` (XDP steering to per-queue AF_XDP
+    /// workers; needs root). Overrides `[datapath] mode`.
+    #[arg(long, value_name = "MODE", value_parser = parse_datapath)]
+    pub datapath: Option<tandem_config::DatapathMode>,
+    /// Cores for the XDP workers, e.g. `0,1`, `0-3` or `0-1,3`; worker i gets the
+    /// (i mod len)-th core. Overrides `[datapath] cores`.
+    #[arg(long, value_name = "LIST", value_parser = parse_cores)]
+    pub cores: Option<Cores>,
 }
+
+fn parse_datapath(s: &str) -> Result<tandem_config::DatapathMode, String> {
+    tandem_config::DatapathMode::parse(s)
+        .ok_or_else(|| format!("unknown datapath `{s}`, expected `socket` or `xdp`"))
+}
+
+/// Which running server to talk to: `--state-dir D`, or `--config F` for its
+/// `[server] state-dir`; default: the default state directory.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// State directory of the running server (its control socket is `DIR/tandem.sock`).
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    pub state_dir: Option<PathBuf>,
+    /// Configuration file of the running server: its `[server] state-dir` is used.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Arguments of `tandem status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `tandem tune`.
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TuneCommand,
+}
+
+/// The `tandem tune` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TuneCommand {
+    /// Show the workers (interface, queue, current core, RX/TX packets per second over about
+    /// a second), the RX queues of each interface and the interrupts of its queues with their
+    /// CPU affinity (`/proc/irq/N/smp_affinity_list`).
+    ///
+    /// With --json, one JSON object: `{"datapath":…,"rate_interval_s":S|null,"workers":[{…,
+    /// "rx_pps":R|null,"tx_pps":R|null}],"interfaces":[{"name":…,"rx_queues":[…]|null,
+    /// "rx_queues_error":…|null,"irq_status":"found"|"virtual"|"not_found"|"…error…",
+    /// "irqs":[{"irq":N,"name":…,"affinity":…|null}]}]}`.
+    Show(TuneShowArgs),
+    /// Move the workers to other cores at runtime: worker i goes to the (i mod len)-th core
+    /// of LIST (`0,1`, `0-3` or `0-1,3`). Prints the new placement; the workers apply it on
+    /// their next wake-up (see `tandem tune show`).
+    Cores(TuneCoresArgs),
+}
+
+/// Arguments of `tandem tune show`.
+#[derive(Debug, Args)]
+pub struct TuneShowArgs {
+    /// The server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `tandem tune cores`.
+#[derive(Debug, Args)]
+pub struct TuneCoresArgs {
+    /// The cores, e.g. `0,1`, `0-3` or `0-1,3`.
+    #[arg(value_name = "LIST", value_parser = parse_cores)]
+    pub cores: Cores,
+    /// The server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// How long `status` and `tune` wait for the server's answer.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Arguments of `tandem leases`.
 #[derive(Debug, Args)]
@@ -197,6 +301,8 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Run(args) => crate::run::run(&args),
         Command::Leases(args) => leases(&args),
+        Command::Status(args) => status(&args),
+        Command::Tune(args) => tune(&args),
         Command::XdpVerify(args) => verify(&args),
         Command::XdpDemo(args) => demo(&args),
     };
@@ -258,10 +364,77 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The state directory of the server `args` names; `None` if its configuration is invalid
+/// (the errors are printed).
+fn server_state_dir(args: &ServerArgs) -> anyhow::Result<Option<PathBuf>> {
+    if let Some(dir) = &args.state_dir {
+        return Ok(Some(dir.clone()));
+    }
+    let Some(path) = &args.config else {
+        return Ok(Some(PathBuf::from(tandem_config::DEFAULT_STATE_DIR)));
+    };
+    let config = crate::check::load_or_report(path, &mut io::stderr()).context("writing errors")?;
+    Ok(config.map(|c| c.server.state_dir))
+}
+
+/// Sends `line` to the server of `state_dir` and writes its answer to `out`; an `error: …`
+/// answer becomes the error.
+fn control_call(
+    state_dir: &std::path::Path,
+    line: &str,
+    out: &mut dyn io::Write,
+) -> anyhow::Result<()> {
+    let answer = crate::control::request(state_dir, line, CONTROL_TIMEOUT)?;
+    if let Some(e) = answer.strip_prefix("error: ") {
+        bail!("the server refused `{line}`: {}", e.trim_end());
+    }
+    out.write_all(answer.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
+}
+
+fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let Some(dir) = server_state_dir(&args.server)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let line = if args.json { "status --json" } else { "status" };
+    control_call(&dir, line, &mut io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
+    let (server, line) = match &args.command {
+        TuneCommand::Show(a) => (
+            &a.server,
+            if a.json {
+                "tune show --json"
+            } else {
+                "tune show"
+            }
+            .to_owned(),
+        ),
+        TuneCommand::Cores(a) => {
+            tune_cores_allowed(&a.cores.0, &crate::tune::allowed_cores())?;
+            let list: Vec<String> = a.cores.0.iter().map(ToString::to_string).collect();
+            (&a.server, format!("tune cores {}", list.join(",")))
+        }
+    };
+    let Some(dir) = server_state_dir(server)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    control_call(&dir, &line, &mut io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tune cores`: every core must be one this process may run on (the server checks again
+/// against its own CPU set).
+fn tune_cores_allowed(cores: &[usize], allowed: &[usize]) -> anyhow::Result<()> {
+    crate::tune::check_cores(cores, allowed).map_err(|e| anyhow!("tune cores: {e}"))
+}
+
 fn leases(args: &LeasesArgs) -> anyhow::Result<ExitCode> {
-    let store = tandem_store::Store::open_read_only(&args.state_dir)
-        .with_context(|| format!("opening the lease store in {}", args.state_dir.display()))?;
-    let bindings = crate::leases::collect(&store);
+    let stores = crate::shard::open_all_read_only(&args.state_dir)?;
+    let bindings: Vec<_> = stores.iter().flat_map(crate::leases::collect).collect();
     crate::leases::write_listing(&bindings, args.json, unix_now(), &mut io::stdout().lock())
         .context("writing to stdout")?;
     Ok(ExitCode::SUCCESS)
@@ -292,39 +465,8 @@ fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         Some(addr) => addr,
         None => default_server_addr(iface)?,
     };
-    let available =
-        xdp::rx_queue_count(iface).with_context(|| format!("counting the RX queues of {iface}"))?;
-    let queues = match args.queues {
-        Some(n) if n > available => bail!(
-            "{iface} has {available} RX queue(s), --queues {n} asks for more (see `ethtool -l {iface}`)"
-        ),
-        Some(n) => n,
-        None if available == 0 => bail!("{iface} reports no RX queues"),
-        None if available > MAX_QUEUES => bail!(
-            "{iface} has {available} RX queues but the XDP program steers at most {MAX_QUEUES}: \
-             pass --queues N or reduce them with `ethtool -L {iface} combined N`"
-        ),
-        None => available,
-    };
-    let allowed = default_cores();
-    let cores = match &args.cores {
-        Some(Cores(list)) => {
-            let known = |c: &usize| allowed.iter().flatten().any(|a| a == c) || allowed == [None];
-            if let Some(bad) = list.iter().find(|c| !known(c)) {
-                bail!(
-                    "--cores: core {bad} is not one this process may run on (allowed: {})",
-                    allowed
-                        .iter()
-                        .flatten()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                );
-            }
-            list.iter().copied().map(Some).collect::<Vec<_>>()
-        }
-        None => allowed,
-    };
+    let queues = resolve_queues(iface, args.queues, "--queues")?;
+    let cores = resolve_cores(args.cores.as_ref().map(|c| c.0.as_slice()), "--cores")?;
 
     let mut program = XdpProgram::load(args.log_level)?;
     let mode = program.attach(iface, args.mode)?;
@@ -405,6 +547,62 @@ fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The RX queues to serve on `iface`: `wanted` (checked against what the interface has), else
+/// all of them. `flag` names the setting in errors (`--queues`, `[datapath] queues`).
+pub(crate) fn resolve_queues(iface: &str, wanted: Option<u32>, flag: &str) -> anyhow::Result<u32> {
+    let available =
+        xdp::rx_queue_count(iface).with_context(|| format!("counting the RX queues of {iface}"))?;
+    Ok(match wanted {
+        Some(n) if n > available => bail!(
+            "{iface} has {available} RX queue(s), {flag} {n} asks for more (see `ethtool -l {iface}`)"
+        ),
+        Some(n) => n,
+        None if available == 0 => bail!("{iface} reports no RX queues"),
+        None if available > MAX_QUEUES => bail!(
+            "{iface} has {available} RX queues but the XDP program steers at most {MAX_QUEUES}: \
+             set {flag} N or reduce them with `ethtool -L {iface} combined N`"
+        ),
+        None => available,
+    })
+}
+
+/// The worker cores: `list` (each checked against the cores this process may run on), else
+/// the allowed cores in turn. `flag` names the setting in errors.
+pub(crate) fn resolve_cores(
+    list: Option<&[usize]>,
+    flag: &str,
+) -> anyhow::Result<Vec<Option<usize>>> {
+    let allowed = default_cores();
+    let Some(list) = list else {
+        return Ok(allowed);
+    };
+    let known = |c: &usize| allowed.iter().flatten().any(|a| a == c) || allowed == [None];
+    if let Some(bad) = list.iter().find(|c| !known(c)) {
+        bail!(
+            "{flag}: core {bad} is not one this process may run on (allowed: {})",
+            allowed
+                .iter()
+                .flatten()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
+    Ok(list.iter().copied().map(Some).collect())
+}
+
+/// A worker setup error with the AF_XDP hint (what to do), if there is one.
+pub(crate) fn worker_error(e: &worker::WorkerError) -> anyhow::Error {
+    let hint = match e {
+        worker::WorkerError::Xsk(x) => x.hint(),
+        _ => None,
+    };
+    match hint {
+        Some(hint) => anyhow!("{e} ({hint})"),
+        None => anyhow!("{e}"),
+    }
+}
+
 /// Spawns one worker per queue and steers each queue to its socket.
 #[expect(
     clippy::too_many_arguments,
@@ -431,16 +629,8 @@ fn start_workers(
         config.core = core;
         config.busy_poll = args.busy_poll;
         let handler = DemoHandler::new(mac, server_addr);
-        let worker = worker::spawn(config, handler, Arc::clone(stop)).map_err(|e| {
-            let hint = match &e {
-                worker::WorkerError::Xsk(x) => x.hint(),
-                _ => None,
-            };
-            match hint {
-                Some(hint) => anyhow!("{e} ({hint})"),
-                None => anyhow!("{e}"),
-            }
-        })?;
+        let worker =
+            worker::spawn(config, handler, Arc::clone(stop)).map_err(|e| worker_error(&e))?;
         log::info!(
             "queue {queue}: AF_XDP socket fd {} ({} mode), worker on core {}",
             worker.fd(),
@@ -539,7 +729,7 @@ pub(crate) fn interface_mac(iface: &str) -> anyhow::Result<[u8; 6]> {
 /// The first global address of `iface`, else its link-local address, from
 /// `/proc/net/if_inet6` (which shows the caller's network namespace). Tentative and
 /// DAD-failed addresses are skipped.
-fn default_server_addr(iface: &str) -> anyhow::Result<Ipv6Addr> {
+pub(crate) fn default_server_addr(iface: &str) -> anyhow::Result<Ipv6Addr> {
     let table = fs::read_to_string("/proc/net/if_inet6").context("reading /proc/net/if_inet6")?;
     pick_server_addr(&table, iface).ok_or_else(|| {
         anyhow!("{iface} has no usable IPv6 address: add one (`ip addr add ... dev {iface}`) or pass --server-addr")
@@ -726,6 +916,98 @@ mod tests {
         assert_eq!(args.capacity, 10);
         assert_eq!(args.flush_interval, Duration::from_millis(250));
         assert!(Cli::try_parse_from(["tandem", "run"]).is_err());
+    }
+
+    #[test]
+    fn status_and_tune_args_parsed() {
+        let cli = Cli::try_parse_from(["tandem", "status", "--state-dir", "/s", "--json"]).unwrap();
+        let Command::Status(args) = cli.command else {
+            panic!("not status")
+        };
+        assert_eq!(args.server.state_dir, Some(PathBuf::from("/s")));
+        assert!(args.json);
+        let cli = Cli::try_parse_from(["tandem", "tune", "cores", "0-1,3", "--config", "t.toml"])
+            .unwrap();
+        let Command::Tune(TuneArgs {
+            command: TuneCommand::Cores(args),
+        }) = cli.command
+        else {
+            panic!("not tune cores")
+        };
+        assert_eq!(args.cores, Cores(vec![0, 1, 3]));
+        assert_eq!(args.server.config, Some(PathBuf::from("t.toml")));
+        let cli = Cli::try_parse_from(["tandem", "tune", "show", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Tune(TuneArgs {
+                command: TuneCommand::Show(TuneShowArgs { json: true, .. })
+            })
+        ));
+    }
+
+    #[test]
+    fn status_and_tune_bad_args_rejected() {
+        let both = [
+            "tandem",
+            "status",
+            "--state-dir",
+            "/s",
+            "--config",
+            "t.toml",
+        ];
+        assert!(Cli::try_parse_from(both).is_err());
+        let err = Cli::try_parse_from(["tandem", "tune", "cores", "3-1"]).unwrap_err();
+        assert!(err.to_string().contains("runs backwards"), "{err}");
+        assert!(Cli::try_parse_from(["tandem", "tune", "cores"]).is_err());
+        assert!(Cli::try_parse_from(["tandem", "tune"]).is_err());
+    }
+
+    #[test]
+    fn tune_cores_outside_cpu_set_refused() {
+        assert!(tune_cores_allowed(&[0, 1], &[0, 1, 2, 3]).is_ok());
+        let err = tune_cores_allowed(&[1, 7], &[0, 1]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "tune cores: core 7 is not one this process may run on (allowed: 0-1)"
+        );
+    }
+
+    #[test]
+    fn control_call_without_server_explains() {
+        let dir = std::env::temp_dir().join(format!("tandem-cli-ctl-{}", std::process::id()));
+        let mut out = Vec::new();
+        let err = control_call(&dir, "status", &mut out).unwrap_err();
+        assert_eq!(
+            render_error(&err),
+            format!(
+                "no Tandem server is running with state dir {0} (no control socket at \
+                 {0}/tandem.sock)",
+                dir.display()
+            )
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn server_state_dir_from_flag_config_or_default() {
+        let flag = ServerArgs {
+            state_dir: Some(PathBuf::from("/s")),
+            config: None,
+        };
+        assert_eq!(server_state_dir(&flag).unwrap(), Some(PathBuf::from("/s")));
+        let none = ServerArgs {
+            state_dir: None,
+            config: None,
+        };
+        assert_eq!(
+            server_state_dir(&none).unwrap(),
+            Some(PathBuf::from(tandem_config::DEFAULT_STATE_DIR))
+        );
+        let missing = ServerArgs {
+            state_dir: None,
+            config: Some(PathBuf::from("/nonexistent/tandem.toml")),
+        };
+        assert_eq!(server_state_dir(&missing).unwrap(), None);
     }
 
     #[test]

@@ -7,18 +7,26 @@
 //!   the process lifecycle (signals, worker threads, the final counter report).
 //! * [`check`]: configuration checking, shared by `check` and `run`.
 //! * [`leases`]: the `tandem leases` listing.
-//! * [`run`]: `tandem run`, the server loop.
+//! * [`run`]: `tandem run`, the server loop (socket datapath).
+//! * [`shard`]: the lease database sharded by client DUID (one engine and store per shard).
+//! * [`xdp_run`]: `tandem run` on the XDP/AF_XDP datapath (per-queue workers, hand-off).
 //! * [`entropy`]: the engine's random source.
 //! * [`socket`]: the plain UDP-socket datapath of `tandem run`.
 //! * [`timefmt`]: RFC 3339 formatting of lease times.
+//! * [`control`]: the control socket of a running server (`status`, `tune`).
+//! * [`tune`]: NIC queue and IRQ affinity inspection, allowed cores.
 //! * [`demo`]: the demo DHCPv6 responder the AF_XDP workers run in `xdp-demo`.
 #![deny(missing_docs)]
 
 pub mod check;
 pub mod cli;
+pub mod control;
 pub mod demo;
 pub mod entropy;
 pub mod leases;
 pub mod run;
+pub mod shard;
 pub mod socket;
 pub mod timefmt;
+pub mod tune;
+pub mod xdp_run;

@@ -1,33 +1,42 @@
-//! `tandem run`: the DHCPv6 server on the UDP-socket datapath ([`crate::socket`]), the engine
-//! (`tandem-proto`) and the memory-mapped lease store (`tandem-store`).
+//! `tandem run`: the DHCPv6 server: the engine (`tandem-proto`) over the sharded,
+//! memory-mapped lease store ([`crate::shard`]), on the datapath `[datapath] mode` (or
+//! `--datapath`) picks: the UDP socket ([`crate::socket`], here) or XDP/AF_XDP workers
+//! ([`crate::xdp_run`]).
 //!
-//! One thread: wait up to [`TICK`] for datagrams, answer each (the engine commits leases to the
-//! store before it returns a Reply, RFC 8415 §18.3), then housekeeping: incremental expiry
-//! ([`Engine::reclaim`]) and, every `--flush-interval`, an msync of the store. SIGINT/SIGTERM
-//! stop the loop; the store is flushed and closed and the counters printed.
+//! Socket mode runs one thread: wait up to [`TICK`] for datagrams, answer each through the
+//! shard of its client (the engine commits leases to the store before it returns a Reply,
+//! RFC 8415 §18.3), then housekeeping: incremental expiry ([`Engine::reclaim`]) and, every
+//! `--flush-interval`, an msync of the stores. It serves every shard the state directory has
+//! (1 unless `[datapath] shards` or an earlier XDP run made more). SIGINT/SIGTERM stop the
+//! loop; the stores are flushed and closed and the counters printed.
+//!
+//! [`Engine::reclaim`]: tandem_proto::Engine::reclaim
 
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::net::Ipv6Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use tandem_config::{Config, DatapathMode};
 use tandem_lease::{Binding, BindingStatus, ClientKey, FailoverTime, LeaseKind, LeaseStore};
-use tandem_proto::{Counters, Engine, Outcome, RxMeta};
-use tandem_store::{Store, StoreOptions};
+use tandem_proto::{Counters, Outcome, RxMeta};
+use tandem_store::StoreOptions;
 use tandem_wire::dhcp::MessageType;
 
-use crate::cli::{RunArgs, SignalSet, emit_line, interface_mac, unix_now};
+use crate::cli::{Cores, RunArgs, SignalSet, emit_line, interface_mac, unix_now};
+use crate::control::{ControlServer, SocketModeTarget};
 use crate::entropy::XorShift64Star;
+use crate::shard::{ShardSet, resolve_shards};
 use crate::socket::{Received, SERVER_PORT, ServerSocket, SocketCounters};
 
 /// Longest wait for a datagram before housekeeping (and the signal check) runs.
 const TICK: Duration = Duration::from_millis(200);
-/// Bindings [`Engine::reclaim`] may visit per tick.
-const RECLAIM_BUDGET: usize = 1024;
+/// Bindings [`tandem_proto::Engine::reclaim`] may visit per tick and shard.
+pub(crate) const RECLAIM_BUDGET: usize = 1024;
 /// Datagrams handled per wake-up before housekeeping gets a turn.
 const BURST: usize = 256;
 /// Receive buffer: the largest UDP payload.
@@ -35,36 +44,44 @@ const RX_BUF: usize = 65_535;
 /// Reply buffer; a reply that does not fit is dropped and counted by the engine.
 const TX_BUF: usize = 16_384;
 
+/// What `tandem run` serves with, once the configuration, the command line and the state
+/// directory are read.
+#[derive(Debug)]
+pub(crate) struct Setup {
+    /// The configuration, with `--datapath` / `--cores` applied.
+    pub(crate) config: Config,
+    /// The state directory (exists and is writable).
+    pub(crate) state_dir: PathBuf,
+    /// The server DUID.
+    pub(crate) duid: Vec<u8>,
+    /// Options of every shard's store.
+    pub(crate) store: StoreOptions,
+}
+
 /// Runs `tandem run` (see the command's help in [`crate::cli`]).
 ///
 /// # Errors
-/// Setup errors (state directory, socket, store, server DUID) and fatal I/O errors.
+/// Setup errors (state directory, socket or XDP, store, server DUID) and fatal I/O errors.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    // Blocked before any thread exists: every thread inherits the mask, and the main thread
+    // collects them with sigtimedwait.
     let signals = SignalSet::block(&[libc::SIGINT, libc::SIGTERM])?;
-    let Some(config) =
+    let Some(mut config) =
         crate::check::load_or_report(&args.config, &mut io::stderr()).context("writing errors")?
     else {
         return Ok(ExitCode::FAILURE);
     };
+    if let Some(mode) = args.datapath {
+        config.datapath.mode = mode;
+    }
+    if let Some(Cores(list)) = &args.cores {
+        config.datapath.cores = Some(list.clone());
+    }
     let state_dir = args
         .state_dir
         .clone()
         .unwrap_or_else(|| config.server.state_dir.clone());
     prepare_state_dir(&state_dir)?;
-
-    let mut socket = ServerSocket::open(&config.interfaces, SERVER_PORT)?;
-    let mut store = Store::open(
-        &state_dir,
-        StoreOptions {
-            capacity: args.capacity,
-            flush_interval: args.flush_interval,
-        },
-    )
-    .context("opening the lease store")?;
-    let recovery = store.recovery();
-    if !recovery.clean_shutdown {
-        tracing::info!("lease store was not closed cleanly; recovered: {recovery:?}");
-    }
     // The MAC of the first interface makes a DUID-LLT; a non-Ethernet interface (or none)
     // gets a DUID-UUID instead.
     let mac = config
@@ -73,20 +90,45 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .and_then(|iface| interface_mac(iface).ok());
     let duid = tandem_store::server_duid::load_or_create(&state_dir, mac, unix_now())
         .with_context(|| format!("loading the server DUID in {}", state_dir.display()))?;
-    let mut rng = XorShift64Star::from_os().context("seeding the random generator")?;
+    let setup = Setup {
+        config,
+        state_dir,
+        duid,
+        store: StoreOptions {
+            capacity: args.capacity,
+            flush_interval: args.flush_interval,
+        },
+    };
+    match setup.config.datapath.mode {
+        DatapathMode::Socket => run_socket(setup, &signals),
+        DatapathMode::Xdp => crate::xdp_run::run(setup, &signals),
+    }
+}
 
-    let subnets = config.subnets.len();
-    let interfaces = config.interfaces.join(", ");
-    let mut engine = Engine::new(config, duid.clone());
+/// The socket datapath (see the module docs).
+fn run_socket(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode> {
+    let Setup {
+        config,
+        state_dir,
+        duid,
+        store,
+    } = setup;
+    let mut socket = ServerSocket::open(&config.interfaces, SERVER_PORT)?;
+    let count = resolve_shards(&state_dir, config.datapath.shards, None)?;
+    let mut shards = ShardSet::open(&state_dir, &config, &duid, count, store)?;
+    let mut rng = XorShift64Star::from_os().context("seeding the random generator")?;
     tracing::info!(
-        "serving {subnets} subnets on {interfaces}; state dir {}, store capacity {}, {} \
-         bindings stored, server DUID {}",
+        "serving {} subnets on {} (socket datapath); state dir {}, {count} shard(s) of capacity \
+         {}, {} bindings stored, server DUID {}",
+        config.subnets.len(),
+        config.interfaces.join(", "),
         state_dir.display(),
-        store.capacity(),
-        store.len(),
+        store.capacity,
+        shards.stored(),
         hex(&duid),
     );
-    emit_line("READY")?;
+    let mut control = ControlServer::bind(&state_dir).context("opening the control socket")?;
+    emit_line(&format!("READY mode=socket shards={count}"))?;
 
     let mut rx = vec![0u8; RX_BUF];
     let mut tx = vec![0u8; TX_BUF];
@@ -115,8 +157,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                     dst: datagram.dst,
                 };
                 let payload = rx.get(..datagram.len).unwrap_or_default();
-                let mut logged = LoggingStore(&mut store);
-                match engine.handle(now, &meta, payload, &mut logged, &mut rng, &mut tx) {
+                match shards.handle(now, &meta, payload, &mut rng, &mut tx) {
                     Outcome::Reply { len } => {
                         let reply = tx.get(..len).unwrap_or_default();
                         if let Err(e) =
@@ -136,21 +177,27 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let now = FailoverTime::from_unix(unix_now());
-        let report = engine.reclaim(now, &mut LoggingStore(&mut store), RECLAIM_BUDGET);
+        let report = shards.reclaim(now, RECLAIM_BUDGET);
         tracing::trace!("reclaim: {report:?}");
-        if store.needs_flush(Instant::now())
-            && let Err(e) = store.flush()
-        {
-            tracing::warn!("flushing the lease store: {e}");
-        }
+        shards.flush_if_due(Instant::now());
+        let engine = shards.counters();
+        control.serve_pending(&mut SocketModeTarget {
+            interfaces: &config.interfaces,
+            engine: &engine,
+            socket: socket.counters(),
+            shards: usize::try_from(count).unwrap_or(usize::MAX),
+            bindings: shards.stored(),
+            capacity: store.capacity.saturating_mul(u64::from(count)),
+        });
     }
-    store.close().context("closing the lease store")?;
-    emit_line(&counters_line(engine.counters(), socket.counters()))?;
+    let counters = shards.counters();
+    shards.close().context("closing the lease store")?;
+    emit_line(&counters_line(&counters, socket.counters()))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Creates the state directory if needed and checks that files can be created in it.
-fn prepare_state_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn prepare_state_dir(dir: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(dir)
         .with_context(|| format!("creating the state directory {}", dir.display()))?;
     let probe = dir.join(format!(".tandem-write-test.{}", std::process::id()));
@@ -163,7 +210,7 @@ fn prepare_state_dir(dir: &Path) -> anyhow::Result<()> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         let _ = write!(s, "{b:02x}");
@@ -189,7 +236,18 @@ const CLIENT_TYPES: [MessageType; 9] = [
 /// `tx_advertise`, `tx_reply`, `drop_<reason>` for every engine drop reason and the socket
 /// layer's drops, then the lease events.
 pub fn counters_line(c: &Counters, s: &SocketCounters) -> String {
-    let mut line = String::from("COUNTERS");
+    let (messages, events) = engine_fields(c);
+    format!(
+        "COUNTERS{messages} drop_unknown_interface={} drop_no_pktinfo={} drop_truncated={}{events}",
+        s.unknown_interface, s.no_pktinfo, s.truncated
+    )
+}
+
+/// The engine's part of a `COUNTERS` line, each field preceded by a space: the message
+/// counters (`rx_<type>`, `tx_advertise`, `tx_reply`, `drop_<reason>`), then the lease events
+/// (`committed` … `store_errors`).
+pub(crate) fn engine_fields(c: &Counters) -> (String, String) {
+    let mut line = String::new();
     let name = |t: MessageType| {
         t.name()
             .map_or_else(|| format!("type{}", t.0), str::to_ascii_lowercase)
@@ -205,21 +263,15 @@ pub fn counters_line(c: &Counters, s: &SocketCounters) -> String {
     for (reason, n) in c.drop_counts() {
         let _ = write!(line, " drop_{}={n}", reason.name());
     }
-    let _ = write!(
-        line,
-        " drop_unknown_interface={} drop_no_pktinfo={} drop_truncated={}",
-        s.unknown_interface, s.no_pktinfo, s.truncated
-    );
-    let _ = write!(
-        line,
+    let events = format!(
         " committed={} released={} declined={} expired={} unquarantined={} store_errors={}",
         c.committed, c.released, c.declined, c.expired, c.unquarantined, c.store_errors
     );
-    line
+    (line, events)
 }
 
 /// A [`LeaseStore`] adapter that logs each lease write (debug) and each failed write (warn).
-struct LoggingStore<'a, S>(&'a mut S);
+pub(crate) struct LoggingStore<'a, S>(pub(crate) &'a mut S);
 
 impl<S: LeaseStore> LeaseStore for LoggingStore<'_, S> {
     type Error = S::Error;

@@ -16,7 +16,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -31,13 +31,68 @@ pub const POLL_TIMEOUT_MS: i32 = 100;
 /// How often the kernel's socket counters are copied into [`WorkerStats`].
 const KERNEL_STATS_EVERY: Duration = Duration::from_secs(1);
 
-/// Answers packets in place.
+/// Most UMEM frames a worker keeps aside (from frames its handler handed off) to transmit
+/// frames it did not receive; further handed-off frames go back to the free list.
+pub const SPARE_FRAMES: usize = 256;
+
+/// What a [`Handler`] did with a received frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send the first `n` bytes of the frame (the reply written in place).
+    Reply(usize),
+    /// Nothing to send; the frame goes back to the free list.
+    Drop,
+    /// The handler copied the frame elsewhere (e.g. to another worker) and will produce the
+    /// answer later through [`Handler::poll_outbound`]: the worker keeps the UMEM frame aside
+    /// (up to [`SPARE_FRAMES`]) to transmit that answer in.
+    HandedOff,
+}
+
+/// Answers packets in place, and optionally sends frames it did not receive (hand-off between
+/// workers).
 pub trait Handler {
     /// `frame` is the received packet inside its UMEM chunk: its first `len` bytes are the
     /// packet and `frame.len()` is all the chunk space from the packet start, so a reply may be
     /// longer than the request. Write the reply at the start of `frame` and return its length,
     /// or `None` to drop the packet. A length of 0 or over `frame.len()` counts as a drop.
     fn handle(&mut self, frame: &mut [u8], len: usize) -> Option<usize>;
+
+    /// Like [`handle`](Self::handle) but may also hand the frame off ([`Action::HandedOff`]).
+    /// The worker calls this one; the default wraps `handle`.
+    fn handle_frame(&mut self, frame: &mut [u8], len: usize) -> Action {
+        match self.handle(frame, len) {
+            Some(n) => Action::Reply(n),
+            None => Action::Drop,
+        }
+    }
+
+    /// Called once per loop iteration (at least every [`POLL_TIMEOUT_MS`] when idle, and
+    /// after a wake-up through [`wake_fd`](Self::wake_fd)): work that did not arrive on this
+    /// worker's RX ring. Frames to transmit on this worker's TX ring go through `send`, which
+    /// copies them into a spare UMEM frame and returns `false` when it cannot (no spare frame,
+    /// TX batch full, frame too large). Returns the number of work items done (0: idle).
+    fn poll_outbound(&mut self, send: &mut dyn FnMut(&[u8]) -> bool) -> usize {
+        let _ = send;
+        0
+    }
+
+    /// A file descriptor (e.g. an eventfd) that becomes readable when there is outbound
+    /// work; an idle worker waits on it besides its socket.
+    fn wake_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// Called before an idle worker blocks: `false` if work arrived meanwhile (the worker
+    /// does not block). Handlers that announce work through [`wake_fd`](Self::wake_fd) only to
+    /// sleeping workers set their "sleeping" flag here.
+    fn ready_to_sleep(&mut self) -> bool {
+        true
+    }
+
+    /// Called after an idle worker woke up (clears what [`ready_to_sleep`] set).
+    ///
+    /// [`ready_to_sleep`]: Self::ready_to_sleep
+    fn woke(&mut self) {}
 }
 
 impl<F: FnMut(&mut [u8], usize) -> Option<usize>> Handler for F {
@@ -82,6 +137,9 @@ pub struct WorkerStats {
     kernel_fill_ring_empty: AtomicU64,
     kernel_rx_invalid: AtomicU64,
     kernel_tx_invalid: AtomicU64,
+    handed_off: AtomicU64,
+    outbound_tx: AtomicU64,
+    outbound_dropped: AtomicU64,
 }
 
 /// A copy of [`WorkerStats`] at one moment.
@@ -109,6 +167,13 @@ pub struct WorkerStatsSnapshot {
     pub kernel_rx_invalid: u64,
     /// Kernel: invalid TX descriptors.
     pub kernel_tx_invalid: u64,
+    /// Frames the handler handed off ([`Action::HandedOff`]).
+    pub handed_off: u64,
+    /// Frames the handler sent that this worker did not receive (queued on the TX ring).
+    pub outbound_tx: u64,
+    /// Frames the handler wanted to send but could not (no spare frame, TX ring full, too
+    /// large).
+    pub outbound_dropped: u64,
 }
 
 impl WorkerStats {
@@ -127,6 +192,9 @@ impl WorkerStats {
             kernel_fill_ring_empty: get(&self.kernel_fill_ring_empty),
             kernel_rx_invalid: get(&self.kernel_rx_invalid),
             kernel_tx_invalid: get(&self.kernel_tx_invalid),
+            handed_off: get(&self.handed_off),
+            outbound_tx: get(&self.outbound_tx),
+            outbound_dropped: get(&self.outbound_dropped),
         }
     }
 
@@ -148,6 +216,87 @@ impl WorkerStats {
         self.kernel_tx_invalid
             .store(s.tx_invalid_descs, Ordering::Relaxed);
     }
+}
+
+/// The sentinel of [`CorePin`]'s cells: no core (unpinned).
+const NO_CORE: usize = usize::MAX;
+
+/// The core a worker should run on (set from any thread) and the one it runs on (set by the
+/// worker), for re-pinning at runtime (`tandem tune cores`).
+///
+/// The worker reads the wanted core once per loop iteration (at least every
+/// [`POLL_TIMEOUT_MS`] when idle) and applies a change to itself: `core_affinity` for a core,
+/// all CPUs for `None`.
+#[derive(Debug)]
+struct CorePin {
+    wanted: AtomicUsize,
+    current: AtomicUsize,
+}
+
+impl CorePin {
+    fn new(core: Option<usize>) -> Self {
+        let cell = core.unwrap_or(NO_CORE);
+        Self {
+            wanted: AtomicUsize::new(cell),
+            current: AtomicUsize::new(cell),
+        }
+    }
+
+    fn request(&self, core: Option<usize>) {
+        self.wanted
+            .store(core.unwrap_or(NO_CORE), Ordering::Relaxed);
+    }
+
+    fn current(&self) -> Option<usize> {
+        Some(self.current.load(Ordering::Relaxed)).filter(|&c| c != NO_CORE)
+    }
+
+    /// On the worker thread: applies the wanted core if it changed since `seen` (the value
+    /// last acted upon), recording the core in effect. A core the kernel refuses is logged
+    /// and leaves the thread where it was.
+    fn apply(&self, seen: &mut usize, queue: u32) {
+        let wanted = self.wanted.load(Ordering::Relaxed);
+        if wanted == *seen {
+            return;
+        }
+        *seen = wanted;
+        let set_size = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
+        let ok = if wanted == NO_CORE {
+            unpin_current_thread()
+        } else {
+            // core_affinity indexes a cpu_set_t with the id: keep it in bounds.
+            wanted < set_size
+                && core_affinity::set_for_current(core_affinity::CoreId { id: wanted })
+        };
+        if ok {
+            self.current.store(wanted, Ordering::Relaxed);
+            log::info!(
+                "queue {queue}: worker now on {}",
+                if wanted == NO_CORE {
+                    "any core".to_owned()
+                } else {
+                    format!("core {wanted}")
+                }
+            );
+        } else {
+            log::warn!("queue {queue}: cannot move the worker to core {wanted}; it stays put");
+        }
+    }
+}
+
+/// Lets the calling thread run on every CPU the process's main thread may use (the process's
+/// CPU set: the main thread is never pinned). `false` if the kernel refused.
+fn unpin_current_thread() -> bool {
+    // SAFETY: an all-zero cpu_set_t is a valid, empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: getpid has no preconditions; its id names the main thread. `set` is a valid,
+    // exclusively borrowed cpu_set_t of the size passed, which the call fills.
+    let rc = unsafe {
+        libc::sched_getaffinity(libc::getpid(), size_of::<libc::cpu_set_t>(), &raw mut set)
+    };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 names the calling thread.
+    rc == 0
+        && unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const set) } == 0
 }
 
 /// Why a worker could not start or stopped with an error.
@@ -206,6 +355,7 @@ pub struct WorkerHandle {
     fd: RawFd,
     zero_copy: bool,
     stats: Arc<WorkerStats>,
+    pin: Arc<CorePin>,
     thread: JoinHandle<Result<(), WorkerError>>,
 }
 
@@ -226,9 +376,24 @@ impl WorkerHandle {
         self.queue
     }
 
-    /// The core the thread is pinned to, if any.
+    /// The core the thread was pinned to at start, if any (see [`current_core`]).
+    ///
+    /// [`current_core`]: Self::current_core
     pub fn core(&self) -> Option<usize> {
         self.core
+    }
+
+    /// Asks the worker to move to `core` (`None`: let it run on any core of the process). The
+    /// worker applies it on its next loop iteration (within [`POLL_TIMEOUT_MS`] when idle);
+    /// [`current_core`](Self::current_core) shows when it has. A core the kernel refuses is
+    /// logged by the worker, which stays where it was.
+    pub fn set_core(&self, core: Option<usize>) {
+        self.pin.request(core);
+    }
+
+    /// The core the worker runs on now (`None`: not pinned).
+    pub fn current_core(&self) -> Option<usize> {
+        self.pin.current()
     }
 
     /// The AF_XDP socket's fd, for the XSKMAP slot of [`queue`](Self::queue). Owned by the
@@ -275,6 +440,8 @@ pub fn spawn(
     let queue = config.xsk.queue;
     let core = config.core;
     let stats = Arc::new(WorkerStats::default());
+    let pin = Arc::new(CorePin::new(core));
+    let thread_pin = Arc::clone(&pin);
     let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<Ready, WorkerError>>(1);
     let thread_stats = Arc::clone(&stats);
     let thread = std::thread::Builder::new()
@@ -306,6 +473,8 @@ pub fn spawn(
                 stats: thread_stats,
                 stop,
                 busy_poll: config.busy_poll,
+                pin: thread_pin,
+                spare: Vec::with_capacity(SPARE_FRAMES),
             };
             worker.run()
         })
@@ -318,6 +487,7 @@ pub fn spawn(
             fd,
             zero_copy,
             stats,
+            pin,
             thread,
         }),
         Ok(Err(e)) => {
@@ -339,6 +509,9 @@ struct Worker<H> {
     stats: Arc<WorkerStats>,
     stop: Arc<AtomicBool>,
     busy_poll: bool,
+    pin: Arc<CorePin>,
+    /// Frames kept aside for [`Handler::poll_outbound`] (packet-start addresses).
+    spare: Vec<u64>,
 }
 
 impl<H: Handler> Worker<H> {
@@ -346,10 +519,12 @@ impl<H: Handler> Worker<H> {
         let mut rx = [Desc::default(); BATCH];
         let mut tx = [Desc::default(); BATCH];
         let mut last_kernel_stats = Instant::now();
+        let mut pinned = self.pin.wanted.load(Ordering::Relaxed);
         let result = loop {
             if self.stop.load(Ordering::Relaxed) {
                 break Ok(());
             }
+            self.pin.apply(&mut pinned, self.xsk.queue());
             let done = self.xsk.complete();
             WorkerStats::add(&self.stats.tx, u64::from(done));
             self.xsk.refill();
@@ -359,6 +534,7 @@ impl<H: Handler> Worker<H> {
                 last_kernel_stats = Instant::now();
             }
 
+            let outbound = self.serve_outbound(&mut tx);
             let n = self.xsk.receive(&mut rx);
             if n == 0 {
                 // Copy-mode TX only progresses inside sendto(): finish what a short kick left.
@@ -366,7 +542,10 @@ impl<H: Handler> Worker<H> {
                 if self.busy_poll {
                     self.xsk.wake_fill_if_needed();
                     std::hint::spin_loop();
-                } else if let Err(source) = self.xsk.wait_readable(POLL_TIMEOUT_MS) {
+                } else if outbound == 0
+                    && self.handler.ready_to_sleep()
+                    && let Err(source) = self.wait()
+                {
                     break Err(WorkerError::Poll {
                         queue: self.xsk.queue(),
                         source,
@@ -384,9 +563,97 @@ impl<H: Handler> Worker<H> {
         result
     }
 
+    /// Blocks until the socket or the handler's wake fd is readable, or [`POLL_TIMEOUT_MS`].
+    fn wait(&mut self) -> io::Result<()> {
+        let result = match self.handler.wake_fd() {
+            None => self.xsk.wait_readable(POLL_TIMEOUT_MS).map(|_| ()),
+            Some(wake) => {
+                let mut fds = [
+                    libc::pollfd {
+                        fd: self.xsk.fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                    libc::pollfd {
+                        fd: wake,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                ];
+                // SAFETY: `fds` is an array of two valid pollfds, as the count says, borrowed
+                // for the duration of the call.
+                let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, POLL_TIMEOUT_MS) };
+                if rc < 0 {
+                    let e = io::Error::last_os_error();
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        self.handler.woke();
+        result
+    }
+
+    /// Lets the handler send frames it did not receive, each copied into a spare frame, and
+    /// puts them on the TX ring. Returns the handler's count of work items.
+    fn serve_outbound(&mut self, tx: &mut [Desc; BATCH]) -> usize {
+        let mut queued = 0usize;
+        let mut dropped = 0u64;
+        let Self {
+            xsk,
+            handler,
+            spare,
+            ..
+        } = self;
+        let work = handler.poll_outbound(&mut |bytes: &[u8]| {
+            let (Some(slot), Ok(len)) = (tx.get_mut(queued), u32::try_from(bytes.len())) else {
+                dropped += 1;
+                return false;
+            };
+            let Some(addr) = spare.pop() else {
+                dropped += 1;
+                return false;
+            };
+            let copied = xsk
+                .frame_mut(Desc { addr, len: 0 })
+                .and_then(|frame| frame.get_mut(..bytes.len()))
+                .map(|dst| dst.copy_from_slice(bytes))
+                .is_some();
+            if copied && len > 0 {
+                *slot = Desc { addr, len };
+                queued += 1;
+                true
+            } else {
+                spare.push(addr);
+                dropped += 1;
+                false
+            }
+        });
+        let pending = tx.get(..queued).unwrap_or_default();
+        let sent = self.xsk.transmit(pending);
+        for d in pending.get(sent..).unwrap_or_default() {
+            let _ = self.xsk.release(d.addr);
+            dropped += 1;
+        }
+        if sent > 0 {
+            self.xsk.kick_tx();
+        }
+        WorkerStats::add(
+            &self.stats.outbound_tx,
+            u64::try_from(sent).unwrap_or(u64::MAX),
+        );
+        WorkerStats::add(&self.stats.outbound_dropped, dropped);
+        work
+    }
+
     /// Handler on each frame, replies to the TX ring, everything else back to the free list.
     fn serve_batch(&mut self, received: &[Desc], tx: &mut [Desc; BATCH]) {
-        let (mut replies, mut dropped, mut bad_desc) = (0u64, 0u64, 0u64);
+        let (mut replies, mut dropped, mut bad_desc, mut handed_off) = (0u64, 0u64, 0u64, 0u64);
         let mut queued = 0;
         for &desc in received {
             let Some(frame) = self.xsk.frame_mut(desc) else {
@@ -397,8 +664,16 @@ impl<H: Handler> Worker<H> {
             };
             let room = frame.len();
             let len = usize::try_from(desc.len).unwrap_or(usize::MAX);
-            match self.handler.handle(frame, len) {
-                Some(reply) if reply > 0 && reply <= room => {
+            match self.handler.handle_frame(frame, len) {
+                Action::HandedOff => {
+                    handed_off += 1;
+                    if self.spare.len() < SPARE_FRAMES {
+                        self.spare.push(desc.addr);
+                    } else {
+                        let _ = self.xsk.release(desc.addr);
+                    }
+                }
+                Action::Reply(reply) if reply > 0 && reply <= room => {
                     if let (Some(slot), Ok(reply)) = (tx.get_mut(queued), u32::try_from(reply)) {
                         *slot = Desc {
                             addr: desc.addr,
@@ -433,6 +708,7 @@ impl<H: Handler> Worker<H> {
         WorkerStats::add(&self.stats.dropped, dropped);
         WorkerStats::add(&self.stats.bad_desc, bad_desc);
         WorkerStats::add(&self.stats.tx_full, tx_full);
+        WorkerStats::add(&self.stats.handed_off, handed_off);
     }
 
     fn update_kernel_stats(&self) {
@@ -554,6 +830,71 @@ mod tests {
     fn core_list_error_message_shows_syntax() {
         let msg = parse_core_list("x").unwrap_err().to_string();
         assert!(msg.contains("0-1,3"), "{msg}");
+    }
+
+    /// The CPUs the calling thread may run on.
+    fn thread_cpus() -> Vec<usize> {
+        core_affinity::get_core_ids()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect()
+    }
+
+    #[test]
+    fn core_pin_change_moves_thread_and_records_core() {
+        let allowed = thread_cpus();
+        let target = *allowed.last().unwrap();
+        let pin = Arc::new(CorePin::new(None));
+        let worker_pin = Arc::clone(&pin);
+        let (to_worker, requests) = mpsc::channel::<()>();
+        let (to_test, replies) = mpsc::channel::<Vec<usize>>();
+        let thread = std::thread::spawn(move || {
+            let mut seen = NO_CORE;
+            while requests.recv().is_ok() {
+                worker_pin.apply(&mut seen, 7);
+                to_test.send(thread_cpus()).unwrap();
+            }
+        });
+        assert_eq!(pin.current(), None);
+        pin.request(Some(target));
+        to_worker.send(()).unwrap();
+        assert_eq!(replies.recv().unwrap(), vec![target]);
+        assert_eq!(pin.current(), Some(target));
+        // A core the kernel refuses (or beyond any cpu_set_t) leaves the thread and the record
+        // unchanged.
+        for refused in [1023, NO_CORE - 1] {
+            assert!(!allowed.contains(&refused));
+            pin.request(Some(refused));
+            to_worker.send(()).unwrap();
+            assert_eq!(replies.recv().unwrap(), vec![target]);
+            assert_eq!(pin.current(), Some(target));
+        }
+        // None: back on every allowed CPU.
+        pin.request(None);
+        to_worker.send(()).unwrap();
+        assert_eq!(replies.recv().unwrap(), allowed);
+        assert_eq!(pin.current(), None);
+        drop(to_worker);
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn default_handle_frame_maps_reply_and_drop_without_outbound() {
+        let mut h = |frame: &mut [u8], len: usize| (frame.first() == Some(&1)).then_some(len);
+        assert_eq!(h.handle_frame(&mut [1, 2], 2), Action::Reply(2));
+        assert_eq!(h.handle_frame(&mut [0, 2], 2), Action::Drop);
+        let mut calls = 0;
+        assert_eq!(
+            h.poll_outbound(&mut |_| {
+                calls += 1;
+                true
+            }),
+            0
+        );
+        assert_eq!(calls, 0);
+        assert_eq!(h.wake_fd(), None);
+        assert!(h.ready_to_sleep());
     }
 
     #[test]
