@@ -49,9 +49,11 @@ fn first_datagram(sock: &UdpSocket, client: &RunningClient) -> (Vec<u8>, SocketA
             Err(e)
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
                 ) => {}
-            Err(e) => panic!("recv: {e}"),
+            Err(e) => panic!("recv: {e} ({:?})", e.kind()),
         }
         assert!(
             Instant::now() < deadline,

@@ -17,6 +17,11 @@
 //!   allocated per packet. A sleeping worker is woken through an eventfd only when it sleeps.
 //! * Housekeeping runs on each worker for the shards it owns: incremental expiry and msync,
 //!   every [`HOUSEKEEPING_EVERY`].
+//! * The control socket (`<state-dir>/tandem.sock`, [`crate::control`]) is served from the
+//!   main thread every [`MAIN_TICK`]: `status` shows the workers, the XDP program's counters
+//!   summed over the interfaces and the engine counters of every shard, as each worker last
+//!   published them during its housekeeping (so at most [`HOUSEKEEPING_EVERY`] old); `tune
+//!   cores` re-pins the workers.
 //! * SIGINT/SIGTERM: the workers stop, each closes its stores; then `COUNTERS …` (the engine
 //!   counters of every shard added up, the XDP program's `xdp_*` counters summed over the
 //!   interfaces, the hand-off totals) and one `WORKER …` line per worker are printed.
@@ -43,9 +48,11 @@ use crate::cli::{
     SignalSet, default_server_addr, emit_line, interface_mac, resolve_cores, resolve_queues,
     unix_now, worker_error,
 };
+use crate::control::{self, ControlServer, ControlTarget, StatusReport, WorkerView};
 use crate::entropy::XorShift64Star;
 use crate::run::{RECLAIM_BUDGET, Setup, engine_fields};
 use crate::shard::{Shard, resolve_shards};
+use crate::tune;
 
 /// Size of a parcel: a whole request or reply frame handed between workers.
 pub const PARCEL_LEN: usize = 2048;
@@ -184,6 +191,29 @@ struct Final {
     close_failed: bool,
 }
 
+/// What a worker last published about its shards, for `status` (see [`ShardWorker::publish`]).
+#[derive(Debug, Default)]
+struct Published {
+    /// The engine counters of the owned shards, added up.
+    counters: Counters,
+    /// Bindings stored in the owned shards.
+    bindings: usize,
+}
+
+impl Published {
+    /// The snapshot of `owned` (indexed by shard, `Some` for the owned ones).
+    fn of(owned: &[Option<Shard>]) -> Self {
+        let mut p = Self::default();
+        for shard in owned.iter().flatten() {
+            p.counters.merge(shard.engine.counters());
+            p.bindings = p
+                .bindings
+                .saturating_add(tandem_lease::LeaseStore::len(&shard.store));
+        }
+        p
+    }
+}
+
 /// The handler of one XDP worker (see the module docs).
 struct ShardWorker {
     index: usize,
@@ -199,6 +229,8 @@ struct ShardWorker {
     last_housekeeping: Instant,
     stats: Arc<HandoffStats>,
     result: Arc<Mutex<Final>>,
+    /// Refreshed by every housekeeping pass, read by the control socket.
+    published: Arc<Mutex<Published>>,
 }
 
 /// `true` for a frame to answer: to port 547, from a unicast source (RFC 4291 §2.7).
@@ -304,6 +336,16 @@ impl ShardWorker {
             let report = shard.reclaim(now, RECLAIM_BUDGET);
             tracing::trace!("shard {} reclaim: {report:?}", shard.index);
             shard.flush_if_due(self.last_housekeeping);
+        }
+        self.publish();
+    }
+
+    /// Publishes the engine counters and binding count of the owned shards for `status`
+    /// (once per housekeeping pass, never per packet).
+    fn publish(&self) {
+        let snapshot = Published::of(&self.owned);
+        if let Ok(mut p) = self.published.lock() {
+            *p = snapshot;
         }
     }
 }
@@ -478,6 +520,81 @@ struct Running {
     iface: String,
     shards: Vec<u32>,
     handoff: Arc<HandoffStats>,
+    published: Arc<Mutex<Published>>,
+}
+
+/// The XDP program's counters of every interface, added up, named `xdp_<name>`
+/// ([`control::xdp_counters`]).
+fn summed_xdp_counters(programs: &[XdpProgram]) -> anyhow::Result<Vec<(String, u64)>> {
+    let mut sum: Vec<(String, u64)> = Vec::new();
+    for p in programs {
+        for (i, (name, v)) in control::xdp_counters(&p.counters()?)
+            .into_iter()
+            .enumerate()
+        {
+            match sum.get_mut(i) {
+                Some(slot) => slot.1 = slot.1.wrapping_add(v),
+                None => sum.push((name, v)),
+            }
+        }
+    }
+    Ok(sum)
+}
+
+/// [`ControlTarget`] of the XDP datapath, built from the run loop's state on every tick.
+struct XdpTarget<'a> {
+    interfaces: &'a [String],
+    attach: &'a str,
+    shards: u32,
+    /// Store capacity of one shard.
+    capacity: u64,
+    running: &'a [Running],
+    programs: &'a [XdpProgram],
+}
+
+impl ControlTarget for XdpTarget<'_> {
+    fn status(&self) -> StatusReport {
+        let mut engine = Counters::default();
+        let mut bindings = 0usize;
+        for r in self.running {
+            if let Ok(p) = r.published.lock() {
+                engine.merge(&p.counters);
+                bindings = bindings.saturating_add(p.bindings);
+            }
+        }
+        let xdp = summed_xdp_counters(self.programs).unwrap_or_else(|e| {
+            tracing::warn!("status: reading the XDP counters: {e:#}");
+            Vec::new()
+        });
+        StatusReport {
+            datapath: "xdp".to_owned(),
+            attach_mode: Some(self.attach.to_owned()),
+            interfaces: self.interfaces.to_vec(),
+            shards: usize::try_from(self.shards).unwrap_or(usize::MAX),
+            bindings,
+            capacity: self.capacity.saturating_mul(u64::from(self.shards)),
+            workers: self.workers(),
+            xdp,
+            engine: control::engine_counters(&engine),
+            socket: Vec::new(),
+        }
+    }
+
+    fn workers(&self) -> Vec<WorkerView> {
+        self.running
+            .iter()
+            .map(|r| WorkerView::of_handle(&r.iface, &r.handle))
+            .collect()
+    }
+
+    fn set_cores(&mut self, cores: &[usize]) -> Result<Vec<(u32, usize)>, String> {
+        let placed = control::pin_workers(self.running.iter().map(|r| &r.handle), cores)?;
+        tracing::info!(
+            "tune cores: workers moving to cores {}",
+            tune::compress_list(cores)
+        );
+        Ok(placed)
+    }
 }
 
 const fn attach_mode(mode: XdpMode) -> AttachMode {
@@ -521,6 +638,10 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
     let ifaces: Arc<[Iface]> = ifaces.into();
     let workers = slots.len();
     let worker_count = u32::try_from(workers).context("too many XDP workers")?;
+    if let Some(list) = dp.cores.as_deref() {
+        tune::check_cores(list, &tune::allowed_cores())
+            .map_err(|e| anyhow::anyhow!("--cores / [datapath] cores: {e}"))?;
+    }
     let cores = resolve_cores(dp.cores.as_deref(), "cores")?;
     let shards = resolve_shards(&state_dir, dp.shards, Some(worker_count))?;
 
@@ -537,6 +658,9 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
             *slot = Some(shard);
         }
     }
+
+    // The stores are locked: no other server uses this state directory.
+    let mut control = ControlServer::bind(&state_dir).context("opening the control socket")?;
 
     let mut programs = Vec::new();
     let mut modes: Vec<AttachedMode> = Vec::new();
@@ -567,6 +691,7 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
             .filter_map(|s| s.as_ref().map(|s| s.index))
             .collect();
         let stats = Arc::new(HandoffStats::default());
+        let published = Arc::new(Mutex::new(Published::of(&shard_slots)));
         let handler = ShardWorker {
             index: w,
             workers,
@@ -580,6 +705,7 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
             last_housekeeping: Instant::now(),
             stats: Arc::clone(&stats),
             result: Arc::clone(&result),
+            published: Arc::clone(&published),
         };
         let core = cores.get(w % cores.len().max(1)).copied().flatten();
         let mut wc = WorkerConfig::new(iface.name.clone(), *queue);
@@ -610,6 +736,7 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
             iface: iface.name.clone(),
             shards: owned_list,
             handoff: stats,
+            published,
         });
         if let Some(program) = programs.get_mut(*iface_idx)
             && let Err(e) = program.register_socket(*queue, fd)
@@ -652,6 +779,14 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
         for p in &mut programs {
             p.flush_log();
         }
+        control.serve_pending(&mut XdpTarget {
+            interfaces: &config.interfaces,
+            attach: &attach,
+            shards,
+            capacity: store.capacity,
+            running: &running,
+            programs: &programs,
+        });
         if let Some(sig) = signals.wait(MAIN_TICK)? {
             tracing::info!("got signal {sig}, stopping");
             break;
@@ -724,20 +859,15 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
         }
     };
     failed |= fin.close_failed;
-    let mut xdp: Vec<(&'static str, u64)> = Vec::new();
+    drop(control);
     for p in &mut programs {
         p.flush_log();
-        for (i, (name, v)) in p.counters()?.iter().enumerate() {
-            match xdp.get_mut(i) {
-                Some(slot) => slot.1 = slot.1.wrapping_add(v),
-                None => xdp.push((name, v)),
-            }
-        }
     }
+    let xdp = summed_xdp_counters(&programs)?;
     let (messages, events) = engine_fields(&fin.counters);
     let mut line = format!("COUNTERS{messages}{events}");
     for (name, v) in xdp {
-        line.push_str(&format!(" xdp_{name}={v}"));
+        line.push_str(&format!(" {name}={v}"));
     }
     line.push_str(&format!(
         " handoff_out={out} handoff_served={served} handoff_lost={lost}"
@@ -855,6 +985,7 @@ valid-lifetime = 7200
                 last_housekeeping: Instant::now(),
                 stats: Arc::new(HandoffStats::default()),
                 result: Arc::clone(&result),
+                published: Arc::new(Mutex::new(Published::default())),
             }
         };
         let workers = [worker(0), worker(1)];
@@ -940,6 +1071,30 @@ valid-lifetime = 7200
         let fin = result.lock().unwrap();
         assert_eq!(fin.counters.replies(MessageType::ADVERTISE), 1);
         assert!(!fin.close_failed);
+    }
+
+    #[test]
+    fn worker_housekeeping_publishes_engine_counters() {
+        let (_dir, [mut w0, _w1]) = pair("publish");
+        let mut frame = solicit_frame(&duid_of_shard(0));
+        let len = frame.len();
+        frame.resize(2048, 0);
+        assert!(matches!(w0.handle_frame(&mut frame, len), Action::Reply(_)));
+        assert_eq!(
+            w0.published
+                .lock()
+                .unwrap()
+                .counters
+                .replies(MessageType::ADVERTISE),
+            0,
+            "nothing published before housekeeping"
+        );
+        w0.last_housekeeping = Instant::now() - HOUSEKEEPING_EVERY;
+        w0.housekeeping();
+        let published = w0.published.lock().unwrap();
+        assert_eq!(published.counters.replies(MessageType::ADVERTISE), 1);
+        assert_eq!(published.counters.received(MessageType::SOLICIT), 1);
+        assert_eq!(published.bindings, 0, "an Advertise commits nothing");
     }
 
     #[test]
