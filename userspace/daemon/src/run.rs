@@ -25,7 +25,6 @@ use tandem_config::{Config, DatapathMode};
 use tandem_lease::{Binding, BindingStatus, ClientKey, FailoverTime, LeaseKind, LeaseStore};
 use tandem_proto::{Counters, Outcome, RxMeta};
 use tandem_store::StoreOptions;
-use tandem_wire::dhcp::MessageType;
 
 use crate::cli::{Cores, RunArgs, SignalSet, emit_line, interface_mac, unix_now};
 use crate::control::{ControlServer, SocketModeTarget};
@@ -218,20 +217,6 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// The client message types whose receive counters are always printed (others only when
-/// non-zero).
-const CLIENT_TYPES: [MessageType; 9] = [
-    MessageType::SOLICIT,
-    MessageType::REQUEST,
-    MessageType::CONFIRM,
-    MessageType::RENEW,
-    MessageType::REBIND,
-    MessageType::RELEASE,
-    MessageType::DECLINE,
-    MessageType::INFORMATION_REQUEST,
-    MessageType::RELAY_FORW,
-];
-
 /// The final `COUNTERS …` line: `rx_<type>` per client message type (and any other type seen),
 /// `tx_advertise`, `tx_reply`, `drop_<reason>` for every engine drop reason and the socket
 /// layer's drops, then the lease events.
@@ -247,27 +232,19 @@ pub fn counters_line(c: &Counters, s: &SocketCounters) -> String {
 /// counters (`rx_<type>`, `tx_advertise`, `tx_reply`, `drop_<reason>`), then the lease events
 /// (`committed` … `store_errors`).
 pub(crate) fn engine_fields(c: &Counters) -> (String, String) {
-    let mut line = String::new();
-    let name = |t: MessageType| {
-        t.name()
-            .map_or_else(|| format!("type{}", t.0), str::to_ascii_lowercase)
+    let all = crate::control::engine_counters(c);
+    let events = all
+        .iter()
+        .position(|(name, _)| name == "committed")
+        .unwrap_or(all.len());
+    let (messages, events) = all.split_at(events);
+    let join = |fields: &[(String, u64)]| {
+        fields.iter().fold(String::new(), |mut line, (name, n)| {
+            let _ = write!(line, " {name}={n}");
+            line
+        })
     };
-    for t in (0..=u8::MAX).map(MessageType) {
-        if CLIENT_TYPES.contains(&t) || c.received(t) != 0 {
-            let _ = write!(line, " rx_{}={}", name(t), c.received(t));
-        }
-    }
-    for t in [MessageType::ADVERTISE, MessageType::REPLY] {
-        let _ = write!(line, " tx_{}={}", name(t), c.replies(t));
-    }
-    for (reason, n) in c.drop_counts() {
-        let _ = write!(line, " drop_{}={n}", reason.name());
-    }
-    let events = format!(
-        " committed={} released={} declined={} expired={} unquarantined={} store_errors={}",
-        c.committed, c.released, c.declined, c.expired, c.unquarantined, c.store_errors
-    );
-    (line, events)
+    (join(messages), join(events))
 }
 
 /// A [`LeaseStore`] adapter that logs each lease write (debug) and each failed write (warn).
@@ -351,7 +328,7 @@ mod tests {
         let fields = line.split(' ').skip(1).count();
         assert_eq!(
             fields,
-            CLIENT_TYPES.len() + 2 + tandem_proto::DropReason::ALL.len() + 3 + 6
+            9 /* client message types */ + 2 + tandem_proto::DropReason::ALL.len() + 3 + 6
         );
         assert!(line.split(' ').skip(1).all(|f| f.ends_with("=0")), "{line}");
     }
