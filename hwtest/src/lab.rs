@@ -1,6 +1,8 @@
-//! The lab behind `cargo xtask lab`: `tandem run` (the socket datapath) serving real Debian
-//! DHCPv6 clients in network namespaces, ending in a report of what each client configured,
-//! the server's lease table and its counters.
+//! The lab behind `cargo xtask lab`: `tandem run` serving real Debian DHCPv6 clients in network
+//! namespaces, ending in a report of what each client configured, the server's lease table and
+//! its counters. The server runs the socket datapath, or with [`LabDatapath::Xdp`] the XDP/AF_XDP
+//! one (`[datapath] mode = "xdp"`, `xdp-mode = "auto"`): one XDP program and one worker per RX
+//! queue on every server interface (`lan1`..`lan6` and `tandem0`).
 //!
 //! ```text
 //!                       +-- lan1 <-veth-> client0 [netns c1: dhclient -6        (IA_NA)]
@@ -52,17 +54,49 @@ const LEASES_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the lab waits for the link-local addresses of a new veth.
 const LINK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The packet path the lab's `tandem run` serves on (`[datapath] mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LabDatapath {
+    /// One UDP socket on port 547 (`mode = "socket"`, the server's default).
+    #[default]
+    Socket,
+    /// The XDP program on every server interface steering DHCPv6 to AF_XDP workers
+    /// (`mode = "xdp"`, `xdp-mode = "auto"`).
+    Xdp,
+}
+
+impl LabDatapath {
+    /// The name `tandem run` uses (`--datapath`, `[datapath] mode`, `READY mode=`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Socket => "socket",
+            Self::Xdp => "xdp",
+        }
+    }
+
+    /// The `[datapath]` table of the lab's configuration.
+    fn toml(self) -> String {
+        match self {
+            Self::Socket => "[datapath]\nmode = \"socket\"\n\n".to_owned(),
+            Self::Xdp => "[datapath]\nmode = \"xdp\"\nxdp-mode = \"auto\"\n\n".to_owned(),
+        }
+    }
+}
+
 /// What [`run`] does.
 #[derive(Clone, Debug)]
 pub struct LabOptions {
     /// How long all clients together may take to configure (they run in parallel).
     pub client_timeout: Duration,
+    /// The server's datapath.
+    pub datapath: LabDatapath,
 }
 
 impl Default for LabOptions {
     fn default() -> Self {
         Self {
             client_timeout: Duration::from_secs(30),
+            datapath: LabDatapath::Socket,
         }
     }
 }
@@ -202,9 +236,11 @@ impl LabSubnet {
     }
 }
 
-/// The lab's `tandem.toml`: `server_ifs` are listened on, `subnets` served.
-pub fn config(server_ifs: &[&str], subnets: &[LabSubnet]) -> String {
+/// The lab's `tandem.toml`: `server_ifs` are listened on (or have the XDP program attached),
+/// `subnets` served, over `datapath`.
+pub fn config(server_ifs: &[&str], subnets: &[LabSubnet], datapath: LabDatapath) -> String {
     let mut c = String::from("# written by tandem-hwtest's lab\n[server]\npreference = 255\n\n");
+    c.push_str(&datapath.toml());
     for i in server_ifs {
         c.push_str(&format!("[[interface]]\nname = \"{i}\"\n\n"));
     }
@@ -252,6 +288,10 @@ pub struct LabReport {
     pub subnets: Vec<LabSubnet>,
     /// The server's command line.
     pub server_command: String,
+    /// The datapath the lab asked for.
+    pub datapath: LabDatapath,
+    /// The server's `READY …` line (`mode=` names the datapath that served).
+    pub ready: String,
     /// The clients, in [`LabClient::ALL`] order.
     pub clients: Vec<ClientReport>,
     /// `tandem leases --state-dir D` (the human table), taken while the clients held their
@@ -283,6 +323,24 @@ impl LabReport {
             .collect();
         out.extend(self.problems.iter().cloned());
         out
+    }
+
+    /// The datapath that served, from `mode=` of the server's `READY` line.
+    pub fn served_by(&self) -> Option<&str> {
+        self.ready
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("mode="))
+    }
+
+    /// The `xdp_*` fields of the `COUNTERS` line (the XDP program's verdicts, summed over the
+    /// interfaces), in order.
+    pub fn xdp_counters(&self) -> Vec<(&str, u64)> {
+        self.counters
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .filter(|(k, _)| k.starts_with("xdp_"))
+            .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+            .collect()
     }
 
     /// `COUNTERS` value `name` (e.g. `rx_solicit`), if printed.
@@ -325,6 +383,17 @@ impl fmt::Display for LabReport {
             writeln!(f, "{line}")?;
         }
         writeln!(f, "server:   {}", self.server_command)?;
+        writeln!(
+            f,
+            "datapath: {} requested, {} served ({})",
+            self.datapath.as_str(),
+            self.served_by().unwrap_or("unknown"),
+            if self.ready.is_empty() {
+                "no READY line"
+            } else {
+                &self.ready
+            }
+        )?;
         writeln!(f, "subnets:")?;
         for s in &self.subnets {
             writeln!(
@@ -423,6 +492,14 @@ impl fmt::Display for LabReport {
         } else {
             writeln!(f, "  {}", self.counters)?;
         }
+        if self.datapath == LabDatapath::Xdp {
+            let xdp: Vec<String> = self
+                .xdp_counters()
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(f, "  XDP program (all interfaces): {}", list(&xdp))?;
+        }
         let failures = self.failures();
         if !failures.is_empty() && !self.server_log.trim().is_empty() {
             writeln!(f)?;
@@ -464,6 +541,35 @@ pub fn main_job(tandem_bin: &Path, opts: &LabOptions) -> anyhow::Result<LabRepor
         );
     }
     Ok(report)
+}
+
+/// What is wrong with the datapath that served, given the server's `READY` and `COUNTERS`
+/// lines: it must be the one asked for, and over XDP the program must have redirected
+/// DHCPv6 to the AF_XDP workers (`xdp_redirected > 0`).
+fn datapath_problems(want: LabDatapath, ready: &str, counters: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let served = ready
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("mode="));
+    if served != Some(want.as_str()) {
+        out.push(format!(
+            "datapath {} requested, READY line says {:?}",
+            want.as_str(),
+            served
+        ));
+    }
+    if want == LabDatapath::Xdp {
+        let redirected = counters
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("xdp_redirected="))
+            .and_then(|v| v.parse::<u64>().ok());
+        match redirected {
+            Some(n) if n > 0 => {}
+            Some(_) => out.push("xdp_redirected=0: the XDP program steered nothing".to_owned()),
+            None => out.push("no xdp_redirected in the COUNTERS line".to_owned()),
+        }
+    }
+    out
 }
 
 /// A direct client link: its namespace (holding `client0`) and the server's end `lan<i>`.
@@ -508,7 +614,7 @@ pub fn run(tandem_bin: &Path, opts: &LabOptions) -> anyhow::Result<LabReport> {
     });
     let mut server_ifs = vec![RelayLab::SERVER_IF];
     server_ifs.extend(links.iter().map(|l| l.server_if.as_str()));
-    let config_text = config(&server_ifs, &subnets);
+    let config_text = config(&server_ifs, &subnets, opts.datapath);
 
     let mut topology = vec![format!(
         "topology: netns {} runs `tandem run` on {}",
@@ -540,10 +646,12 @@ pub fn run(tandem_bin: &Path, opts: &LabOptions) -> anyhow::Result<LabReport> {
     let server = TandemRun::start(tandem_bin, server_ns, &config_text, CAPACITY)
         .context("cannot start `tandem run`")?;
     let server_command = format!(
-        "ip netns exec {} {} run --config <lab>/tandem.toml --state-dir {} --capacity {CAPACITY}",
+        "ip netns exec {} {} run --config <lab>/tandem.toml --state-dir {} --capacity {CAPACITY} \
+         ([datapath] mode = \"{}\")",
         server_ns.name(),
         tandem_bin.display(),
-        server.state_dir().display()
+        server.state_dir().display(),
+        opts.datapath.as_str()
     );
     let relay = clients::wide_relay(
         relay_lab.relay_ns(),
@@ -647,25 +755,34 @@ pub fn run(tandem_bin: &Path, opts: &LabOptions) -> anyhow::Result<LabReport> {
         problems.push(format!("client stop: {e}"));
     }
     drop(relay);
-    let counters = match server.stop() {
-        Ok(lines) => lines
-            .into_iter()
-            .find(|l| l.starts_with("COUNTERS"))
-            .unwrap_or_default(),
+    let (ready, counters) = match server.stop() {
+        Ok(lines) => {
+            let find = |p: &str| {
+                lines
+                    .iter()
+                    .find(|l| l.starts_with(p))
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            (find("READY"), find("COUNTERS"))
+        }
         Err(e) => {
             problems.push(format!("stopping tandem run: {e}"));
-            String::new()
+            (String::new(), String::new())
         }
     };
     if counters.is_empty() {
         problems.push("tandem run printed no COUNTERS line on SIGTERM".to_owned());
     }
+    problems.extend(datapath_problems(opts.datapath, &ready, &counters));
     drop(links);
     drop(relay_lab);
     Ok(LabReport {
         topology,
         subnets,
         server_command,
+        datapath: opts.datapath,
+        ready,
         clients: reports,
         lease_table,
         leases,
@@ -912,8 +1029,13 @@ mod tests {
             interface: None,
             rapid_commit: false,
         };
-        let text = config(&["tandem0", "lan1"], &[subnet(), relayed]);
+        let text = config(
+            &["tandem0", "lan1"],
+            &[subnet(), relayed],
+            LabDatapath::Socket,
+        );
         assert!(text.contains("interface = \"lan1\""), "{text}");
+        assert!(text.contains("[datapath]\nmode = \"socket\""), "{text}");
         assert!(text.contains("rapid-commit = true"), "{text}");
         assert!(text.contains("prefix = \"fd20:2::/40\""), "{text}");
         assert_eq!(text.matches("[[subnet]]").count(), 2, "{text}");
@@ -1053,6 +1175,8 @@ mod tests {
             topology: vec![],
             subnets: vec![],
             server_command: String::new(),
+            datapath: LabDatapath::Socket,
+            ready: "READY mode=socket shards=1".to_owned(),
             clients: vec![],
             lease_table: String::new(),
             leases: vec![],
@@ -1063,6 +1187,78 @@ mod tests {
         };
         assert_eq!(report.counter("rx_solicit"), Some(6));
         assert_eq!(report.counter("tx_advertise"), None);
-        assert!(report.to_string().contains("RESULT: all good"));
+        assert_eq!(report.served_by(), Some("socket"));
+        assert!(report.xdp_counters().is_empty());
+        let text = report.to_string();
+        assert!(
+            text.contains("datapath: socket requested, socket served"),
+            "{text}"
+        );
+        assert!(text.contains("RESULT: all good"), "{text}");
+    }
+
+    #[test]
+    fn config_xdp_datapath_sets_mode_and_auto_attach() {
+        let text = config(&["tandem0", "lan1"], &[subnet()], LabDatapath::Xdp);
+        assert!(
+            text.contains("[datapath]\nmode = \"xdp\"\nxdp-mode = \"auto\"\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("[[interface]]").count(), 2, "{text}");
+        assert_eq!(text.matches("[datapath]").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn datapath_problems_xdp_needs_xdp_ready_and_redirects() {
+        let ready = "READY mode=xdp attach=native workers=7 shards=7";
+        let good = "COUNTERS rx_solicit=6 xdp_redirected=40 xdp_passed=3";
+        assert_eq!(
+            datapath_problems(LabDatapath::Xdp, ready, good),
+            Vec::<String>::new()
+        );
+        let none = "COUNTERS rx_solicit=0 xdp_redirected=0";
+        assert_eq!(datapath_problems(LabDatapath::Xdp, ready, none).len(), 1);
+        assert_eq!(
+            datapath_problems(LabDatapath::Xdp, ready, "COUNTERS rx_solicit=6").len(),
+            1
+        );
+        let socket_ready = "READY mode=socket shards=1";
+        assert_eq!(
+            datapath_problems(LabDatapath::Xdp, socket_ready, good).len(),
+            1
+        );
+        assert_eq!(
+            datapath_problems(LabDatapath::Socket, socket_ready, "COUNTERS rx_solicit=6"),
+            Vec::<String>::new()
+        );
+        assert_eq!(datapath_problems(LabDatapath::Socket, ready, good).len(), 1);
+    }
+
+    #[test]
+    fn lab_report_xdp_counters_lists_only_xdp_fields() {
+        let report = LabReport {
+            topology: vec![],
+            subnets: vec![],
+            server_command: String::new(),
+            datapath: LabDatapath::Xdp,
+            ready: "READY mode=xdp attach=native workers=7 shards=7".to_owned(),
+            clients: vec![],
+            lease_table: String::new(),
+            leases: vec![],
+            counters: "COUNTERS rx_solicit=6 xdp_redirected=40 xdp_passed=3".to_owned(),
+            problems: vec![],
+            server_log: String::new(),
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(
+            report.xdp_counters(),
+            [("xdp_redirected", 40), ("xdp_passed", 3)]
+        );
+        assert_eq!(report.served_by(), Some("xdp"));
+        let text = report.to_string();
+        assert!(
+            text.contains("XDP program (all interfaces): xdp_redirected=40, xdp_passed=3"),
+            "{text}"
+        );
     }
 }

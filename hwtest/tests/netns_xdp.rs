@@ -445,3 +445,38 @@ fn netns_lab_real_clients_all_configured_and_leased() {
     );
     assert_eq!(report.counter("store_errors"), Some(0), "{text}");
 }
+
+/// The main job over `tandem run --datapath xdp`: one XDP program and AF_XDP workers on every
+/// server interface (six client links and the relay uplink), every real client configured,
+/// and the program's counters show DHCPv6 steered to the workers.
+#[test]
+fn netns_lab_real_clients_through_xdp() {
+    require_privileges!();
+    let opts = lab::LabOptions {
+        datapath: lab::LabDatapath::Xdp,
+        ..lab::LabOptions::default()
+    };
+    let report = lab::run(tandem(), &opts).unwrap();
+    let text = report.to_string();
+    assert!(report.failures().is_empty(), "{text}");
+    assert!(text.contains("RESULT: all good"), "{text}");
+    assert_eq!(report.served_by(), Some("xdp"), "{text}");
+    assert!(
+        report
+            .ready
+            .contains(&format!("workers={}", lab::LabClient::ALL.len())),
+        "one worker per single-queue interface\n{text}"
+    );
+    assert_eq!(report.clients.len(), lab::LabClient::ALL.len(), "{text}");
+    assert!(
+        report.counter("xdp_redirected").is_some_and(|n| n > 0),
+        "{text}"
+    );
+    assert!(
+        report.counter("rx_relay_forw").is_some_and(|n| n >= 1),
+        "{text}"
+    );
+    assert_eq!(report.counter("store_errors"), Some(0), "{text}");
+    let active = report.leases.iter().filter(|l| l.state == "active").count();
+    assert!(active >= 6, "{text}");
+}

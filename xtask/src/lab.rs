@@ -1,11 +1,12 @@
-//! `cargo xtask lab`: build `tandem`, then run the lab of tandem-hwtest: `tandem run` (the
-//! socket datapath) serving real Debian DHCPv6 clients (dhclient, dhcpcd, dibbler, WIDE dhcp6c,
-//! and dhclient behind the WIDE relay) in network namespaces, printing what each client
-//! configured, the lease table and the server's counters.
+//! `cargo xtask lab`: build `tandem`, then run the lab of tandem-hwtest: `tandem run` serving
+//! real Debian DHCPv6 clients (dhclient, dhcpcd, dibbler, WIDE dhcp6c, and dhclient behind the
+//! WIDE relay) in network namespaces, printing what each client configured, the lease table and
+//! the server's counters. `--datapath socket|xdp` picks the server's datapath (default socket);
+//! with xdp the report adds the XDP program's `xdp_*` counters and fails unless
+//! `xdp_redirected > 0`.
 //!
 //! `cargo xtask lab --xdp-demo` runs the older XDP steering demo instead (multi-queue veth, XDP
-//! attached, DHCPv6 answered from AF_XDP rings by `tandem xdp-demo`), until the XDP datapath
-//! serves `tandem run`.
+//! attached, DHCPv6 answered from AF_XDP rings by `tandem xdp-demo`, simulated clients).
 //!
 //! tandem-hwtest depends on the whole datapath, so it sits behind xtask's `lab` feature (see
 //! xtask/Cargo.toml): without the feature this command re-runs xtask through cargo with it.
@@ -21,6 +22,9 @@ pub(crate) struct LabArgs {
     /// clients against `tandem run`.
     #[arg(long)]
     pub(crate) xdp_demo: bool,
+    /// The datapath of the lab's `tandem run` (the lab, not --xdp-demo).
+    #[arg(long, value_enum, default_value_t = Datapath::Socket)]
+    pub(crate) datapath: Datapath,
     /// Seconds all clients together may take to configure (the lab, not --xdp-demo).
     #[arg(long, value_name = "SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=600))]
@@ -32,6 +36,24 @@ pub(crate) struct LabArgs {
     /// --xdp-demo: XDP attach mode.
     #[arg(long, value_enum, default_value_t = Mode::Native)]
     pub(crate) mode: Mode,
+}
+
+/// `--datapath` of `cargo xtask lab`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Datapath {
+    /// One UDP socket on port 547.
+    Socket,
+    /// The XDP program on every server interface, DHCPv6 served by AF_XDP workers.
+    Xdp,
+}
+
+impl Datapath {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Socket => "socket",
+            Self::Xdp => "xdp",
+        }
+    }
 }
 
 /// `--mode` of `cargo xtask lab`.
@@ -75,6 +97,8 @@ mod imp {
             args.queues.to_string(),
             "--mode".to_owned(),
             args.mode.as_str().to_owned(),
+            "--datapath".to_owned(),
+            args.datapath.as_str().to_owned(),
         ];
         if args.xdp_demo {
             forwarded.push("--xdp-demo".to_owned());
@@ -110,10 +134,10 @@ mod imp {
 
     use anyhow::{Result, bail};
     use tandem_hwtest::XdpMode;
-    use tandem_hwtest::lab::LabOptions;
     use tandem_hwtest::lab::xdp_demo::DemoOptions;
+    use tandem_hwtest::lab::{LabDatapath, LabOptions};
 
-    use super::{LabArgs, Mode};
+    use super::{Datapath, LabArgs, Mode};
     use crate::step;
 
     pub(super) fn run(args: &LabArgs) -> Result<ExitCode> {
@@ -148,10 +172,15 @@ mod imp {
     fn lab(tandem: &Path, args: &LabArgs) -> Result<ExitCode> {
         let opts = LabOptions {
             client_timeout: Duration::from_secs(args.client_timeout),
+            datapath: match args.datapath {
+                Datapath::Socket => LabDatapath::Socket,
+                Datapath::Xdp => LabDatapath::Xdp,
+            },
         };
         let what = format!(
-            "{} run, real DHCPv6 clients in network namespaces",
-            tandem.display()
+            "{} run --datapath {}, real DHCPv6 clients in network namespaces",
+            tandem.display(),
+            args.datapath.as_str()
         );
         step::header("lab", &what);
         // `main_job` prints the report and fails when any client or the lease table is wrong.
@@ -206,5 +235,11 @@ mod tests {
     fn mode_names_match_tandem_cli_values() {
         assert_eq!(Mode::Native.as_str(), "native");
         assert_eq!(Mode::Generic.as_str(), "generic");
+    }
+
+    #[test]
+    fn datapath_names_match_tandem_cli_values() {
+        assert_eq!(Datapath::Socket.as_str(), "socket");
+        assert_eq!(Datapath::Xdp.as_str(), "xdp");
     }
 }

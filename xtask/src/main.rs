@@ -3,7 +3,8 @@
 //! * `test`: the whole check CI runs (fmt, clippy, tests, cargo-deny, fuzz smoke).
 //! * `fuzz`: the fuzz smoke run alone.
 //! * `lab`: builds `tandem` and runs the lab: `tandem run` serving real DHCPv6 clients in
-//!   network namespaces (root); `lab --xdp-demo` runs the XDP/AF_XDP steering demo instead.
+//!   network namespaces (root), over `--datapath socket|xdp`; `lab --xdp-demo` runs the
+//!   XDP/AF_XDP steering demo instead.
 //! * `build-ebpf`: builds the XDP object alone into `target/bpf`, for inspection.
 //! * `check-env`: says which tools and privileges are present, and how to get what is missing.
 //!
@@ -43,8 +44,9 @@ enum Command {
     },
     /// Build `tandem` and run the lab: `tandem run` serving real DHCPv6 clients (dhclient,
     /// dhcpcd, dibbler, WIDE dhcp6c, a relayed dhclient) in network namespaces, then print what
-    /// each configured, the lease table and the server's counters. `--xdp-demo`: the XDP/AF_XDP
-    /// steering demo instead. Needs root.
+    /// each configured, the lease table and the server's counters. `--datapath xdp`: the server
+    /// on its XDP/AF_XDP datapath. `--xdp-demo`: the XDP/AF_XDP steering demo instead. Needs
+    /// root.
     Lab(lab::LabArgs),
     /// Build the XDP program alone (bpfel-unknown-none) into target/bpf and print the object's
     /// path and size, for inspection with llvm-objdump or bpftool.
@@ -132,6 +134,7 @@ mod tests {
         };
         assert!(!args.xdp_demo);
         assert_eq!(args.client_timeout, 30);
+        assert_eq!(args.datapath, lab::Datapath::Socket);
         let cli = Cli::try_parse_from(["xtask", "lab", "--xdp-demo", "--queues", "4"]).unwrap();
         let Command::Lab(args) = cli.command else {
             panic!("not the lab command: {cli:?}")
@@ -139,6 +142,16 @@ mod tests {
         assert!(args.xdp_demo);
         assert_eq!(args.queues, 4);
         assert!(Cli::try_parse_from(["xtask", "lab", "--client-timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn cli_lab_datapath_parses_xdp_and_rejects_others() {
+        let cli = Cli::try_parse_from(["xtask", "lab", "--datapath", "xdp"]).unwrap();
+        let Command::Lab(args) = cli.command else {
+            panic!("not the lab command: {cli:?}")
+        };
+        assert_eq!(args.datapath, lab::Datapath::Xdp);
+        assert!(Cli::try_parse_from(["xtask", "lab", "--datapath", "dpdk"]).is_err());
     }
 
     #[test]
