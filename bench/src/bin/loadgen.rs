@@ -97,6 +97,11 @@ struct LabArgs {
     /// XDP attach mode (xdp, xdp-demo): auto, native or generic.
     #[arg(long, default_value = "auto")]
     xdp_mode: String,
+    /// Directory the server's scratch directory (config, state directory, log) is created in
+    /// (default: the system temp dir). Use a tmpfs such as /dev/shm so the lease store's
+    /// msync writeback (kernel threads, counted as foreign) does not disturb the measurement.
+    #[arg(long, value_name = "DIR")]
+    scratch_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -126,6 +131,26 @@ fn parse_cpu_list(s: &str) -> anyhow::Result<Vec<usize>> {
         cpus.extend(lo..=hi);
     }
     Ok(cpus)
+}
+
+/// Whether `path` lives on a tmpfs (`statfs` magic `TMPFS_MAGIC`); false if it cannot be told.
+fn on_tmpfs(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let Ok(cpath) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: an all-zero `statfs` is a valid value of the plain C struct.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpath` is a NUL-terminated path and `st` a writable `statfs`, both live across
+    // the call.
+    let rc = unsafe { libc::statfs(cpath.as_ptr(), &raw mut st) };
+    #[allow(
+        clippy::useless_conversion,
+        reason = "f_type is i64 on x86_64 but narrower elsewhere"
+    )]
+    let magic = i64::from(st.f_type);
+    rc == 0 && magic == TMPFS_MAGIC
 }
 
 /// One run's results.
@@ -178,6 +203,7 @@ fn lab(args: &LabArgs) -> anyhow::Result<()> {
         xdp_mode: args.xdp_mode.clone(),
         // Two bindings (address, prefix) per client, with room to spare.
         capacity: (u64::from(args.clients) * 4).max(1 << 16),
+        scratch_parent: args.scratch_dir.clone().unwrap_or_else(std::env::temp_dir),
     };
 
     let lab = Lab::new("lg", args.queues).context("building the netns lab")?;
@@ -195,7 +221,8 @@ fn lab(args: &LabArgs) -> anyhow::Result<()> {
     }
     println!(
         "loadgen: datapath={} exchange={} ({} round trip{} each) queues={} clients={} window={} \
-         sockets={} seconds={} warmup={} server-cpus={} generator-cpu={} server-pid={}",
+         sockets={} seconds={} warmup={} server-cpus={} generator-cpu={} server-pid={} \
+         state-dir={} ({})",
         args.datapath.name(),
         kind.name(),
         kind.round_trips(),
@@ -209,6 +236,12 @@ fn lab(args: &LabArgs) -> anyhow::Result<()> {
         args.cores,
         gen_core.map_or_else(|| "-".to_owned(), |c| c.to_string()),
         srv.pid(),
+        srv.dir().join("state").display(),
+        if on_tmpfs(srv.dir()) {
+            "tmpfs"
+        } else {
+            "not tmpfs: store writeback counts as foreign load"
+        },
     );
     if kind == Kind::SolicitOnly {
         println!(
@@ -628,6 +661,14 @@ mod tests {
     fn summarize_shows_median_with_range() {
         assert_eq!(summarize(&[10.0, 30.0, 20.0], 0), "20 (10–30)");
         assert_eq!(summarize(&[7.26], 1), "7.3");
+    }
+
+    #[test]
+    fn on_tmpfs_tells_dev_shm_from_a_missing_path() {
+        assert!(!on_tmpfs(std::path::Path::new("/nonexistent/loadgen")));
+        if std::path::Path::new("/dev/shm").is_dir() {
+            assert!(on_tmpfs(std::path::Path::new("/dev/shm")));
+        }
     }
 
     #[test]

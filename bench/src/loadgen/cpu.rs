@@ -211,9 +211,10 @@ impl CpuUse {
         let mut foreign = 0;
         let mut top: Option<(&str, u64)> = None;
         for (pid, (name, t)) in &after.others {
-            // A process started during the run counts in full; same pid, other name: reused.
+            // A process started during the run counts in full; same pid, other name: reused
+            // (a kworker renaming itself after its current work item is the same thread).
             let was = match before.others.get(pid) {
-                Some((n, b)) if n == name => *b,
+                Some((n, b)) if same_task(n, name) => *b,
                 _ => 0,
             };
             let d = t.saturating_sub(was);
@@ -246,6 +247,17 @@ pub(crate) fn clk_tck() -> u64 {
     // SAFETY: sysconf only reads a configuration value; no pointers are involved.
     let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(100)
+}
+
+/// Whether two names seen for one pid belong to the same task: equal, or the same kernel
+/// worker (`kworker/u8:5-writeback` and `kworker/u8:5-events_unbound`: kworkers append the
+/// work item they are running to their name, so it changes from one snapshot to the next).
+fn same_task(a: &str, b: &str) -> bool {
+    let base = |n: &str| match n.strip_prefix("kworker/") {
+        Some(rest) => rest.split_once('-').map_or(rest, |(id, _)| id).to_owned(),
+        None => n.to_owned(),
+    };
+    a == b || (a.starts_with("kworker/") && b.starts_with("kworker/") && base(a) == base(b))
 }
 
 #[cfg(test)]
@@ -325,6 +337,45 @@ mod tests {
         assert_eq!(u.irq_pct, 5.0);
         assert_eq!(u.busy_pct, vec![100.0, 95.0]);
         assert_eq!(u.server_us, 800_000.0);
+    }
+
+    #[test]
+    fn same_task_ignores_kworker_work_item_suffix() {
+        assert!(same_task(
+            "kworker/u8:5-writeback",
+            "kworker/u8:5-events_unbound"
+        ));
+        assert!(same_task("kworker/u8:5", "kworker/u8:5-flush-254:0"));
+        assert!(!same_task(
+            "kworker/u8:5-writeback",
+            "kworker/u8:4-writeback"
+        ));
+        assert!(!same_task("sshd", "bash"));
+        assert!(same_task("rustc", "rustc"));
+    }
+
+    #[test]
+    fn cpu_use_counts_renamed_kworker_by_its_delta() {
+        let cpu = CpuTimes {
+            task: 0,
+            irq: 0,
+            idle: 0,
+            steal: 0,
+        };
+        let before = Snapshot {
+            server: 0,
+            generator: 0,
+            cpus: vec![cpu],
+            others: BTreeMap::from([(5, ("kworker/u8:5-writeback".to_owned(), 400))]),
+        };
+        let after = Snapshot {
+            server: 0,
+            generator: 0,
+            cpus: vec![cpu],
+            others: BTreeMap::from([(5, ("kworker/u8:5-events_unbound".to_owned(), 403))]),
+        };
+        let u = CpuUse::between(&before, &after, 1.0, 100);
+        assert_eq!(u.foreign_pct, 3.0);
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub(crate) struct ServerSpec {
     pub(crate) xdp_mode: String,
     /// Lease store capacity (`tandem run --capacity`).
     pub(crate) capacity: u64,
+    /// Where the scratch directory (config, state directory, log) is created; a tmpfs such as
+    /// `/dev/shm` keeps the store's writeback out of the CPU accounting.
+    pub(crate) scratch_parent: PathBuf,
 }
 
 /// `tandem.toml` for the lab: the server interface, one subnet on it with its whole /64 as
@@ -103,7 +106,9 @@ impl Running {
     /// lab's server namespace: `taskset -c CORES ip netns exec NS tandem …` (both exec, so
     /// the child's pid is the server's).
     pub(crate) fn start(spec: &ServerSpec, lab: &Lab) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("tandem-loadgen-{}", std::process::id()));
+        let dir = spec
+            .scratch_parent
+            .join(format!("tandem-loadgen-{}", std::process::id()));
         if dir.exists() {
             fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
         }
@@ -213,6 +218,11 @@ impl Running {
         Ok(server)
     }
 
+    /// The scratch directory (its `state/` subdirectory is the server's state directory).
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// The server's pid (CPU accounting reads `/proc/<pid>/stat`).
     pub(crate) fn pid(&self) -> u32 {
         self.pid
@@ -283,6 +293,7 @@ mod tests {
             busy_poll: false,
             xdp_mode: "auto".into(),
             capacity: 1 << 16,
+            scratch_parent: std::env::temp_dir(),
         }
     }
 
