@@ -794,10 +794,14 @@ pub fn dhclient(ns: &NetNs, iface: &str, mode: DhclientMode) -> io::Result<Runni
 }
 
 /// `dhcpcd.conf` for an IPv6-only run: no router solicitation (it would wait for an RA with
-/// the M flag before soliciting), no hooks, DUID-LLT, IA_NA with IAID 1 and IA_PD with IAID 2.
+/// the M flag before soliciting), no hooks, DUID-LL, IA_NA with IAID 1 and IA_PD with IAID 2.
+///
+/// DUID-LL, not dhcpcd's default DUID-LLT: dhclient makes a DUID-LLT from the same MAC, and two
+/// DUID-LLTs made in the same second on one link are the same DUID (RFC 8415 §11.2), which
+/// would make dhclient and dhcpcd one client to the server.
 pub fn dhcpcd_config(iface: &str, opts: &StatefulOptions) -> String {
     let mut c = String::from(
-        "# written by tandem-hwtest\nduid\nipv6only\nnoipv6rs\nnohook resolv.conf\n\
+        "# written by tandem-hwtest\nduid ll\nipv6only\nnoipv6rs\nnohook resolv.conf\n\
          option domain_name_servers\noption dhcp6_name_servers\n",
     );
     if opts.rapid_commit {
