@@ -185,6 +185,22 @@ impl Default for StatefulOptions {
     }
 }
 
+impl StatefulOptions {
+    /// Appends `na` if an IA_NA is asked for, `pd` if an IA_PD is, and `neither` if none is
+    /// (an Information-request client, RFC 8415 §18.2.6): a client config's IA lines.
+    fn push_ia_lines(&self, c: &mut String, na: &str, pd: &str, neither: &str) {
+        if self.ia_na {
+            c.push_str(na);
+        }
+        if self.ia_pd {
+            c.push_str(pd);
+        }
+        if !self.ia_na && !self.ia_pd {
+            c.push_str(neither);
+        }
+    }
+}
+
 /// One call of a client's script: its arguments and environment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScriptCall {
@@ -484,6 +500,30 @@ pub struct RunningClient {
 }
 
 impl RunningClient {
+    /// Spawns a client of `kind` on `iface`, noting the interface's global addresses first (so
+    /// [`RunningClient::result`] reports only the ones the client adds).
+    fn start(
+        kind: ClientKind,
+        ns: &NetNs,
+        iface: &str,
+        dir: ScratchDir,
+        binds: Vec<(PathBuf, &'static str)>,
+        argv: Vec<String>,
+        release_argv: Vec<String>,
+    ) -> io::Result<Self> {
+        let before = global_addresses(ns, iface)?;
+        Self::spawn(
+            Some(kind),
+            ns,
+            iface,
+            dir,
+            binds,
+            argv,
+            release_argv,
+            before,
+        )
+    }
+
     #[expect(
         clippy::too_many_arguments,
         reason = "private constructor shared by the client kinds"
@@ -780,17 +820,7 @@ pub fn dhclient(ns: &NetNs, iface: &str, mode: DhclientMode) -> io::Result<Runni
     };
     let argv = common(&["-d", "-v"]);
     let release = common(&["-r", "-v"]);
-    let before = global_addresses(ns, iface)?;
-    RunningClient::spawn(
-        Some(ClientKind::Dhclient),
-        ns,
-        iface,
-        dir,
-        vec![],
-        argv,
-        release,
-        before,
-    )
+    RunningClient::start(ClientKind::Dhclient, ns, iface, dir, vec![], argv, release)
 }
 
 /// `dhcpcd.conf` for an IPv6-only run: no router solicitation (it would wait for an RA with
@@ -809,15 +839,7 @@ pub fn dhcpcd_config(iface: &str, opts: &StatefulOptions) -> String {
         c.push_str("option dhcp6_rapid_commit\n");
     }
     c.push_str(&format!("interface {iface}\n"));
-    if opts.ia_na {
-        c.push_str("  ia_na 1\n");
-    }
-    if opts.ia_pd {
-        c.push_str("  ia_pd 2\n");
-    }
-    if !opts.ia_na && !opts.ia_pd {
-        c.push_str("  dhcp6\n");
-    }
+    opts.push_ia_lines(&mut c, "  ia_na 1\n", "  ia_pd 2\n", "  dhcp6\n");
     c
 }
 
@@ -832,36 +854,12 @@ pub fn dhcpcd(ns: &NetNs, iface: &str, opts: &StatefulOptions) -> io::Result<Run
         (dir.subdir("lib")?, "/var/lib/dhcpcd"),
         (dir.subdir("run")?, "/run/dhcpcd"),
     ];
-    let argv = vec![
-        "dhcpcd".to_owned(),
-        "-6".to_owned(),
-        "-B".to_owned(),
-        "-d".to_owned(),
-        "-f".to_owned(),
-        path_str(&conf),
-        "-c".to_owned(),
-        path_str(&script),
-        iface.to_owned(),
-    ];
-    let release = vec![
-        "dhcpcd".to_owned(),
-        "-6".to_owned(),
-        "-k".to_owned(),
-        "-f".to_owned(),
-        path_str(&conf),
-        iface.to_owned(),
-    ];
-    let before = global_addresses(ns, iface)?;
-    RunningClient::spawn(
-        Some(ClientKind::Dhcpcd),
-        ns,
-        iface,
-        dir,
-        binds,
-        argv,
-        release,
-        before,
-    )
+    let (conf, script) = (path_str(&conf), path_str(&script));
+    let argv = strings(&[
+        "dhcpcd", "-6", "-B", "-d", "-f", &conf, "-c", &script, iface,
+    ]);
+    let release = strings(&["dhcpcd", "-6", "-k", "-f", &conf, iface]);
+    RunningClient::start(ClientKind::Dhcpcd, ns, iface, dir, binds, argv, release)
 }
 
 /// dibbler's `client.conf` (RFC 8415 §18.2.1 Rapid Commit with `rapid-commit yes`).
@@ -873,12 +871,7 @@ pub fn dibbler_config(iface: &str, script: &Path, opts: &StatefulOptions) -> Str
     if opts.rapid_commit {
         c.push_str("  rapid-commit yes\n");
     }
-    if opts.ia_na {
-        c.push_str("  ia\n");
-    }
-    if opts.ia_pd {
-        c.push_str("  pd\n");
-    }
+    opts.push_ia_lines(&mut c, "  ia\n", "  pd\n", "");
     c.push_str("  option dns-server\n}\n");
     c
 }
@@ -908,35 +901,22 @@ pub fn dibbler(ns: &NetNs, iface: &str, opts: &StatefulOptions) -> io::Result<Ru
         ),
     ];
     let argv = strings(&["dibbler-client", "run"]);
-    let before = global_addresses(ns, iface)?;
-    RunningClient::spawn(
-        Some(ClientKind::Dibbler),
-        ns,
-        iface,
-        dir,
-        binds,
-        argv,
-        vec![],
-        before,
-    )
+    RunningClient::start(ClientKind::Dibbler, ns, iface, dir, binds, argv, vec![])
 }
 
 /// WIDE `dhcp6c.conf`: IA_NA 0 and IA_PD 0, the delegated prefix's first /64 (`sla-id 1`)
 /// assigned back to `iface`.
 pub fn dhcp6c_config(iface: &str, script: &Path, opts: &StatefulOptions) -> String {
     let mut c = format!("# written by tandem-hwtest\ninterface {iface} {{\n");
-    if opts.ia_na {
-        c.push_str("  send ia-na 0;\n");
-    }
-    if opts.ia_pd {
-        c.push_str("  send ia-pd 0;\n");
-    }
     if opts.rapid_commit {
         c.push_str("  send rapid-commit;\n");
     }
-    if !opts.ia_na && !opts.ia_pd {
-        c.push_str("  information-only;\n");
-    }
+    opts.push_ia_lines(
+        &mut c,
+        "  send ia-na 0;\n",
+        "  send ia-pd 0;\n",
+        "  information-only;\n",
+    );
     c.push_str(&format!(
         "  request domain-name-servers;\n  script \"{}\";\n}};\n",
         script.display()
@@ -962,27 +942,9 @@ pub fn wide_dhcp6c(ns: &NetNs, iface: &str, opts: &StatefulOptions) -> io::Resul
     let script = record_script(&dir)?;
     let conf = dir.write("dhcp6c.conf", &dhcp6c_config(iface, &script, opts), 0o644)?;
     let binds = vec![(dir.subdir("lib")?, "/var/lib/dhcpv6")];
-    let argv = vec![
-        "dhcp6c".to_owned(),
-        "-f".to_owned(),
-        "-D".to_owned(),
-        "-c".to_owned(),
-        path_str(&conf),
-        "-p".to_owned(),
-        path_str(&dir.file("dhcp6c.pid")),
-        iface.to_owned(),
-    ];
-    let before = global_addresses(ns, iface)?;
-    RunningClient::spawn(
-        Some(ClientKind::WideDhcp6c),
-        ns,
-        iface,
-        dir,
-        binds,
-        argv,
-        vec![],
-        before,
-    )
+    let (conf, pid) = (path_str(&conf), path_str(&dir.file("dhcp6c.pid")));
+    let argv = strings(&["dhcp6c", "-f", "-D", "-c", &conf, "-p", &pid, iface]);
+    RunningClient::start(ClientKind::WideDhcp6c, ns, iface, dir, binds, argv, vec![])
 }
 
 /// Starts the WIDE relay agent (RFC 8415 §19): `dhcp6relay -f -D -s <server> -r <upstream>
@@ -997,18 +959,19 @@ pub fn wide_relay(
     server: Ipv6Addr,
 ) -> io::Result<RunningClient> {
     let dir = ScratchDir::new("dhcp6relay")?;
-    let argv = vec![
-        "dhcp6relay".to_owned(),
-        "-f".to_owned(),
-        "-D".to_owned(),
-        "-s".to_owned(),
-        server.to_string(),
-        "-r".to_owned(),
-        upstream.to_owned(),
-        "-p".to_owned(),
-        path_str(&dir.file("dhcp6relay.pid")),
-        downstream.to_owned(),
-    ];
+    let (server, pid) = (server.to_string(), path_str(&dir.file("dhcp6relay.pid")));
+    let argv = strings(&[
+        "dhcp6relay",
+        "-f",
+        "-D",
+        "-s",
+        &server,
+        "-r",
+        upstream,
+        "-p",
+        &pid,
+        downstream,
+    ]);
     RunningClient::spawn(None, ns, downstream, dir, vec![], argv, vec![], vec![])
 }
 
@@ -1545,5 +1508,31 @@ mod tests {
         assert!(!dibbler_config("c0", script, &opts).contains("rapid-commit"));
         opts.rapid_commit = true;
         assert!(dibbler_config("c0", script, &opts).contains("rapid-commit yes"));
+    }
+
+    #[test]
+    fn client_configs_without_ias_ask_for_information_only() {
+        let opts = StatefulOptions {
+            ia_na: false,
+            ia_pd: false,
+            ..StatefulOptions::default()
+        };
+        let script = Path::new("/x/record.sh");
+        let dhcpcd = dhcpcd_config("c0", &opts);
+        assert!(dhcpcd.ends_with("interface c0\n  dhcp6\n"), "{dhcpcd}");
+        let wide = dhcp6c_config("c0", script, &opts);
+        assert!(wide.contains("  information-only;\n"), "{wide}");
+        assert!(!wide.contains("ia-na") && !wide.contains("ia-pd"), "{wide}");
+        assert!(!wide.contains("id-assoc"), "{wide}");
+        let dibbler = dibbler_config("c0", script, &opts);
+        assert!(
+            !dibbler.contains("  ia\n") && !dibbler.contains("  pd\n"),
+            "{dibbler}"
+        );
+        let both = dhcpcd_config("c0", &StatefulOptions::default());
+        assert!(
+            both.ends_with("interface c0\n  ia_na 1\n  ia_pd 2\n"),
+            "{both}"
+        );
     }
 }

@@ -18,6 +18,7 @@
 //! * [`lab`]: `cargo xtask lab`: real DHCPv6 clients against `tandem run` ([`lab::xdp_demo`]: the
 //!   XDP steering demo).
 
+pub mod assert;
 pub mod burst;
 pub mod client;
 pub mod clients;

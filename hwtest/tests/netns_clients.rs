@@ -8,6 +8,9 @@
 use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use tandem_hwtest::assert::{
+    Lifetimes, SubnetConfig, TestPools, assert_leased, rows_of, wait_served,
+};
 use tandem_hwtest::clients::{self, ClientResult, LeaseRow, RunningClient, TandemRun};
 use tandem_hwtest::{DhclientMode, Lab, NetNs, RelayLab, StatefulOptions, require_privileges};
 use tandem_wire::dhcp::MessageType;
@@ -108,6 +111,23 @@ fn assert_solicit(bytes: &[u8], from: SocketAddr, want: &[OptionCode], absent: &
     }
 }
 
+/// Isolation: the client wrote its DUID to `rel` under its private scratch directory.
+fn assert_private_duid(client: &RunningClient, rel: &str) {
+    assert!(
+        client.dir().join(rel).exists(),
+        "no private DUID file {rel}; log:\n{}",
+        client.log()
+    );
+}
+
+/// Client options asking for Rapid Commit (RFC 8415 §18.2.1), with IA_NA and IA_PD.
+fn rapid_commit_opts() -> StatefulOptions {
+    StatefulOptions {
+        rapid_commit: true,
+        ..StatefulOptions::default()
+    }
+}
+
 #[test]
 fn netns_clients_dhclient_na_sends_solicit_with_ia_na() {
     require_privileges!();
@@ -150,14 +170,13 @@ fn netns_clients_dhclient_stateless_sends_information_request() {
     assert!(!got.contains(&OptionCode::IA_NA), "{got:?}");
 }
 
-#[test]
-fn netns_clients_dhcpcd_sends_solicit_with_na_pd_and_rapid_commit() {
-    require_privileges!();
-    let opts = StatefulOptions {
-        rapid_commit: true,
-        ..StatefulOptions::default()
-    };
-    let (bytes, from, client) = first_message_of(|ns, ifname| clients::dhcpcd(ns, ifname, &opts));
+/// Starts `start` with [`rapid_commit_opts`] on a fresh lab and checks that its Solicit asks
+/// for IA_NA, IA_PD and Rapid Commit (RFC 8415 §18.2.1); returns the client.
+fn rapid_commit_solicit(
+    start: impl FnOnce(&NetNs, &str, &StatefulOptions) -> std::io::Result<RunningClient>,
+) -> RunningClient {
+    let opts = rapid_commit_opts();
+    let (bytes, from, client) = first_message_of(|ns, ifname| start(ns, ifname, &opts));
     assert_solicit(
         &bytes,
         from,
@@ -168,12 +187,15 @@ fn netns_clients_dhcpcd_sends_solicit_with_na_pd_and_rapid_commit() {
         ],
         &[],
     );
+    client
+}
+
+#[test]
+fn netns_clients_dhcpcd_sends_solicit_with_na_pd_and_rapid_commit() {
+    require_privileges!();
+    let client = rapid_commit_solicit(clients::dhcpcd);
     // Isolation: its DUID went to the private /var/lib/dhcpcd.
-    assert!(
-        client.dir().join("lib/duid").exists(),
-        "no private DUID file; log:\n{}",
-        client.log()
-    );
+    assert_private_duid(&client, "lib/duid");
 }
 
 #[test]
@@ -195,26 +217,8 @@ fn netns_clients_dhcpcd_without_pd_omits_ia_pd() {
 #[test]
 fn netns_clients_dibbler_rapid_commit_sends_solicit_with_rapid_commit() {
     require_privileges!();
-    let opts = StatefulOptions {
-        rapid_commit: true,
-        ..StatefulOptions::default()
-    };
-    let (bytes, from, client) = first_message_of(|ns, ifname| clients::dibbler(ns, ifname, &opts));
-    assert_solicit(
-        &bytes,
-        from,
-        &[
-            OptionCode::IA_NA,
-            OptionCode::IA_PD,
-            OptionCode::RAPID_COMMIT,
-        ],
-        &[],
-    );
-    assert!(
-        client.dir().join("lib/client-duid").exists(),
-        "no private DUID file; log:\n{}",
-        client.log()
-    );
+    let client = rapid_commit_solicit(clients::dibbler);
+    assert_private_duid(&client, "lib/client-duid");
 }
 
 #[test]
@@ -229,11 +233,7 @@ fn netns_clients_wide_dhcp6c_sends_solicit_with_na_and_pd() {
         &[OptionCode::IA_NA, OptionCode::IA_PD],
         &[OptionCode::RAPID_COMMIT],
     );
-    assert!(
-        client.dir().join("lib/dhcp6c_duid").exists(),
-        "no private DUID file; log:\n{}",
-        client.log()
-    );
+    assert_private_duid(&client, "lib/dhcp6c_duid");
 }
 
 #[test]
@@ -280,117 +280,63 @@ fn netns_clients_wide_relay_forwards_dhclient_solicit_with_link_address() {
 
 // ---- End to end: `tandem run` serving the real clients ---------------------------------------
 
-/// Lifetimes of a test subnet: preferred, valid, T1, T2 (seconds).
-#[derive(Clone, Copy)]
-struct Times(u32, u32, u32, u32);
-
-const LONG: Times = Times(600, 1200, 300, 480);
-
-/// The pools of one test subnet, `index` being the lab's number.
-struct Pools {
-    subnet: Ipv6Addr,
-    first: Ipv6Addr,
-    last: Ipv6Addr,
-    pd: Ipv6Addr,
-    dns: Ipv6Addr,
-}
-
-impl Pools {
-    /// `<net>::/64` with addresses `::1000-::1fff`, PD pool `fd10:<tag>::/48` cut into /56s,
-    /// DNS server `<net>::53`.
-    fn new(subnet: Ipv6Addr) -> Self {
-        let s = subnet.segments();
-        let at = |last: u16| Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, last);
-        Self {
-            subnet: at(0),
-            first: at(0x1000),
-            last: at(0x1fff),
-            pd: Ipv6Addr::new(0xfd10, s[1], 0, 0, 0, 0, 0, 0),
-            dns: at(0x53),
-        }
-    }
-
-    fn config(&self, server_if: &str, direct: bool, rapid_commit: bool, t: Times) -> String {
-        let Times(preferred, valid, t1, t2) = t;
-        let interface = if direct {
-            format!("interface = \"{server_if}\"\n")
-        } else {
-            String::new()
-        };
-        format!(
-            "[server]\npreference = 255\n\n[[interface]]\nname = \"{server_if}\"\n\n\
-             [[subnet]]\nprefix = \"{}/64\"\n{interface}rapid-commit = {rapid_commit}\n\
-             preferred-lifetime = {preferred}\nvalid-lifetime = {valid}\nt1 = {t1}\nt2 = {t2}\n\n\
-             [[subnet.pool]]\nrange = \"{}-{}\"\n\n\
-             [[subnet.pd-pool]]\nprefix = \"{}/48\"\ndelegated-length = 56\n\n\
-             [subnet.options]\ndns-servers = [\"{}\"]\n",
-            self.subnet, self.first, self.last, self.pd, self.dns
-        )
-    }
-
-    fn has_address(&self, a: Ipv6Addr) -> bool {
-        (u128::from(self.first)..=u128::from(self.last)).contains(&u128::from(a))
-    }
-
-    fn has_prefix(&self, (p, len): (Ipv6Addr, u8)) -> bool {
-        len == 56 && u128::from(p) >> 80 == u128::from(self.pd) >> 80
-    }
-}
-
 fn tandem_bin() -> &'static std::path::Path {
     std::path::Path::new(TANDEM)
 }
 
 /// A direct lab with `tandem run` serving it.
-fn serve_lab(prefix: &str, rapid_commit: bool, t: Times) -> (Lab, Pools, TandemRun) {
+fn serve_lab(
+    prefix: &str,
+    rapid_commit: bool,
+    lifetimes: Lifetimes,
+) -> (Lab, TestPools, TandemRun) {
     let lab = Lab::new(prefix, 1).expect("lab");
-    let pools = Pools::new(lab.server_addr());
-    let config = pools.config(lab.server_if(), true, rapid_commit, t);
-    let server =
-        TandemRun::start(tandem_bin(), lab.server_ns(), &config, CAPACITY).expect("tandem run");
+    let pools = TestPools::new(lab.server_addr());
+    let server = start_server(
+        lab.server_ns(),
+        &pools,
+        lab.server_if(),
+        true,
+        rapid_commit,
+        lifetimes,
+    );
     (lab, pools, server)
 }
 
-/// The lease table rows of `duid`, waiting a little for the server to have written them.
-fn rows_of(server: &TandemRun, duid: &[u8]) -> Vec<LeaseRow> {
-    let rows = server.leases().expect("tandem leases");
-    rows.into_iter().filter(|r| r.duid == duid).collect()
+/// `tandem run` in `ns` serving `pools` with DNS servers, on the kernel's UDP stack.
+fn start_server(
+    ns: &NetNs,
+    pools: &TestPools,
+    server_if: &str,
+    direct: bool,
+    rapid_commit: bool,
+    lifetimes: Lifetimes,
+) -> TandemRun {
+    let config = pools.config(&SubnetConfig {
+        server_if,
+        direct,
+        datapath: "",
+        rapid_commit: Some(rapid_commit),
+        lifetimes,
+        dns: true,
+    });
+    TandemRun::start(tandem_bin(), ns, &config, CAPACITY).expect("tandem run")
 }
 
-/// Everything the client got is in the pools and in the lease table under its DUID.
-fn assert_leased(server: &TandemRun, pools: &Pools, client: &RunningClient, got: &ClientResult) {
-    let duid = client
-        .duid()
-        .unwrap_or_else(|| panic!("cannot read the DUID of `{}`", client.command()));
-    let rows = rows_of(server, &duid);
-    let all = server.leases().expect("tandem leases");
-    for &a in &got.addresses {
-        assert!(pools.has_address(a), "{a} outside the pool; {got:?}");
-        assert!(
-            rows.iter()
-                .any(|r| r.kind == "na" && r.address == Some(a) && r.state == "active"),
-            "no active na lease for {a} with DUID {duid:02x?}; table: {all:#?}"
-        );
-    }
-    for &p in &got.prefixes {
-        assert!(pools.has_prefix(p), "{p:?} outside the PD pool; {got:?}");
-        assert!(
-            rows.iter()
-                .any(|r| r.kind == "pd" && r.prefix == Some(p) && r.state == "active"),
-            "no active pd lease for {p:?} with DUID {duid:02x?}; table: {all:#?}"
-        );
-    }
+/// An address, a prefix and DNS servers: what a stateful client asking for both gets.
+fn full_lease(r: &ClientResult) -> bool {
+    !r.addresses.is_empty() && !r.prefixes.is_empty() && !r.dns.is_empty()
 }
 
 #[test]
 fn netns_clients_dhclient_na_gets_pool_address_listed_under_its_duid() {
     require_privileges!();
-    let (lab, pools, server) = serve_lab("tdna", false, LONG);
+    let (lab, pools, server) = serve_lab("tdna", false, Lifetimes::LONG);
     let mut client =
         clients::dhclient(lab.client_ns(), lab.client_if(), DhclientMode::Na).expect("dhclient");
-    let got = client
-        .wait_for(LEASE_TIMEOUT, |r| !r.addresses.is_empty())
-        .unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", server.log()));
+    let got = wait_served(&mut client, &server, LEASE_TIMEOUT, |r| {
+        !r.addresses.is_empty()
+    });
     assert_eq!(got.addresses.len(), 1, "{got:?}");
     assert_eq!(got.dns, [pools.dns], "DNS servers from the subnet options");
     assert_leased(&server, &pools, &client, &got);
@@ -399,12 +345,12 @@ fn netns_clients_dhclient_na_gets_pool_address_listed_under_its_duid() {
 #[test]
 fn netns_clients_dhclient_pd_gets_prefix_from_pd_pool() {
     require_privileges!();
-    let (lab, pools, server) = serve_lab("tdpd", false, LONG);
+    let (lab, pools, server) = serve_lab("tdpd", false, Lifetimes::LONG);
     let mut client =
         clients::dhclient(lab.client_ns(), lab.client_if(), DhclientMode::Pd).expect("dhclient");
-    let got = client
-        .wait_for(LEASE_TIMEOUT, |r| !r.prefixes.is_empty())
-        .unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", server.log()));
+    let got = wait_served(&mut client, &server, LEASE_TIMEOUT, |r| {
+        !r.prefixes.is_empty()
+    });
     assert_eq!(got.prefixes.len(), 1, "{got:?}");
     assert!(got.addresses.is_empty(), "{got:?}");
     assert_leased(&server, &pools, &client, &got);
@@ -413,12 +359,10 @@ fn netns_clients_dhclient_pd_gets_prefix_from_pd_pool() {
 #[test]
 fn netns_clients_dhclient_stateless_gets_dns_without_lease() {
     require_privileges!();
-    let (lab, pools, server) = serve_lab("tdst", false, LONG);
+    let (lab, pools, server) = serve_lab("tdst", false, Lifetimes::LONG);
     let mut client = clients::dhclient(lab.client_ns(), lab.client_if(), DhclientMode::Stateless)
         .expect("dhclient");
-    let got = client
-        .wait_for(LEASE_TIMEOUT, |r| !r.dns.is_empty())
-        .unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", server.log()));
+    let got = wait_served(&mut client, &server, LEASE_TIMEOUT, |r| !r.dns.is_empty());
     assert_eq!(got.dns, [pools.dns]);
     assert!(!got.has_lease(), "{got:?}");
     assert_eq!(server.leases().expect("leases"), []);
@@ -427,15 +371,24 @@ fn netns_clients_dhclient_stateless_gets_dns_without_lease() {
 #[test]
 fn netns_clients_dhclient_renews_at_t1_and_keeps_address() {
     require_privileges!();
-    let (lab, pools, server) = serve_lab("tdrn", false, Times(8, 16, 2, 4));
+    let (lab, pools, server) = serve_lab(
+        "tdrn",
+        false,
+        Lifetimes {
+            preferred: 8,
+            valid: 16,
+            t1: 2,
+            t2: 4,
+        },
+    );
     let mut client =
         clients::dhclient(lab.client_ns(), lab.client_if(), DhclientMode::Na).expect("dhclient");
-    let bound = client
-        .wait_for(LEASE_TIMEOUT, |r| !r.addresses.is_empty())
-        .unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", server.log()));
-    let renewed = client
-        .wait_for(LEASE_TIMEOUT, |r| r.reasons().contains(&"RENEW6"))
-        .unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", server.log()));
+    let bound = wait_served(&mut client, &server, LEASE_TIMEOUT, |r| {
+        !r.addresses.is_empty()
+    });
+    let renewed = wait_served(&mut client, &server, LEASE_TIMEOUT, |r| {
+        r.reasons().contains(&"RENEW6")
+    });
     assert_eq!(
         renewed.addresses, bound.addresses,
         "same address after RENEW"
@@ -446,12 +399,12 @@ fn netns_clients_dhclient_renews_at_t1_and_keeps_address() {
 #[test]
 fn netns_clients_dhclient_release_frees_lease() {
     require_privileges!();
-    let (lab, pools, server) = serve_lab("tdrl", false, LONG);
+    let (lab, pools, server) = serve_lab("tdrl", false, Lifetimes::LONG);
     let mut client =
         clients::dhclient(lab.client_ns(), lab.client_if(), DhclientMode::Na).expect("dhclient");
-    let got = client
-        .wait_for(LEASE_TIMEOUT, |r| !r.addresses.is_empty())
-        .unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", server.log()));
+    let got = wait_served(&mut client, &server, LEASE_TIMEOUT, |r| {
+        !r.addresses.is_empty()
+    });
     assert_leased(&server, &pools, &client, &got);
     let duid = client.duid().expect("duid");
     let after = client.release().expect("dhclient -r");
@@ -467,39 +420,34 @@ fn netns_clients_dhclient_release_frees_lease() {
     assert_eq!(active, [], "lease still active after RELEASE");
 }
 
-#[test]
-fn netns_clients_dhcpcd_gets_address_and_prefix() {
-    require_privileges!();
-    let (lab, pools, server) = serve_lab("tdcd", false, LONG);
-    let mut client = clients::dhcpcd(
-        lab.client_ns(),
-        lab.client_if(),
-        &StatefulOptions::default(),
-    )
-    .expect("dhcpcd");
-    let got = client
-        .wait_for(LEASE_TIMEOUT, |r| {
-            !r.addresses.is_empty() && !r.prefixes.is_empty() && !r.dns.is_empty()
-        })
-        .unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", server.log()));
+/// Starts `start` against a served lab and checks that it gets an address, a prefix and the
+/// subnet's DNS server, all listed under its DUID.
+fn gets_full_lease(
+    prefix: &str,
+    start: impl FnOnce(&NetNs, &str) -> std::io::Result<RunningClient>,
+) {
+    let (lab, pools, server) = serve_lab(prefix, false, Lifetimes::LONG);
+    let mut client = start(lab.client_ns(), lab.client_if()).expect("start client");
+    let got = wait_served(&mut client, &server, LEASE_TIMEOUT, full_lease);
     assert_eq!(got.dns, [pools.dns]);
     assert_leased(&server, &pools, &client, &got);
 }
 
 #[test]
+fn netns_clients_dhcpcd_gets_address_and_prefix() {
+    require_privileges!();
+    gets_full_lease("tdcd", |ns, ifname| {
+        clients::dhcpcd(ns, ifname, &StatefulOptions::default())
+    });
+}
+
+#[test]
 fn netns_clients_dibbler_rapid_commit_gets_lease_without_advertise() {
     require_privileges!();
-    let (lab, pools, server) = serve_lab("tddb", true, LONG);
-    let opts = StatefulOptions {
-        rapid_commit: true,
-        ..StatefulOptions::default()
-    };
+    let (lab, pools, server) = serve_lab("tddb", true, Lifetimes::LONG);
+    let opts = rapid_commit_opts();
     let mut client = clients::dibbler(lab.client_ns(), lab.client_if(), &opts).expect("dibbler");
-    let got = client
-        .wait_for(LEASE_TIMEOUT, |r| {
-            !r.addresses.is_empty() && !r.prefixes.is_empty() && !r.dns.is_empty()
-        })
-        .unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", server.log()));
+    let got = wait_served(&mut client, &server, LEASE_TIMEOUT, full_lease);
     assert_leased(&server, &pools, &client, &got);
     assert_eq!(
         got.dns,
@@ -516,30 +464,24 @@ fn netns_clients_dibbler_rapid_commit_gets_lease_without_advertise() {
 #[test]
 fn netns_clients_wide_dhcp6c_gets_address_and_prefix() {
     require_privileges!();
-    let (lab, pools, server) = serve_lab("tdwd", false, LONG);
-    let mut client = clients::wide_dhcp6c(
-        lab.client_ns(),
-        lab.client_if(),
-        &StatefulOptions::default(),
-    )
-    .expect("dhcp6c");
-    let got = client
-        .wait_for(LEASE_TIMEOUT, |r| {
-            !r.addresses.is_empty() && !r.prefixes.is_empty() && !r.dns.is_empty()
-        })
-        .unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", server.log()));
-    assert_eq!(got.dns, [pools.dns]);
-    assert_leased(&server, &pools, &client, &got);
+    gets_full_lease("tdwd", |ns, ifname| {
+        clients::wide_dhcp6c(ns, ifname, &StatefulOptions::default())
+    });
 }
 
 #[test]
 fn netns_clients_relayed_dhclient_gets_address_of_relay_link() {
     require_privileges!();
     let lab = RelayLab::new("tdry").expect("relay lab");
-    let pools = Pools::new(lab.client_prefix());
-    let config = pools.config(RelayLab::SERVER_IF, false, false, LONG);
-    let server =
-        TandemRun::start(tandem_bin(), lab.server_ns(), &config, CAPACITY).expect("tandem run");
+    let pools = TestPools::new(lab.client_prefix());
+    let server = start_server(
+        lab.server_ns(),
+        &pools,
+        RelayLab::SERVER_IF,
+        false,
+        false,
+        Lifetimes::LONG,
+    );
     let _relay = clients::wide_relay(
         lab.relay_ns(),
         RelayLab::RELAY_DOWN_IF,
@@ -549,11 +491,7 @@ fn netns_clients_relayed_dhclient_gets_address_of_relay_link() {
     .expect("relay");
     let mut client = clients::dhclient(lab.client_ns(), RelayLab::CLIENT_IF, DhclientMode::NaPd)
         .expect("dhclient");
-    let got = client
-        .wait_for(LEASE_TIMEOUT, |r| {
-            !r.addresses.is_empty() && !r.prefixes.is_empty() && !r.dns.is_empty()
-        })
-        .unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", server.log()));
+    let got = wait_served(&mut client, &server, LEASE_TIMEOUT, full_lease);
     assert_eq!(got.dns, [pools.dns]);
     assert_leased(&server, &pools, &client, &got);
 }
@@ -564,11 +502,11 @@ fn release_frees_lease(
     prefix: &str,
     start: impl FnOnce(&NetNs, &str) -> std::io::Result<RunningClient>,
 ) {
-    let (lab, pools, server) = serve_lab(prefix, false, LONG);
+    let (lab, pools, server) = serve_lab(prefix, false, Lifetimes::LONG);
     let mut client = start(lab.client_ns(), lab.client_if()).expect("start client");
-    let got = client
-        .wait_for(LEASE_TIMEOUT, |r| !r.addresses.is_empty())
-        .unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", server.log()));
+    let got = wait_served(&mut client, &server, LEASE_TIMEOUT, |r| {
+        !r.addresses.is_empty()
+    });
     assert_leased(&server, &pools, &client, &got);
     let duid = client.duid().expect("duid");
     let command = client.command().to_owned();

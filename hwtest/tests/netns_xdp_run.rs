@@ -10,8 +10,9 @@ use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use tandem_hwtest::assert::{Lifetimes, SubnetConfig, TestPools, assert_leased, wait_served};
 use tandem_hwtest::client::{self, DhcpSocket, Reply, SERVER_PORT, SimClient};
-use tandem_hwtest::clients::{self, ClientResult, LeaseRow, RunningClient, TandemRun};
+use tandem_hwtest::clients::{self, ClientResult, RunningClient, TandemRun};
 use tandem_hwtest::traffic::{self, Service, TCP_GREETING};
 use tandem_hwtest::{DhclientMode, Lab, NetNs, StatefulOptions, require_privileges, run_bounded};
 use tandem_wire::dhcp::MessageType;
@@ -34,62 +35,26 @@ fn tandem() -> &'static std::path::Path {
     std::path::Path::new(TANDEM)
 }
 
-/// The pools of a test subnet: `<net>::/64` with addresses `::1000-::1fff`, PD pool
-/// `fd10:<tag>::/48` cut into /56s.
-struct Pools {
-    subnet: Ipv6Addr,
-    first: Ipv6Addr,
-    last: Ipv6Addr,
-    pd: Ipv6Addr,
-}
-
-impl Pools {
-    fn new(subnet: Ipv6Addr) -> Self {
-        let s = subnet.segments();
-        let at = |last: u16| Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, last);
-        Self {
-            subnet: at(0),
-            first: at(0x1000),
-            last: at(0x1fff),
-            pd: Ipv6Addr::new(0xfd10, s[1], 0, 0, 0, 0, 0, 0),
-        }
-    }
-
-    /// A configuration serving the subnet on `server_if` over the XDP datapath; `direct`
-    /// ties the subnet to the interface (else it is chosen by a relay's link-address), `cores`
-    /// places the workers.
-    fn config(&self, server_if: &str, direct: bool, cores: Option<usize>) -> String {
-        let interface = if direct {
-            format!("interface = \"{server_if}\"\n")
-        } else {
-            String::new()
-        };
-        let cores = cores.map_or_else(String::new, |c| format!("cores = \"{c}\"\n"));
-        format!(
-            "[server]\npreference = 255\n\n[datapath]\nmode = \"xdp\"\n{cores}\n\
-             [[interface]]\nname = \"{server_if}\"\n\n\
-             [[subnet]]\nprefix = \"{}/64\"\n{interface}\
-             preferred-lifetime = 600\nvalid-lifetime = 1200\nt1 = 300\nt2 = 480\n\n\
-             [[subnet.pool]]\nrange = \"{}-{}\"\n\n\
-             [[subnet.pd-pool]]\nprefix = \"{}/48\"\ndelegated-length = 56\n",
-            self.subnet, self.first, self.last, self.pd
-        )
-    }
-
-    fn has_address(&self, a: Ipv6Addr) -> bool {
-        (u128::from(self.first)..=u128::from(self.last)).contains(&u128::from(a))
-    }
-
-    fn has_prefix(&self, (p, len): (Ipv6Addr, u8)) -> bool {
-        len == 56 && u128::from(p) >> 80 == u128::from(self.pd) >> 80
-    }
+/// A configuration serving `pools` on `server_if` over the XDP datapath; `direct` ties the
+/// subnet to the interface (else it is chosen by a relay's link-address), `cores` places the
+/// workers.
+fn config(pools: &TestPools, server_if: &str, direct: bool, cores: Option<usize>) -> String {
+    let cores = cores.map_or_else(String::new, |c| format!("cores = \"{c}\"\n"));
+    pools.config(&SubnetConfig {
+        server_if,
+        direct,
+        datapath: &format!("[datapath]\nmode = \"xdp\"\n{cores}\n"),
+        rapid_commit: None,
+        lifetimes: Lifetimes::LONG,
+        dns: false,
+    })
 }
 
 /// A two-queue lab with `tandem run` serving it over XDP.
-fn serve(prefix: &str, direct: bool, cores: Option<usize>) -> (Lab, Pools, TandemRun) {
+fn serve(prefix: &str, direct: bool, cores: Option<usize>) -> (Lab, TestPools, TandemRun) {
     let lab = Lab::new(prefix, QUEUES).expect("lab");
-    let pools = Pools::new(lab.server_addr());
-    let config = pools.config(lab.server_if(), direct, cores);
+    let pools = TestPools::new(lab.server_addr());
+    let config = config(&pools, lab.server_if(), direct, cores);
     let server = TandemRun::start(tandem(), lab.server_ns(), &config, CAPACITY)
         .expect("tandem run --datapath xdp");
     (lab, pools, server)
@@ -143,33 +108,18 @@ fn drain(sock: &UdpSocket) -> Vec<Vec<u8>> {
     got
 }
 
-/// Everything the client got is in the pools and listed as active under its DUID.
-fn assert_leased(server: &TandemRun, pools: &Pools, client: &RunningClient, got: &ClientResult) {
-    let duid = client
-        .duid()
-        .unwrap_or_else(|| panic!("cannot read the DUID of `{}`", client.command()));
-    let all: Vec<LeaseRow> = server.leases().expect("tandem leases --json");
-    let mine: Vec<&LeaseRow> = all.iter().filter(|r| r.duid == duid).collect();
+/// The client got both an address and a prefix, and [`assert_leased`] holds for them.
+fn assert_leased_both(
+    server: &TandemRun,
+    pools: &TestPools,
+    client: &RunningClient,
+    got: &ClientResult,
+) {
     assert!(
         !got.addresses.is_empty() && !got.prefixes.is_empty(),
         "{got:?}"
     );
-    for &a in &got.addresses {
-        assert!(pools.has_address(a), "{a} outside the pool; {got:?}");
-        assert!(
-            mine.iter()
-                .any(|r| r.kind == "na" && r.address == Some(a) && r.state == "active"),
-            "no active na lease for {a}; table: {all:#?}"
-        );
-    }
-    for &p in &got.prefixes {
-        assert!(pools.has_prefix(p), "{p:?} outside the PD pool; {got:?}");
-        assert!(
-            mine.iter()
-                .any(|r| r.kind == "pd" && r.prefix == Some(p) && r.state == "active"),
-            "no active pd lease for {p:?}; table: {all:#?}"
-        );
-    }
+    assert_leased(server, pools, client, got);
 }
 
 /// Runs `tandem <args>` (the control socket is a file: no namespace needed) and returns its
@@ -241,20 +191,18 @@ fn netns_xdp_run_real_clients_get_leases_through_xdp() {
     let lab = Lab::new("txrl", QUEUES).expect("lab");
     // Bound before the server starts: the XDP datapath opens no UDP socket on 547.
     let kernel = kernel_listener(lab.server_ns(), lab.server_if());
-    let pools = Pools::new(lab.server_addr());
-    let config = pools.config(lab.server_if(), true, None);
+    let pools = TestPools::new(lab.server_addr());
+    let config = config(&pools, lab.server_if(), true, None);
     let server = TandemRun::start(tandem(), lab.server_ns(), &config, CAPACITY)
         .expect("tandem run --datapath xdp");
 
     // dhclient -6 -N -P, then (on the same link, once dhclient is gone) dhcpcd.
     let mut dhclient =
         clients::dhclient(lab.client_ns(), lab.client_if(), DhclientMode::NaPd).expect("dhclient");
-    let got = dhclient
-        .wait_for(LEASE_TIMEOUT, |r| {
-            !r.addresses.is_empty() && !r.prefixes.is_empty()
-        })
-        .unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", server.log()));
-    assert_leased(&server, &pools, &dhclient, &got);
+    let got = wait_served(&mut dhclient, &server, LEASE_TIMEOUT, |r| {
+        !r.addresses.is_empty() && !r.prefixes.is_empty()
+    });
+    assert_leased_both(&server, &pools, &dhclient, &got);
     let dhclient_duid = dhclient.duid().expect("dhclient DUID");
     dhclient.stop().expect("stop dhclient");
 
@@ -264,12 +212,10 @@ fn netns_xdp_run_real_clients_get_leases_through_xdp() {
         &StatefulOptions::default(),
     )
     .expect("dhcpcd");
-    let got = dhcpcd
-        .wait_for(LEASE_TIMEOUT, |r| {
-            !r.addresses.is_empty() && !r.prefixes.is_empty()
-        })
-        .unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", server.log()));
-    assert_leased(&server, &pools, &dhcpcd, &got);
+    let got = wait_served(&mut dhcpcd, &server, LEASE_TIMEOUT, |r| {
+        !r.addresses.is_empty() && !r.prefixes.is_empty()
+    });
+    assert_leased_both(&server, &pools, &dhcpcd, &got);
     let dhcpcd_duid = dhcpcd.duid().expect("dhcpcd DUID");
     assert_ne!(dhclient_duid, dhcpcd_duid);
     dhcpcd.stop().expect("stop dhcpcd");

@@ -138,33 +138,10 @@ impl Stats {
         }
     }
 
+    /// Everything back to zero: fresh histograms, so a field added to [`Stats`] cannot be
+    /// missed here.
     fn reset(&mut self) {
-        let Self {
-            sent,
-            exchanges,
-            round_trips,
-            timeouts,
-            stale,
-            bad,
-            no_lease,
-            send_errors,
-            rtt_ns,
-            exchange_ns,
-        } = self;
-        for c in [
-            sent,
-            exchanges,
-            round_trips,
-            timeouts,
-            stale,
-            bad,
-            no_lease,
-            send_errors,
-        ] {
-            *c = 0;
-        }
-        rtt_ns.reset();
-        exchange_ns.reset();
+        *self = Self::new();
     }
 }
 
@@ -458,15 +435,8 @@ fn leases(msg: &Message<'_>) -> Result<(Ipv6Addr, Ipv6Addr, u8), Problem> {
         if ia.iaid != IAID_NA {
             continue;
         }
-        if ia.status().map_err(|_| Problem::Bad)?.is_some_and(failing) {
-            return Err(Problem::NoLease);
-        }
-        for a in ia.addresses() {
-            let a = a.map_err(|_| Problem::Bad)?;
-            if a.valid > 0 {
-                addr = Some(a.addr);
-                break;
-            }
+        if let Some(a) = first_valid(ia.status(), ia.addresses(), |a| a.valid)? {
+            addr = Some(a.addr);
         }
     }
     let mut prefix = None;
@@ -475,21 +445,40 @@ fn leases(msg: &Message<'_>) -> Result<(Ipv6Addr, Ipv6Addr, u8), Problem> {
         if ia.iaid != IAID_PD {
             continue;
         }
-        if ia.status().map_err(|_| Problem::Bad)?.is_some_and(failing) {
-            return Err(Problem::NoLease);
-        }
-        for p in ia.prefixes() {
-            let p = p.map_err(|_| Problem::Bad)?;
-            if p.valid > 0 {
-                prefix = Some((p.prefix, p.prefix_len));
-                break;
-            }
+        if let Some(p) = first_valid(ia.status(), ia.prefixes(), |p| p.valid)? {
+            prefix = Some((p.prefix, p.prefix_len));
         }
     }
     match (addr, prefix) {
         (Some(a), Some((p, len))) => Ok((a, p, len)),
         _ => Err(Problem::NoLease),
     }
+}
+
+/// An IA's (or a message's) Status Code (RFC 8415 §21.13): [`Problem::NoLease`] unless absent
+/// or Success, [`Problem::Bad`] if malformed.
+fn check_status(status: tandem_wire::Result<Option<StatusCodeOption<'_>>>) -> Result<(), Problem> {
+    if status.map_err(|_| Problem::Bad)?.is_some_and(failing) {
+        return Err(Problem::NoLease);
+    }
+    Ok(())
+}
+
+/// The first of an IA's `leases` (IA Address or IA Prefix) with a non-zero `valid` lifetime,
+/// after [`check_status`] of the IA's `status`.
+fn first_valid<T>(
+    status: tandem_wire::Result<Option<StatusCodeOption<'_>>>,
+    leases: impl Iterator<Item = tandem_wire::Result<T>>,
+    valid: impl Fn(&T) -> u32,
+) -> Result<Option<T>, Problem> {
+    check_status(status)?;
+    for lease in leases {
+        let lease = lease.map_err(|_| Problem::Bad)?;
+        if valid(&lease) > 0 {
+            return Ok(Some(lease));
+        }
+    }
+    Ok(None)
 }
 
 fn failing(s: StatusCodeOption<'_>) -> bool {
@@ -502,9 +491,7 @@ fn check_reply(msg: &Message<'_>) -> Result<(), Problem> {
     if msg.server_id().ok().flatten().is_none() {
         return Err(Problem::Bad);
     }
-    if msg.status().map_err(|_| Problem::Bad)?.is_some_and(failing) {
-        return Err(Problem::NoLease);
-    }
+    check_status(msg.status())?;
     leases(msg).map(|_| ())
 }
 
@@ -524,12 +511,19 @@ pub(crate) fn client_duid(index: u32, buf: &mut [u8; 10]) -> tandem_wire::Result
     Duid::emit_ll(HW_ETHERNET, &[0x02, 0xb0, a, b, c, d], buf)
 }
 
+/// Client `index`'s Client Identifier option (RFC 8415 §21.2), its DUID written into `buf`.
+fn client_id(index: u32, buf: &mut [u8; 10]) -> tandem_wire::Result<DhcpOption<'_>> {
+    let n = client_duid(index, buf)?;
+    Ok(DhcpOption::ClientId(Duid::parse(
+        buf.get(..n).unwrap_or_default(),
+    )?))
+}
+
 /// SOLICIT (RFC 8415 §18.2.1) from client `index`: Client Identifier, Elapsed Time, an empty
 /// IA_NA and an empty IA_PD.
 pub(crate) fn solicit(index: u32, xid: u32, out: &mut [u8]) -> tandem_wire::Result<usize> {
     let mut duid = [0u8; 10];
-    let n = client_duid(index, &mut duid)?;
-    let client = DhcpOption::ClientId(Duid::parse(duid.get(..n).unwrap_or_default())?);
+    let client = client_id(index, &mut duid)?;
     let elapsed = DhcpOption::ElapsedTime(0);
     let na = IaNa {
         iaid: IAID_NA,
@@ -562,8 +556,7 @@ pub(crate) fn request(
     out: &mut [u8],
 ) -> tandem_wire::Result<usize> {
     let mut duid = [0u8; 10];
-    let n = client_duid(index, &mut duid)?;
-    let client = DhcpOption::ClientId(Duid::parse(duid.get(..n).unwrap_or_default())?);
+    let client = client_id(index, &mut duid)?;
     let server = DhcpOption::ServerId(Duid::parse(server_id)?);
     let elapsed = DhcpOption::ElapsedTime(0);
     let ia_addr = IaAddr {
@@ -772,6 +765,35 @@ mod tests {
         assert_ne!(ids[0], ids[1]);
         assert_ne!(ids[1], ids[2]);
         assert_eq!(ids[0], ids[3], "client 3 wraps to client 0 of 3");
+    }
+
+    #[test]
+    fn reset_stats_after_exchange_zeroes_counters_and_histograms() {
+        let mut g = generator(Kind::SolicitOnly, 1);
+        let now = Instant::now();
+        let mut out = [0u8; OUT_LEN];
+        let n = g.start(0, now, &mut out).unwrap();
+        let adv = answer(&out[..n], MessageType::ADVERTISE, false);
+        assert!(g.on_datagram(&adv, now, &mut out).is_some());
+        assert!(g.on_datagram(&[1, 2], now, &mut out).is_none());
+        assert_eq!((g.stats.exchanges, g.stats.bad), (1, 1));
+        assert_eq!(g.stats.rtt_ns.len(), 1);
+        g.reset_stats();
+        let s = &g.stats;
+        assert_eq!(
+            [
+                s.sent,
+                s.exchanges,
+                s.round_trips,
+                s.timeouts,
+                s.stale,
+                s.bad,
+                s.no_lease,
+                s.send_errors
+            ],
+            [0; 8]
+        );
+        assert_eq!((s.rtt_ns.len(), s.exchange_ns.len()), (0, 0));
     }
 
     #[test]
