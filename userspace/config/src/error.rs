@@ -3,7 +3,6 @@
 
 use core::fmt;
 use core::ops::Range;
-use std::path::PathBuf;
 
 /// One problem in a configuration file.
 ///
@@ -53,38 +52,6 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl std::error::Error for ConfigErrors {}
-
-/// Why [`crate::load`] failed.
-#[derive(Debug)]
-pub enum LoadError {
-    /// The file could not be read.
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// The file was read but is not a valid configuration.
-    Invalid(ConfigErrors),
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Io { path, source } => write!(f, "cannot read {}: {source}", path.display()),
-            Self::Invalid(errors) => write!(f, "{errors}"),
-        }
-    }
-}
-
-impl std::error::Error for LoadError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Io { source, .. } => Some(source),
-            Self::Invalid(errors) => Some(errors),
-        }
-    }
-}
 
 /// Collects errors and turns byte offsets into line/column.
 #[derive(Debug)]

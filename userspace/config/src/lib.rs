@@ -19,9 +19,7 @@ mod model;
 mod prefix;
 mod validate;
 
-use std::path::Path;
-
-pub use error::{ConfigError, ConfigErrors, LoadError};
+pub use error::{ConfigError, ConfigErrors};
 pub use model::{
     AddressPool, Config, Datapath, DatapathMode, INFINITY, MAX_QUEUES, MAX_SHARDS, PdPool,
     Reservation, Server, Subnet, SubnetOptions, XdpMode, parse_core_list,
@@ -40,16 +38,4 @@ impl Config {
     pub fn from_str(text: &str, file_name: &str) -> Result<Self, ConfigErrors> {
         validate::config(text, file_name)
     }
-}
-
-/// Reads `path` and parses it with [`Config::from_str`], labelling errors with the path.
-///
-/// # Errors
-/// [`LoadError::Io`] if the file cannot be read, [`LoadError::Invalid`] otherwise.
-pub fn load(path: &Path) -> Result<Config, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    Config::from_str(&text, &path.display().to_string()).map_err(LoadError::Invalid)
 }

@@ -609,22 +609,6 @@ sol-max-rt = 1
 }
 
 #[test]
-fn load_reads_file_and_labels_errors_with_path() {
-    let dir = std::env::temp_dir().join(format!("tandem-config-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("bad.toml");
-    std::fs::write(&path, "[server]\npreference = -1\n").unwrap();
-    let err = tandem_config::load(&path).unwrap_err().to_string();
-    assert!(
-        err.starts_with(&format!("{}:2:14: server.preference:", path.display())),
-        "{err}"
-    );
-    let missing = tandem_config::load(&dir.join("absent.toml")).unwrap_err();
-    assert!(matches!(missing, tandem_config::LoadError::Io { .. }));
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[test]
 fn example_with_every_line_removed_never_panics() {
     let lines: Vec<&str> = EXAMPLE.lines().collect();
     for skip in 0..lines.len() {

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use tandem_config::{Config, LoadError};
+use tandem_config::Config;
 
 /// One-line summary of a valid configuration:
 /// `F: OK (N subnets, M pools, K PD pools, R reservations)`.
@@ -19,23 +19,26 @@ pub fn summary(path: &Path, config: &Config) -> String {
     )
 }
 
-/// Loads `path` with [`tandem_config::load`]; on failure writes every error to `err`, one per
-/// line (`file:line:col: field: message`, or `tandem: error: cannot read F: …` when the file
-/// cannot be read) and returns `None`.
+/// Reads `path` and validates it with [`Config::from_str`] (the configuration crate does no
+/// I/O); on failure writes every error to `err`, one per line (`file:line:col: field: message`,
+/// or `tandem: error: cannot read F: …` when the file cannot be read) and returns `None`.
 ///
 /// # Errors
 /// Only if writing to `err` fails.
 pub fn load_or_report(path: &Path, err: &mut dyn Write) -> io::Result<Option<Config>> {
-    match tandem_config::load(path) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            writeln!(err, "tandem: error: cannot read {}: {e}", path.display())?;
+            return Ok(None);
+        }
+    };
+    match Config::from_str(&text, &path.display().to_string()) {
         Ok(config) => Ok(Some(config)),
-        Err(LoadError::Invalid(errors)) => {
+        Err(errors) => {
             for e in &errors.0 {
                 writeln!(err, "{e}")?;
             }
-            Ok(None)
-        }
-        Err(e @ LoadError::Io { .. }) => {
-            writeln!(err, "tandem: error: {e}")?;
             Ok(None)
         }
     }
