@@ -180,17 +180,17 @@ pub(crate) fn write(buf: &mut [u8], p: &ReplyParts<'_>) -> Result<usize> {
     Ok(w.position())
 }
 
-/// RFC 1035 wire form of the domain search list (RFC 8415 §10, RFC 3646 §4), uncompressed.
-/// Names are validated by tandem-config (labels ≤ 63 bytes, names ≤ 255 bytes).
+/// RFC 1035 wire form of the domain search list (RFC 8415 §10, RFC 3646 §4), uncompressed,
+/// each name encoded by [`tandem_wire::dhcp::domain::encode_name`]. Names are validated by
+/// tandem-config (labels ≤ 63 bytes, names ≤ 255 bytes), so encoding cannot fail; a name that
+/// did would be left out rather than sent half-written.
 pub(crate) fn encode_domain_list(names: &[String]) -> Vec<u8> {
     let mut out = Vec::new();
+    let mut name_buf = [0u8; 256];
     for name in names {
-        for label in name.split('.').filter(|l| !l.is_empty()) {
-            let len = u8::try_from(label.len()).unwrap_or(63);
-            out.push(len);
-            out.extend_from_slice(label.as_bytes().get(..usize::from(len)).unwrap_or_default());
+        if let Ok(n) = tandem_wire::dhcp::domain::encode_name(name, true, &mut name_buf) {
+            out.extend_from_slice(name_buf.get(..n).unwrap_or_default());
         }
-        out.push(0);
     }
     out
 }
