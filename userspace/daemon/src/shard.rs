@@ -348,7 +348,7 @@ pub fn open_all_read_only(dir: &Path) -> anyhow::Result<Vec<Store>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
@@ -358,7 +358,8 @@ mod tests {
 
     use super::*;
 
-    const CONFIG: &str = r#"
+    /// One subnet on `eth0` with a 4096-address pool (also used by `xdp_run`'s tests).
+    pub(crate) const CONFIG: &str = r#"
 [[interface]]
 name = "eth0"
 
@@ -373,10 +374,11 @@ valid-lifetime = 7200
 "#;
     const SERVER_DUID: &[u8] = &[0, 3, 0, 1, 2, 0, 0, 0, 0, 0xee];
 
-    struct TempDir(PathBuf);
+    /// A scratch directory removed on drop (also used by `xdp_run`'s tests).
+    pub(crate) struct TempDir(pub(crate) PathBuf);
 
     impl TempDir {
-        fn new() -> Self {
+        pub(crate) fn new() -> Self {
             static N: AtomicU32 = AtomicU32::new(0);
             let n = N.fetch_add(1, Ordering::Relaxed);
             let p = std::env::temp_dir().join(format!("tandem-shard-{}-{n}", std::process::id()));
@@ -399,7 +401,8 @@ valid-lifetime = 7200
         }
     }
 
-    fn opt(code: u16, data: &[u8]) -> Vec<u8> {
+    /// One DHCPv6 option, header included.
+    pub(crate) fn opt(code: u16, data: &[u8]) -> Vec<u8> {
         let mut v = code.to_be_bytes().to_vec();
         v.extend_from_slice(&u16::try_from(data.len()).unwrap().to_be_bytes());
         v.extend_from_slice(data);

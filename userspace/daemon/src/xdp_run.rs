@@ -419,13 +419,16 @@ impl Handler for ShardWorker {
     }
 
     fn poll_outbound(&mut self, send: &mut dyn FnMut(&[u8]) -> bool) -> usize {
-        let exchange = Arc::clone(&self.exchange);
-        let Some(inbox) = exchange.inboxes.get(self.index) else {
-            return 0;
-        };
+        // Called on every loop iteration: only short borrows of the shared exchange, no
+        // reference-count traffic on its cache line.
         let mut done = 0;
         while done < INBOX_BATCH {
-            let Some(mut parcel) = inbox.queue.pop() else {
+            let Some(mut parcel) = self
+                .exchange
+                .inboxes
+                .get(self.index)
+                .and_then(|inbox| inbox.queue.pop())
+            else {
                 break;
             };
             done += 1;
@@ -433,19 +436,18 @@ impl Handler for ShardWorker {
                 ParcelKind::Request => {
                     let len = parcel.len;
                     let reply = self.answer_in_place(parcel.iface, &mut parcel.buf, len);
-                    let origin = parcel.origin;
-                    match (reply, exchange.inboxes.get(origin)) {
+                    match (reply, self.exchange.inboxes.get(parcel.origin)) {
                         (Some(n), Some(back)) => {
                             parcel.kind = ParcelKind::Reply;
                             parcel.len = n;
                             self.stats.served.fetch_add(1, Ordering::Relaxed);
                             if let Err(parcel) = back.push(parcel) {
                                 self.stats.lost.fetch_add(1, Ordering::Relaxed);
-                                let _ = exchange.pool.push(parcel);
+                                let _ = self.exchange.pool.push(parcel);
                             }
                         }
                         _ => {
-                            let _ = exchange.pool.push(parcel);
+                            let _ = self.exchange.pool.push(parcel);
                         }
                     }
                 }
@@ -456,7 +458,7 @@ impl Handler for ShardWorker {
                     } else {
                         self.stats.lost.fetch_add(1, Ordering::Relaxed);
                     }
-                    let _ = exchange.pool.push(parcel);
+                    let _ = self.exchange.pool.push(parcel);
                 }
             }
         }
@@ -885,7 +887,6 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use tandem_config::Config;
     use tandem_store::StoreOptions;
@@ -893,37 +894,10 @@ mod tests {
     use tandem_wire::frame::build_udp_frame;
 
     use super::*;
+    use crate::shard::tests::{CONFIG, TempDir, opt};
 
-    const CONFIG: &str = r#"
-[[interface]]
-name = "eth0"
-
-[[subnet]]
-prefix = "2001:db8:1::/64"
-interface = "eth0"
-preferred-lifetime = 3600
-valid-lifetime = 7200
-
-  [[subnet.pool]]
-  range = "2001:db8:1::1000-2001:db8:1::1fff"
-"#;
     const SERVER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
     const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
-
-    struct TempDir(PathBuf);
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn opt(code: u16, data: &[u8]) -> Vec<u8> {
-        let mut v = code.to_be_bytes().to_vec();
-        v.extend_from_slice(&u16::try_from(data.len()).unwrap().to_be_bytes());
-        v.extend_from_slice(data);
-        v
-    }
 
     /// A Solicit frame from a direct client with DUID `duid`, as a client sends it.
     fn solicit_frame(duid: &[u8]) -> Vec<u8> {
@@ -949,11 +923,8 @@ valid-lifetime = 7200
     }
 
     /// Two workers of one interface, shards 0 and 1 of 2, over stores in a fresh directory.
-    fn pair(name: &str) -> (TempDir, [ShardWorker; 2]) {
-        let dir = TempDir(
-            std::env::temp_dir().join(format!("tandem-xdp-run-{name}-{}", std::process::id())),
-        );
-        let _ = std::fs::remove_dir_all(&dir.0);
+    fn pair() -> (TempDir, [ShardWorker; 2]) {
+        let dir = TempDir::new();
         let config = Config::from_str(CONFIG, "t.toml").unwrap();
         let ifaces: Arc<[Iface]> = vec![Iface {
             name: "eth0".into(),
@@ -1013,7 +984,7 @@ valid-lifetime = 7200
 
     #[test]
     fn worker_own_shard_answered_in_place() {
-        let (_dir, [mut w0, _w1]) = pair("own");
+        let (_dir, [mut w0, _w1]) = pair();
         let mut frame = solicit_frame(&duid_of_shard(0));
         let len = frame.len();
         frame.resize(2048, 0);
@@ -1026,7 +997,7 @@ valid-lifetime = 7200
 
     #[test]
     fn worker_other_shard_handed_off_answered_and_sent_by_origin() {
-        let (_dir, [mut w0, mut w1]) = pair("handoff");
+        let (_dir, [mut w0, mut w1]) = pair();
         let mut frame = solicit_frame(&duid_of_shard(1));
         let len = frame.len();
         frame.resize(2048, 0);
@@ -1060,7 +1031,7 @@ valid-lifetime = 7200
 
     #[test]
     fn worker_drop_closes_stores_and_leaves_counters() {
-        let (_dir, [mut w0, w1]) = pair("final");
+        let (_dir, [mut w0, w1]) = pair();
         let mut frame = solicit_frame(&duid_of_shard(0));
         let len = frame.len();
         frame.resize(2048, 0);
@@ -1075,7 +1046,7 @@ valid-lifetime = 7200
 
     #[test]
     fn worker_housekeeping_publishes_engine_counters() {
-        let (_dir, [mut w0, _w1]) = pair("publish");
+        let (_dir, [mut w0, _w1]) = pair();
         let mut frame = solicit_frame(&duid_of_shard(0));
         let len = frame.len();
         frame.resize(2048, 0);
