@@ -509,21 +509,7 @@ impl fmt::Display for LabReport {
                 writeln!(f, "  {line}")?;
             }
         }
-        writeln!(f)?;
-        if failures.is_empty() {
-            writeln!(f, "RESULT: all good ({:.1?})", self.elapsed)
-        } else {
-            writeln!(
-                f,
-                "RESULT: {} problem(s) ({:.1?})",
-                failures.len(),
-                self.elapsed
-            )?;
-            for fail in failures {
-                writeln!(f, "  - {fail}")?;
-            }
-            Ok(())
-        }
+        write_result(f, &failures, self.elapsed)
     }
 }
 
@@ -531,8 +517,33 @@ impl fmt::Display for LabReport {
 /// not get what it asked for or the lease table disagrees with the clients.
 pub fn main_job(tandem_bin: &Path, opts: &LabOptions) -> anyhow::Result<LabReport> {
     let report = run(tandem_bin, opts)?;
-    print!("{report}");
     let failures = report.failures();
+    print_and_judge(report, &failures)
+}
+
+/// The closing `RESULT:` block of a lab report (this lab's and [`xdp_demo`]'s).
+pub(crate) fn write_result(
+    f: &mut fmt::Formatter<'_>,
+    failures: &[String],
+    elapsed: Duration,
+) -> fmt::Result {
+    writeln!(f)?;
+    if failures.is_empty() {
+        return writeln!(f, "RESULT: all good ({elapsed:.1?})");
+    }
+    writeln!(f, "RESULT: {} problem(s) ({elapsed:.1?})", failures.len())?;
+    for fail in failures {
+        writeln!(f, "  - {fail}")?;
+    }
+    Ok(())
+}
+
+/// Prints `report` on stdout; an error listing `failures` if there are any.
+pub(crate) fn print_and_judge<R: fmt::Display>(
+    report: R,
+    failures: &[String],
+) -> anyhow::Result<R> {
+    print!("{report}");
     if !failures.is_empty() {
         bail!(
             "lab: {} problem(s): {}",

@@ -9,7 +9,7 @@ use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use tandem_wire::dhcp::MessageType;
 
 use crate::client::{
@@ -224,22 +224,7 @@ impl fmt::Display for DemoReport {
                 writeln!(f, "  {line}")?;
             }
         }
-        let failures = self.failures();
-        writeln!(f)?;
-        if failures.is_empty() {
-            writeln!(f, "RESULT: all good ({:.2?})", self.elapsed)
-        } else {
-            writeln!(
-                f,
-                "RESULT: {} failure(s) ({:.2?})",
-                failures.len(),
-                self.elapsed
-            )?;
-            for fail in failures {
-                writeln!(f, "  - {fail}")?;
-            }
-            Ok(())
-        }
+        super::write_result(f, &self.failures(), self.elapsed)
     }
 }
 
@@ -247,16 +232,8 @@ impl fmt::Display for DemoReport {
 /// fails if any DHCPv6 exchange got no correct reply or a non-DHCP probe failed.
 pub fn demo(tandem_bin: &Path, opts: &DemoOptions) -> anyhow::Result<DemoReport> {
     let report = run(tandem_bin, opts)?;
-    print!("{report}");
     let failures = report.failures();
-    if !failures.is_empty() {
-        bail!(
-            "lab: {} failure(s): {}",
-            failures.len(),
-            failures.join(" | ")
-        );
-    }
-    Ok(report)
+    super::print_and_judge(report, &failures)
 }
 
 /// Runs the lab and returns the report without printing or judging it. Errors only when the
