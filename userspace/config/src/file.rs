@@ -56,6 +56,8 @@ pub(crate) struct SubnetFile {
     pub(crate) interface_id: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) rapid_commit: bool,
+    #[serde(default)]
+    pub(crate) rebind_creates_bindings: bool,
     pub(crate) preferred_lifetime: Option<Spanned<i64>>,
     pub(crate) valid_lifetime: Option<Spanned<i64>>,
     pub(crate) t1: Option<Spanned<i64>>,

@@ -21,8 +21,8 @@ mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    AddressPool, Config, Datapath, DatapathMode, INFINITY, MAX_QUEUES, MAX_SHARDS, PdPool,
-    Reservation, Server, Subnet, SubnetOptions, XdpMode, parse_core_list,
+    AddressPool, Config, Datapath, DatapathMode, INFINITY, MAX_FINITE_LIFETIME, MAX_QUEUES,
+    MAX_SHARDS, PdPool, Reservation, Server, Subnet, SubnetOptions, XdpMode, parse_core_list,
 };
 pub use prefix::{Ipv6Prefix, PrefixError};
 

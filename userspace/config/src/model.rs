@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use crate::prefix::Ipv6Prefix;
 
 /// Lifetime value meaning "infinity" (RFC 8415 §7.7).
-pub const INFINITY: u32 = 0xffff_ffff;
+pub const INFINITY: u32 = tandem_wire::failover::INFINITE_LIFETIME;
+
+/// The longest finite lifetime accepted, in seconds (2^30 − 1, 34 years): what fits the
+/// RFC 8156 §3 time arithmetic ([`tandem_wire::failover::MAX_FINITE_LIFETIME`]).
+pub const MAX_FINITE_LIFETIME: u32 = tandem_wire::failover::MAX_FINITE_LIFETIME;
 
 /// A validated Tandem configuration. Build it with [`Config::from_str`] or [`crate::load`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -180,13 +184,26 @@ pub struct Subnet {
     pub interface_id: Option<Vec<u8>>,
     /// Answer a Solicit carrying Rapid Commit with a committed Reply (RFC 8415 §18.3.1).
     pub rapid_commit: bool,
+    /// `rebind-creates-bindings`: a Rebind for an IA the server has no binding for creates one
+    /// (RFC 8415 §18.3.5 "if the server is configured to create new bindings as a result of
+    /// processing Rebind messages"). Default `false`: the IA gets NoBinding and the client
+    /// falls back to a Request (RFC 8415 §18.2.10.1), naming its addresses as hints, so it
+    /// still gets them back when they are free. Creating bindings on Rebind is what RFC 8415
+    /// §18.3.5 advises only where Rapid Commit is allowed (several servers may answer the same
+    /// Rebind), and a failover secondary in NORMAL must not answer Rebind at all (RFC 8156
+    /// §8.8.1), so it is opt-in.
+    pub rebind_creates_bindings: bool,
     /// Preferred lifetime in seconds (RFC 8415 §21.6); [`INFINITY`] means infinite.
     pub preferred_lifetime: u32,
     /// Valid lifetime in seconds, ≥ `preferred_lifetime`.
     pub valid_lifetime: u32,
-    /// T1 in seconds, default 0.5 × preferred (RFC 8415 §21.4); ≤ `t2`.
+    /// T1 in seconds, default 0.5 × preferred (RFC 8415 §21.4); ≤ `t2`. What the engine sends
+    /// is derived from the lifetimes actually granted: at most this, and at most 0.5 × the
+    /// shortest preferred lifetime in the Reply when that is shorter than configured (e.g.
+    /// capped by the failover MCLT).
     pub t1: u32,
-    /// T2 in seconds, default 0.8 × preferred (RFC 8415 §21.4).
+    /// T2 in seconds, default 0.8 × preferred (RFC 8415 §21.4); sent like `t1`, at most 0.8 ×
+    /// the shortest preferred lifetime granted.
     pub t2: u32,
     /// IA_NA address pools, inside `prefix`.
     pub pools: Vec<AddressPool>,

@@ -11,7 +11,8 @@ use crate::DEFAULT_STATE_DIR;
 use crate::error::{Collector, ConfigErrors};
 use crate::file::{self, DatapathFile, Document, PdPoolFile, PoolFile, ReservationFile, SubnetDoc};
 use crate::model::{
-    AddressPool, Config, Datapath, DatapathMode, INFINITY, MAX_QUEUES, MAX_SHARDS, PdPool,
+    AddressPool, Config, Datapath, DatapathMode, INFINITY, MAX_FINITE_LIFETIME, MAX_QUEUES,
+    MAX_SHARDS, PdPool,
     Reservation, Server, Subnet, SubnetOptions, XdpMode, parse_core_list,
 };
 use crate::prefix::Ipv6Prefix;
@@ -308,8 +309,25 @@ fn subnet(
         None => None,
     };
 
+    // RFC 8415 §7.7: 0xffffffff is infinity; any other value must fit the RFC 8156 §3 time
+    // arithmetic (MAX_FINITE_LIFETIME), or an expiry `now + lifetime` would wrap and the lease
+    // would be born expired (free for a second client).
     let lifetime = |v: &Spanned<i64>, name: &str, errors: &mut Collector<'_>| {
-        int(v, 0..=i64::from(u32::MAX), &f(name), "", errors).and_then(|v| u32::try_from(v).ok())
+        let x = int(v, 0..=i64::from(u32::MAX), &f(name), "", errors)?;
+        let x = u32::try_from(x).ok()?;
+        if x != INFINITY && x > MAX_FINITE_LIFETIME {
+            errors.push(
+                v.span(),
+                &f(name),
+                format!(
+                    "{x} s is neither infinity ({INFINITY}) nor at most {MAX_FINITE_LIFETIME} s \
+                     (34 years): longer finite lifetimes wrap in the failover time arithmetic \
+                     (RFC 8156 §3)"
+                ),
+            );
+            return None;
+        }
+        Some(x)
     };
     let (Some(preferred_file), Some(valid_file)) = (&file.preferred_lifetime, &file.valid_lifetime)
     else {
@@ -400,6 +418,7 @@ fn subnet(
         relay_link_addresses,
         interface_id,
         rapid_commit: file.rapid_commit,
+        rebind_creates_bindings: file.rebind_creates_bindings,
         preferred_lifetime: preferred,
         valid_lifetime: valid,
         t1: t1_value,

@@ -61,6 +61,7 @@ fn example_valid_parses_to_expected_config() {
                 relay_link_addresses: vec![a("2001:db8:ffff::1")],
                 interface_id: Some(b"ge-0/0/1.100".to_vec()),
                 rapid_commit: true,
+                rebind_creates_bindings: false,
                 preferred_lifetime: 3600,
                 valid_lifetime: 7200,
                 t1: 1800,
@@ -105,6 +106,7 @@ fn example_valid_parses_to_expected_config() {
                 relay_link_addresses: vec![],
                 interface_id: None,
                 rapid_commit: false,
+                rebind_creates_bindings: false,
                 preferred_lifetime: 1000,
                 valid_lifetime: 2000,
                 t1: 500,
@@ -397,6 +399,58 @@ fn preferred_above_valid_reported() {
         3,
         "subnet[0].preferred-lifetime",
         "greater than valid-lifetime",
+    );
+}
+
+#[test]
+fn finite_lifetime_that_wraps_failover_time_is_refused() {
+    // RFC 8156 §3: 2^31 s would make `now + valid` compare as earlier than now.
+    let text = "[[subnet]]\nprefix = \"2001:db8::/64\"\npreferred-lifetime = 3600\nvalid-lifetime = 2147483648\n";
+    assert_one(
+        text,
+        4,
+        "subnet[0].valid-lifetime",
+        "neither infinity (4294967295) nor at most 1073741823 s",
+    );
+    let text = "[[subnet]]\nprefix = \"2001:db8::/64\"\npreferred-lifetime = 4294967294\nvalid-lifetime = 4294967295\n";
+    assert_one(text, 3, "subnet[0].preferred-lifetime", "RFC 8156 §3");
+    assert_one(
+        &subnet_with("t2 = 1073741824\n"),
+        7,
+        "subnet[0].t2",
+        "neither infinity",
+    );
+}
+
+#[test]
+fn longest_finite_and_infinite_lifetimes_are_accepted() {
+    for (p, v) in [
+        (tandem_config::MAX_FINITE_LIFETIME, tandem_config::MAX_FINITE_LIFETIME),
+        (3600, tandem_config::INFINITY),
+        (tandem_config::INFINITY, tandem_config::INFINITY),
+    ] {
+        let text = format!(
+            "[[subnet]]\nprefix = \"2001:db8::/64\"\npreferred-lifetime = {p}\nvalid-lifetime = {v}\n"
+        );
+        let c = Config::from_str(&text, "t.toml").unwrap();
+        assert_eq!(
+            (c.subnets[0].preferred_lifetime, c.subnets[0].valid_lifetime),
+            (p, v)
+        );
+    }
+}
+
+#[test]
+fn rebind_creates_bindings_is_off_unless_configured() {
+    let c = Config::from_str(&subnet_with(""), "t.toml").unwrap();
+    assert!(!c.subnets[0].rebind_creates_bindings);
+    let c = Config::from_str(&subnet_with("rebind-creates-bindings = true\n"), "t.toml").unwrap();
+    assert!(c.subnets[0].rebind_creates_bindings);
+    assert_one(
+        &subnet_with("rebind-creates-bindings = 1\n"),
+        7,
+        "subnet[0].rebind-creates-bindings",
+        "expected a boolean",
     );
 }
 

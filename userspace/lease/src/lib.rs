@@ -10,18 +10,26 @@
 //! [`LeaseStore`] is what the engine needs from storage; `tandem-store` implements it over
 //! memory-mapped tables, [`MemStore`] in memory for tests and tools.
 //!
+//! Every status change goes through [`transition::apply`] (RFC 8156 §7.2 Figure 2), and what a
+//! server may do for clients is a [`ServingPolicy`] (RFC 8156 §8), set by the failover state
+//! machine and obeyed by the engine.
+//!
 //! All times are RFC 8156 §3 times ([`FailoverTime`]: seconds since 2000-01-01 UTC, modulo
 //! 2^32); `FailoverTime(0)` means "not set".
 
 use core::fmt;
 use core::net::Ipv6Addr;
 
-pub use tandem_wire::failover::FailoverTime;
 pub use tandem_wire::failover::option::BindingStatus;
+pub use tandem_wire::failover::{FailoverTime, INFINITE_LIFETIME, MAX_FINITE_LIFETIME};
 
 mod mem;
+mod policy;
+pub mod transition;
 
 pub use mem::MemStore;
+pub use policy::{AddressShare, PrefixShare, Responsiveness, ServingPolicy};
+pub use transition::{Applied, BindingEvent, FreeStatus, IllegalTransition};
 
 /// Longest DUID (RFC 8415 §11.1: a 2-octet type and up to 128 octets).
 pub const MAX_DUID_LEN: usize = 130;

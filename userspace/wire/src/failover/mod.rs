@@ -43,7 +43,7 @@ pub use client_data::{BindingInfo, ClientData, Ia, Lease, LeaseKind, LeaseOption
 pub use frame::FrameDecoder;
 pub use message::{FAILOVER_HEADER_LEN, FailoverMessage, MAX_TRANSACTION_ID, PLAIN_HEADER_LEN};
 pub use option::FailoverOption;
-pub use time::FailoverTime;
+pub use time::{FailoverTime, INFINITE_LIFETIME, MAX_FINITE_LIFETIME};
 pub use typed::{
     BindingPayload, Bndreply, Bndupd, ConnectParams, Connectreply, Failover, MAX_TOP_LEVEL_OPTIONS,
     State,

@@ -11,6 +11,19 @@ pub const EPOCH_UNIX: u64 = 946_684_800;
 /// The clock skew that still counts as "the same time" (RFC 8156 §6.1.2, §7.1, §7.5.1: 5 s).
 pub const MAX_SKEW_SECS: u32 = 5;
 
+/// The lifetime value meaning "infinity" (RFC 8415 §7.7).
+pub const INFINITE_LIFETIME: u32 = 0xffff_ffff;
+
+/// The longest finite lifetime, in seconds, that fits the failover time arithmetic:
+/// 2^30 − 1 s (34 years).
+///
+/// Absolute times are compared by serial-number arithmetic ([`FailoverTime::cmp_wrapping`]),
+/// which is exact only for times less than 2^31 s apart; an expiry `now + lifetime` with a
+/// lifetime of 2^31 s or more would compare as *earlier* than `now`, so a lease would be born
+/// expired. RFC 8156 §4.4 also sends partner lifetimes beyond the client's (the RFC's example:
+/// now + desired + ½ actual, plus the MCLT), so finite lifetimes are kept below 2^30.
+pub const MAX_FINITE_LIFETIME: u32 = (1 << 30) - 1;
+
 /// An absolute failover time: seconds since 2000-01-01T00:00:00Z, modulo 2^32 (RFC 8156 §3,
 /// used by sent-time and every "absolute" OPTION_F_* time, and by OPTION_LQ_BASE_TIME,
 /// RFC 7653 §6.3.1).
@@ -46,6 +59,26 @@ impl FailoverTime {
     /// `self` moved `secs` seconds later, wrapping at 2^32.
     pub const fn wrapping_add(self, secs: u32) -> Self {
         Self(self.0.wrapping_add(secs))
+    }
+
+    /// When a lifetime of `secs` seconds starting at `self` ends, as a state-expiration-time
+    /// (RFC 8156 §5.5.18): `FailoverTime(0)` ("no timeout") for [`INFINITE_LIFETIME`]; any
+    /// other value is first clamped to `1..=`[`MAX_FINITE_LIFETIME`], so the result is always
+    /// strictly later than `self`, and never 0 (0 means "not set": a sum that lands on 0 is
+    /// moved 1 s later).
+    pub const fn expiry_after(self, secs: u32) -> Self {
+        if secs == INFINITE_LIFETIME {
+            return Self(0);
+        }
+        let secs = if secs == 0 {
+            1
+        } else if secs > MAX_FINITE_LIFETIME {
+            MAX_FINITE_LIFETIME
+        } else {
+            secs
+        };
+        let t = self.wrapping_add(secs);
+        if t.0 == 0 { Self(1) } else { t }
     }
 
     /// Orders two times the shorter way around the 2^32 circle (no ±5 s tolerance).
@@ -183,6 +216,20 @@ mod tests {
             FailoverTime(u32::MAX - 2),
             5
         ));
+    }
+
+    #[test]
+    fn expiry_after_is_always_later_and_zero_only_for_infinity() {
+        assert_eq!(FailoverTime(7).expiry_after(INFINITE_LIFETIME), FailoverTime(0));
+        for now in [0, 1, 1000, (1 << 31) - 1, 1 << 31, u32::MAX - 1, u32::MAX] {
+            let now = FailoverTime(now);
+            for secs in [0, 1, 3600, MAX_FINITE_LIFETIME, 1 << 30, 1 << 31, u32::MAX - 1] {
+                let end = now.expiry_after(secs);
+                assert_ne!(end, FailoverTime(0), "{now:?} + {secs}");
+                assert_eq!(end.cmp_wrapping(now), Ordering::Greater, "{now:?} + {secs}");
+                assert!(end.wrapping_sub(now) as u32 <= MAX_FINITE_LIFETIME + 1);
+            }
+        }
     }
 
     #[test]
