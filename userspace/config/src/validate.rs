@@ -12,8 +12,7 @@ use crate::error::{Collector, ConfigErrors};
 use crate::file::{self, DatapathFile, Document, PdPoolFile, PoolFile, ReservationFile, SubnetDoc};
 use crate::model::{
     AddressPool, Config, Datapath, DatapathMode, INFINITY, MAX_FINITE_LIFETIME, MAX_QUEUES,
-    MAX_SHARDS, PdPool,
-    Reservation, Server, Subnet, SubnetOptions, XdpMode, parse_core_list,
+    MAX_SHARDS, PdPool, Reservation, Server, Subnet, SubnetOptions, XdpMode, parse_core_list,
 };
 use crate::prefix::Ipv6Prefix;
 

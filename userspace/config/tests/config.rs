@@ -425,7 +425,10 @@ fn finite_lifetime_that_wraps_failover_time_is_refused() {
 #[test]
 fn longest_finite_and_infinite_lifetimes_are_accepted() {
     for (p, v) in [
-        (tandem_config::MAX_FINITE_LIFETIME, tandem_config::MAX_FINITE_LIFETIME),
+        (
+            tandem_config::MAX_FINITE_LIFETIME,
+            tandem_config::MAX_FINITE_LIFETIME,
+        ),
         (3600, tandem_config::INFINITY),
         (tandem_config::INFINITY, tandem_config::INFINITY),
     ] {

@@ -8,21 +8,36 @@
 //! PD pool is never scanned.
 //!
 //! With a partition ([`crate::Engine::with_partition`], issue 4 sharding) fresh leases and
-//! hints are limited to the pool offsets of the engine's shard: random candidates are drawn
-//! directly in that residue class and the probe steps by the shard count, so the cost stays
-//! bounded. Reservations and a client's own bindings are not limited.
+//! hints are limited to the pool *slots* of the engine's shard: a slot is a pair of adjacent
+//! addresses (offsets 2m and 2m + 1 from the pool's first address) or one delegated prefix, and
+//! shard k of S owns the slots ≡ k (mod S). Random candidates are drawn directly among the
+//! shard's slots and the probe steps by S, so the cost stays bounded. Pairing the addresses
+//! keeps the shard partition independent of the failover address parity (RFC 8156 §4.2.1.1:
+//! primary odd, secondary even): every slot holds one address of each parity, so every shard
+//! has addresses of both servers' halves whatever S and the pool's first address.
+//! Reservations and a client's own bindings are not limited.
 //!
-//! A lease is free for a client when nobody else holds it (no binding; FREE, RELEASED or
-//! EXPIRED; ACTIVE past its valid lifetime; ABANDONED past its quarantine), it is not reserved
-//! for another DUID, and (addresses) it is not the Subnet-Router anycast address of the subnet
-//! prefix (RFC 4291 §2.6.1). FREE_BACKUP, PENDING_FREE and RESET (RFC 8156 states the
-//! standalone server never produces) count as held.
+//! The [`ServingPolicy`] decides the rest: with `new_leases` off only a client's ACTIVE
+//! leases are given back; fresh addresses come only from the policy's [`AddressShare`] and
+//! fresh prefixes only from its [`PrefixShare`]; and with `reuse_needs_partner_ack` a lease
+//! that was another client's (RELEASED, EXPIRED, RESET) is not handed out until the failover
+//! partner has acknowledged it (RFC 8156 §4.2.2.1, §7.2 transition 4).
+//!
+//! A lease is free for a client when nobody else holds it (no binding; FREE or PENDING-FREE;
+//! RELEASED, EXPIRED or RESET as above; ACTIVE past its valid lifetime), it is not reserved for
+//! another DUID, and (addresses) it is not the Subnet-Router anycast address of the subnet
+//! prefix (RFC 4291 §2.6.1). ABANDONED leases are never handed out: [`crate::Engine::reclaim`]
+//! resets them when their quarantine ends (RFC 8156 §7.2 transition 10). FREE-BACKUP prefixes
+//! belong to the failover secondary ([`PrefixShare`]).
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
 
 use tandem_config::{Config, Ipv6Prefix, Subnet};
-use tandem_lease::{Binding, BindingStatus, ClientKey, FailoverTime, LeaseKind, LeaseStore};
+use tandem_lease::{
+    AddressShare, Binding, BindingStatus, ClientKey, FailoverTime, LeaseKind, LeaseStore,
+    PrefixShare, ServingPolicy,
+};
 
 use crate::Entropy;
 
@@ -30,8 +45,10 @@ use crate::Entropy;
 pub const RANDOM_TRIES: usize = 32;
 /// Most candidates probed sequentially after the random tries failed.
 pub const PROBE_LIMIT: usize = 256;
-/// Most bindings of one IA the engine considers (and most leases per IA in a reply).
-pub const MAX_LEASES_PER_IA: usize = 8;
+/// Most leases of one IA the engine handles: leases a client names in one IA, and bindings it
+/// holds for one IA. An IA naming more is answered with a status and not processed
+/// (`Counters::ias_over_limit`); a client never holds more (one lease per IA is allocated).
+pub const MAX_LEASES_PER_IA: usize = 32;
 
 /// One address (length 128) or delegated prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,11 +132,12 @@ impl Reservations {
     }
 }
 
-/// The pool offsets one engine may allocate dynamically: those ≡ `shard` (mod `shards`).
+/// The pool slots one engine may allocate dynamically: those ≡ `shard` (mod `shards`).
 ///
-/// An offset is an address's distance from its pool's first address, or a delegated prefix's
-/// index within its PD pool. Engines of different shards thus never allocate the same lease
-/// (issue 4: the lease database is sharded by client DUID, one engine and store per shard).
+/// A slot is a pair of addresses (offsets 2m, 2m + 1 from the pool's first address: slot m)
+/// or one delegated prefix (its index within its PD pool). Engines of different shards thus
+/// never allocate the same lease (issue 4: the lease database is sharded by client DUID, one
+/// engine and store per shard), and each slot holds addresses of both parities (module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Partition {
     shard: u128,
@@ -150,7 +168,7 @@ impl Partition {
         )
     }
 
-    /// How many offsets of `0..size` belong to this shard.
+    /// How many slots of `0..size` belong to this shard.
     fn class_len(self, size: u128) -> u128 {
         if size <= self.shard {
             0
@@ -159,19 +177,19 @@ impl Partition {
         }
     }
 
-    /// The `j`th offset of this shard (`j < class_len(size)` gives an offset `< size`).
+    /// The `j`th slot of this shard (`j < class_len(size)` gives a slot `< size`).
     fn offset(self, j: u128) -> u128 {
         j.saturating_mul(self.shards).saturating_add(self.shard)
     }
 
-    /// `true` if `offset` belongs to this shard.
-    fn owns(self, offset: u128) -> bool {
-        offset % self.shards == self.shard
+    /// `true` if `slot` belongs to this shard.
+    fn owns(self, slot: u128) -> bool {
+        slot % self.shards == self.shard
     }
 }
 
-/// Where an allocation happens: the subnet, its index, the reservations, the time and the
-/// engine's share of the pools.
+/// Where an allocation happens: the subnet, its index, the reservations, the time, the
+/// engine's shard of the pools and the serving policy.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Site<'a> {
     pub(crate) config: &'a Config,
@@ -180,6 +198,7 @@ pub(crate) struct Site<'a> {
     pub(crate) reservations: &'a Reservations,
     pub(crate) now: FailoverTime,
     pub(crate) partition: Partition,
+    pub(crate) policy: ServingPolicy,
 }
 
 /// `true` for the statuses a binding keeps while its client may get it back.
@@ -212,16 +231,16 @@ impl Site<'_> {
         }
     }
 
-    /// `true` if `lease` lies in a pool at an offset of this engine's shard (see
+    /// `true` if `lease` lies in a pool at a slot of this engine's shard (see
     /// [`Partition`]).
     fn in_own_class(&self, lease: &Lease) -> bool {
-        let offset = match lease.kind {
+        let slot = match lease.kind {
             LeaseKind::Address => self
                 .subnet
                 .pools
                 .iter()
                 .find(|p| p.contains(lease.addr))
-                .map(|p| u128::from(lease.addr) - u128::from(p.first)),
+                .map(|p| (u128::from(lease.addr) - u128::from(p.first)) >> 1),
             LeaseKind::Prefix => self
                 .subnet
                 .pd_pools
@@ -234,7 +253,23 @@ impl Site<'_> {
                         .unwrap_or(0)
                 }),
         };
-        offset.is_some_and(|o| self.partition.owns(o))
+        slot.is_some_and(|o| self.partition.owns(o))
+    }
+
+    /// `true` if the policy lets this server newly allocate `lease` with current binding `b`
+    /// (RFC 8156 §4.2.1.1 address parity, §4.2.2 prefix ownership).
+    fn in_share(&self, lease: &Lease, b: Option<&Binding>) -> bool {
+        match lease.kind {
+            LeaseKind::Address => self.policy.addresses.owns(u128::from(lease.addr)),
+            LeaseKind::Prefix => {
+                let backup = b.is_some_and(|b| b.status == BindingStatus::FREE_BACKUP);
+                match self.policy.prefixes {
+                    PrefixShare::All => true,
+                    PrefixShare::Free => !backup,
+                    PrefixShare::FreeBackup => backup,
+                }
+            }
+        }
     }
 
     /// `true` if `lease` may be held by `duid` on this link: in a pool, or its reservation.
@@ -268,13 +303,25 @@ impl Site<'_> {
         {
             return None;
         }
-        let Some(b) = store.get(lease.kind, lease.addr) else {
-            return Some(None);
+        let b = store.get(lease.kind, lease.addr);
+        let Some(b) = b else {
+            return (self.policy.new_leases && self.in_share(lease, None)).then_some(None);
         };
+        let own = b.client() == *key && !b.duid.is_empty();
+        // A lease that was someone else's: reusable once acknowledged (or standalone).
+        let other_ok = self.policy.new_leases
+            && !self.policy.reuse_needs_partner_ack
+            && self.in_share(lease, Some(&b));
         let free = match b.status {
-            BindingStatus::FREE | BindingStatus::RELEASED | BindingStatus::EXPIRED => true,
-            BindingStatus::ACTIVE => b.client() == *key || !b.is_active_at(self.now),
-            BindingStatus::ABANDONED => b.has_expired_at(self.now),
+            BindingStatus::ACTIVE if b.is_active_at(self.now) => own,
+            // Past its valid lifetime, not yet reclaimed: as EXPIRED.
+            BindingStatus::ACTIVE | BindingStatus::EXPIRED | BindingStatus::RELEASED => {
+                (own && self.policy.new_leases) || other_ok
+            }
+            BindingStatus::RESET => other_ok,
+            BindingStatus::FREE | BindingStatus::PENDING_FREE | BindingStatus::FREE_BACKUP => {
+                self.policy.new_leases && self.in_share(lease, Some(&b))
+            }
             _ => false,
         };
         free.then_some(Some(b))
@@ -292,12 +339,15 @@ impl Site<'_> {
         }
     }
 
-    /// Size of the `n`th eligible pool and a function from index to lease.
-    fn pool(&self, kind: LeaseKind, want_len: Option<u8>, n: usize) -> Option<(u128, PoolRef)> {
+    /// The `n`th eligible pool.
+    fn pool(&self, kind: LeaseKind, want_len: Option<u8>, n: usize) -> Option<PoolRef> {
         match kind {
             LeaseKind::Address => {
                 let p = self.subnet.pools.get(n)?;
-                Some((p.len(), PoolRef::Addr(u128::from(p.first))))
+                Some(PoolRef::Addr {
+                    first: u128::from(p.first),
+                    size: p.len(),
+                })
             }
             LeaseKind::Prefix => {
                 let p = self
@@ -307,16 +357,19 @@ impl Site<'_> {
                     .filter(|p| want_len.is_none_or(|l| p.delegated_len == l))
                     .nth(n)?;
                 let shift = 128 - u32::from(p.delegated_len.min(128));
-                Some((
-                    p.count(),
-                    PoolRef::Prefix(u128::from(p.prefix.addr()), shift, p.delegated_len),
-                ))
+                Some(PoolRef::Prefix {
+                    base: u128::from(p.prefix.addr()),
+                    shift,
+                    len: p.delegated_len,
+                    count: p.count(),
+                })
             }
         }
     }
 
     /// Picks the lease for one IA (see the module docs). `hints` are the client's leases in
-    /// the IA; `exclude` the leases already chosen for other IAs of the same message.
+    /// the IA; `exclude` the leases already chosen for other IAs of the same message; `held`
+    /// is scratch space.
     pub(crate) fn choose<S: LeaseStore>(
         &self,
         key: &ClientKey,
@@ -324,6 +377,7 @@ impl Site<'_> {
         exclude: &[Lease],
         store: &S,
         rng: &mut dyn Entropy,
+        held: &mut Vec<Binding>,
     ) -> Option<(Lease, Option<Binding>)> {
         let duid = key.duid.as_bytes();
         let usable = |l: &Lease| -> Option<Option<Binding>> {
@@ -333,24 +387,24 @@ impl Site<'_> {
             self.available(l, key, store)
         };
         // 1. The client's own binding(s) for this IA, ACTIVE first (RFC 8415 §18.3.2).
-        let mut held = [None::<Binding>; MAX_LEASES_PER_IA];
-        let mut n = 0;
+        held.clear();
         store.for_client(key, &mut |b| {
-            if reusable_by_owner(b.status)
-                && let Some(slot) = held.get_mut(n)
-            {
-                *slot = Some(*b);
-                n += 1;
+            if reusable_by_owner(b.status) && held.len() < MAX_LEASES_PER_IA {
+                held.push(*b);
             }
         });
-        held.sort_by_key(|b| b.map(|b| b.status != BindingStatus::ACTIVE));
-        for b in held.iter().flatten() {
+        held.sort_by_key(|b| b.status != BindingStatus::ACTIVE);
+        for b in held.iter() {
             let l = Lease::of(b);
             if self.appropriate(&l, duid)
                 && let Some(cur) = usable(&l)
             {
                 return Some((l, cur));
             }
+        }
+        if !self.policy.new_leases {
+            // RFC 8156 §8.7.1, §8.8.1: no lease beyond the client's own.
+            return None;
         }
         // 2. A reservation for the DUID.
         if let Some(l) =
@@ -367,7 +421,7 @@ impl Site<'_> {
                 want_len = want_len.or(Some(h.len));
                 continue;
             }
-            // Issue 4: a hint at another shard's offset is ignored (that shard may give it).
+            // Issue 4: a hint at another shard's slot is ignored (that shard may give it).
             if self.in_pools(h)
                 && self.in_own_class(h)
                 && let Some(cur) = usable(h)
@@ -379,49 +433,60 @@ impl Site<'_> {
             want_len = None;
         }
         // 4. Random picks, then a bounded probe from a random start, both only among the
-        // offsets of this engine's shard.
+        // slots of this engine's shard and the addresses of the policy's share.
         let pools = self.pool_count(key.kind, want_len);
         if pools == 0 {
             return None;
         }
         let part = self.partition;
+        let share = self.policy.addresses;
         let rand_pool =
             |rng: &mut dyn Entropy| usize::try_from(rng.next_u64() % pools as u64).unwrap_or(0);
         let rand_index = |rng: &mut dyn Entropy, size: u128| {
             let r = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
             if size == 0 { 0 } else { r % size }
         };
-        for _ in 0..RANDOM_TRIES {
-            let (size, pool) = self.pool(key.kind, want_len, rand_pool(rng))?;
-            let class = part.class_len(size);
+        let mut tries = 0;
+        while tries < RANDOM_TRIES {
+            let pool = self.pool(key.kind, want_len, rand_pool(rng))?;
+            let class = part.class_len(pool.slots());
             if class == 0 {
+                tries += 1;
                 continue;
             }
-            let l = pool.nth(part.offset(rand_index(rng, class)));
-            if let Some(cur) = usable(&l) {
-                return Some((l, cur));
+            let flip = rng.next_u64() & 1 == 1;
+            for l in pool.candidates(part.offset(rand_index(rng, class)), share, flip) {
+                tries += 1;
+                if let Some(cur) = usable(&l) {
+                    return Some((l, cur));
+                }
             }
         }
         let mut p = rand_pool(rng);
-        let (size, mut pool) = self.pool(key.kind, want_len, p)?;
-        let mut class = part.class_len(size);
+        let mut pool = self.pool(key.kind, want_len, p)?;
+        let mut class = part.class_len(pool.slots());
         let mut j = rand_index(rng, class);
         let mut left = class;
-        for _ in 0..PROBE_LIMIT {
+        let mut probed = 0;
+        let mut skipped_pools = 0;
+        while probed < PROBE_LIMIT {
             if left == 0 {
+                skipped_pools += 1;
+                if skipped_pools > pools {
+                    return None;
+                }
                 p = (p + 1) % pools;
-                let (size, next) = self.pool(key.kind, want_len, p)?;
-                pool = next;
-                class = part.class_len(size);
+                pool = self.pool(key.kind, want_len, p)?;
+                class = part.class_len(pool.slots());
                 j = 0;
                 left = class;
-                if left == 0 {
-                    continue;
-                }
+                continue;
             }
-            let l = pool.nth(part.offset(j));
-            if let Some(cur) = usable(&l) {
-                return Some((l, cur));
+            for l in pool.candidates(part.offset(j), share, false) {
+                probed += 1;
+                if let Some(cur) = usable(&l) {
+                    return Some((l, cur));
+                }
             }
             j = if j.saturating_add(1) >= class {
                 0
@@ -434,28 +499,69 @@ impl Site<'_> {
     }
 }
 
-/// A pool seen as an indexable range of leases.
+/// A pool seen as an indexable range of slots (module docs: address pairs, or prefixes).
 #[derive(Clone, Copy, Debug)]
 enum PoolRef {
-    /// First address.
-    Addr(u128),
-    /// Pool prefix, shift of one delegated prefix, delegated length.
-    Prefix(u128, u32, u8),
+    /// First address and number of addresses.
+    Addr { first: u128, size: u128 },
+    /// Pool prefix, shift of one delegated prefix, delegated length, number of prefixes.
+    Prefix {
+        base: u128,
+        shift: u32,
+        len: u8,
+        count: u128,
+    },
 }
 
 impl PoolRef {
-    fn nth(self, idx: u128) -> Lease {
+    /// Number of slots.
+    const fn slots(self) -> u128 {
         match self {
-            Self::Addr(first) => Lease {
-                kind: LeaseKind::Address,
-                addr: Ipv6Addr::from(first.wrapping_add(idx)),
-                len: 128,
-            },
-            Self::Prefix(base, shift, len) => Lease {
-                kind: LeaseKind::Prefix,
-                addr: Ipv6Addr::from(base | idx.checked_shl(shift).unwrap_or(0)),
-                len,
-            },
+            Self::Addr { size, .. } => size / 2 + size % 2,
+            Self::Prefix { count, .. } => count,
         }
+    }
+
+    /// The leases of slot `slot` this server may hand out: for addresses the one or two of
+    /// the pair (inside the pool) whose parity is in `share`, in random order (`flip`); for
+    /// prefixes the prefix itself.
+    fn candidates(
+        self,
+        slot: u128,
+        share: AddressShare,
+        flip: bool,
+    ) -> impl Iterator<Item = Lease> {
+        let mut out = [None, None];
+        match self {
+            Self::Addr { first, size } => {
+                let order = if flip { [1u128, 0] } else { [0, 1] };
+                for (o, b) in out.iter_mut().zip(order) {
+                    let offset = slot.saturating_mul(2).saturating_add(b);
+                    let addr = first.wrapping_add(offset);
+                    if offset < size && share.owns(addr) {
+                        *o = Some(Lease {
+                            kind: LeaseKind::Address,
+                            addr: Ipv6Addr::from(addr),
+                            len: 128,
+                        });
+                    }
+                }
+            }
+            Self::Prefix {
+                base,
+                shift,
+                len,
+                count,
+            } => {
+                if slot < count {
+                    out[0] = Some(Lease {
+                        kind: LeaseKind::Prefix,
+                        addr: Ipv6Addr::from(base | slot.checked_shl(shift).unwrap_or(0)),
+                        len,
+                    });
+                }
+            }
+        }
+        out.into_iter().flatten()
     }
 }

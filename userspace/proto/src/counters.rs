@@ -52,6 +52,13 @@ drop_reasons! {
     ConfirmUnanswerable = "confirm_unanswerable",
     /// The reply does not fit the output buffer.
     ReplyTooLarge = "reply_too_large",
+    /// The serving policy answers nothing (a failover state that is unresponsive, RFC 8156
+    /// §8: STARTUP, POTENTIAL-CONFLICT, RECOVER, RECOVER-WAIT).
+    Unresponsive = "unresponsive",
+    /// The serving policy is renew responsive (RFC 8156 §2, §8.8.1: the secondary in NORMAL)
+    /// and the message does not carry this server's Server Identifier (Solicit, Rebind,
+    /// Confirm, Information-Request without one).
+    RenewResponsiveOnly = "renew_responsive_only",
 }
 
 /// What the engine has seen and done since it was created.
@@ -72,6 +79,12 @@ pub struct Counters {
     pub unquarantined: u64,
     /// Store writes that failed (e.g. table full): the IA got NoAddrsAvail / NoPrefixAvail.
     pub store_errors: u64,
+    /// IAs not processed because the message had more than [`crate::MAX_IAS`] IAs or the IA
+    /// named more than [`crate::MAX_LEASES_PER_IA`] leases; each was answered with a status.
+    pub ias_over_limit: u64,
+    /// Status changes refused by the RFC 8156 §7.2 transition table (a bug if ever non-zero:
+    /// the lease was left as it was and not granted).
+    pub illegal_transitions: u64,
 }
 
 impl Default for Counters {
@@ -86,6 +99,8 @@ impl Default for Counters {
             expired: 0,
             unquarantined: 0,
             store_errors: 0,
+            ias_over_limit: 0,
+            illegal_transitions: 0,
         }
     }
 }
@@ -129,6 +144,10 @@ impl Counters {
         self.expired = self.expired.wrapping_add(other.expired);
         self.unquarantined = self.unquarantined.wrapping_add(other.unquarantined);
         self.store_errors = self.store_errors.wrapping_add(other.store_errors);
+        self.ias_over_limit = self.ias_over_limit.wrapping_add(other.ias_over_limit);
+        self.illegal_transitions = self
+            .illegal_transitions
+            .wrapping_add(other.illegal_transitions);
     }
 
     pub(crate) fn count_received(&mut self, t: MessageType) {

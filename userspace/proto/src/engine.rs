@@ -1,32 +1,35 @@
 //! The engine: validation (RFC 8415 §16), message processing (§18.3), relays (§19) and
 //! incremental expiry.
 
+use core::ops::Range;
 use std::net::Ipv6Addr;
 
 use tandem_config::{Config, INFINITY, Subnet};
+use tandem_lease::transition::{self, Applied, BindingEvent, FreeStatus};
 use tandem_lease::{
-    Binding, BindingFlags, BindingStatus, ClientKey, DuidBuf, FailoverTime, LeaseKind, LeaseStore,
+    Binding, BindingStatus, ClientKey, DuidBuf, FailoverTime, LeaseKind, LeaseStore,
+    MAX_FINITE_LIFETIME, Responsiveness, ServingPolicy,
 };
 use tandem_wire::dhcp::message::Message;
 use tandem_wire::dhcp::option::CodeList;
-use tandem_wire::dhcp::relay::RelayChain;
-use tandem_wire::dhcp::{MessageType, Packet, StatusCode};
+use tandem_wire::dhcp::{MessageType, StatusCode};
 use tandem_wire::option::OptionCode;
 
 use crate::Entropy;
 use crate::alloc::{Lease, MAX_LEASES_PER_IA, Partition, Reservations, Site};
 use crate::counters::{Counters, DropReason};
-use crate::reply::{self, IaOut, LeaseOut, ReplyParts};
+use crate::inbound::{Inbound, Parsed};
+use crate::reply::{self, IaOut, LeaseOut, ReplyParts, Status};
 
-/// How long a declined address stays ABANDONED before [`Engine::reclaim`] frees it
+/// How long a declined address stays ABANDONED before [`Engine::reclaim`] resets it
 /// (RFC 8415 §18.3.8 leaves the period to the server), in seconds.
 pub const DEFAULT_DECLINE_QUARANTINE: u32 = 86_400;
 
-/// Most IA_NA + IA_PD options of one message the engine answers; further IAs are ignored.
-const MAX_IAS: usize = 16;
-
-/// Size of the scratch buffer a relayed reply is built in before it is wrapped.
-const SCRATCH_LEN: usize = 65_535;
+/// Most IA_NA + IA_PD options of one message the engine processes. A CPE asks for a handful
+/// (one IA_NA, one IA_PD per downstream need); further IAs come back in the reply with a
+/// status saying they were not processed ([`Counters::ias_over_limit`]), never silently left
+/// out. The limit bounds the store work one datagram can cause.
+pub const MAX_IAS: usize = 64;
 
 /// Options that may appear at most once at the top level of a client message (RFC 8415 §21).
 const SINGLETONS: [OptionCode; 7] = [
@@ -38,6 +41,11 @@ const SINGLETONS: [OptionCode; 7] = [
     OptionCode::PREFERENCE,
     OptionCode::RECONF_ACCEPT,
 ];
+
+/// Status of an IA the engine did not process because the message had too many IAs or the IA
+/// named too many leases (solicit/request: as if nothing were available).
+const OVER_LIMIT_TEXT: &str =
+    "not processed: more than 64 IAs in the message or 32 leases in the IA";
 
 /// Where a datagram came from.
 #[derive(Clone, Copy, Debug)]
@@ -70,12 +78,24 @@ pub struct ReclaimReport {
     pub visited: usize,
     /// ACTIVE bindings past their valid lifetime, now EXPIRED.
     pub expired: usize,
-    /// ABANDONED bindings past their quarantine, now FREE.
+    /// ABANDONED bindings past their quarantine, now RESET (and FREE where no partner must
+    /// acknowledge it first).
     pub unquarantined: usize,
     /// Writes that failed.
     pub store_errors: usize,
     /// `true` if this call reached the end of the store (the next one starts over).
     pub wrapped: bool,
+}
+
+/// One binding change the engine committed to the store: the binding as written and its
+/// status before (`None`: the lease had no record). Every change a failover partner must hear
+/// about (RFC 8156 §4.3, §7.2) comes out of [`Engine::changes`] after the call that made it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BindingChange {
+    /// The binding as stored.
+    pub binding: Binding,
+    /// Its status before the change.
+    pub from: Option<BindingStatus>,
 }
 
 /// The DHCPv6 server engine (see the crate docs).
@@ -87,41 +107,73 @@ pub struct Engine {
     /// Encoded domain search list per subnet.
     domain_lists: Vec<Vec<u8>>,
     reservations: Reservations,
-    scratch: Vec<u8>,
     reclaim_cursor: u64,
     counters: Counters,
     partition: Partition,
+    policy: ServingPolicy,
+    /// What the last `handle` / `reclaim` committed.
+    changes: Vec<BindingChange>,
+    work: Work,
 }
 
-/// One IA of a request, with the leases the client named (at most [`MAX_LEASES_PER_IA`]).
+/// Per-request scratch space, kept between requests so the hot path does not allocate once
+/// it has seen its largest request.
+#[derive(Debug, Default)]
+struct Work {
+    /// The request's IAs, then (after processing) the reply's.
+    ias: Vec<IaIn>,
+    /// Leases named by the client; `IaIn::named` indexes it.
+    named: Vec<Lease>,
+    /// The reply's IAs; `IaOut::leases` indexes `leases`.
+    out: Vec<IaOut>,
+    leases: Vec<LeaseOut>,
+    /// For each entry of `leases`, the commit it waits for (Request, Renew, ...).
+    pending: Vec<Option<Pending>>,
+    /// Bindings of one IA (scratch).
+    held: Vec<Binding>,
+    /// Leases already chosen in this message (scratch).
+    chosen: Vec<Lease>,
+}
+
+/// How [`Ctx::assign`] treats an IA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Assign {
+    /// Solicit: offer, commit nothing (RFC 8415 §18.3.9).
+    Advertise,
+    /// Rapid Commit Solicit, Rebind creating a binding: commit (§18.3.1, §18.3.5).
+    Commit,
+    /// Request: commit; addresses the client names off the link get NotOnLink (§18.3.2).
+    Request,
+}
+
+/// A lease to commit once the reply's T1/T2 are known.
 #[derive(Clone, Copy, Debug)]
+struct Pending {
+    key: ClientKey,
+    cur: Option<Binding>,
+}
+
+/// One IA of a request.
+#[derive(Clone, Debug)]
 struct IaIn {
     kind: LeaseKind,
     iaid: u32,
-    leases: [Option<Lease>; MAX_LEASES_PER_IA],
-}
-
-impl IaIn {
-    fn leases(&self) -> impl Iterator<Item = &Lease> {
-        self.leases.iter().flatten()
-    }
+    named: Range<usize>,
+    /// More than [`MAX_LEASES_PER_IA`] named leases, or past [`MAX_IAS`]: not processed.
+    over_limit: bool,
 }
 
 /// A validated client message.
 #[derive(Debug)]
 struct Request<'m> {
-    msg: Message<'m>,
     client_id: Option<&'m [u8]>,
     duid: DuidBuf,
     oro: Option<CodeList<'m>>,
-    ias: [Option<IaIn>; MAX_IAS],
+    /// Whether the Server Identifier is ours (`None`: no Server Identifier).
+    ours: Option<bool>,
 }
 
 impl Request<'_> {
-    fn ias(&self) -> impl Iterator<Item = &IaIn> {
-        self.ias.iter().flatten()
-    }
-
     fn key(&self, ia: &IaIn) -> ClientKey {
         ClientKey {
             duid: self.duid,
@@ -132,181 +184,201 @@ impl Request<'_> {
 }
 
 /// The status an IA gets when nothing can be assigned (RFC 8415 §18.3.2, §18.3.9).
-const fn unavailable(kind: LeaseKind) -> StatusCode {
-    match kind {
+const fn unavailable(kind: LeaseKind) -> Status {
+    Status::of(match kind {
         LeaseKind::Address => StatusCode::NO_ADDRS_AVAIL,
         LeaseKind::Prefix => StatusCode::NO_PREFIX_AVAIL,
-    }
+    })
 }
 
-/// The end of a valid lifetime starting at `now`; 0 ("no timeout") for infinity.
-fn expiry(now: FailoverTime, valid: u32) -> FailoverTime {
-    if valid == INFINITY {
-        return FailoverTime(0);
+/// The lifetimes a lease gets (RFC 8415 §7.7, §21.6; RFC 8156 §4.4): the subnet's, capped
+/// under a failover policy so the client's expiry is at most max(now, acked partner lifetime)
+/// + MCLT, and preferred never above valid.
+///
+/// A finite lifetime is kept within `1..=`[`MAX_FINITE_LIFETIME`] (configuration refuses
+/// others; an engine built from an unchecked `Config` must still never tell a client a lease
+/// outlives the server's record of it, nor record one born expired).
+fn grant(
+    subnet: &Subnet,
+    cur: Option<&Binding>,
+    now: FailoverTime,
+    policy: &ServingPolicy,
+) -> (u32, u32) {
+    let finite = |v: u32| {
+        if v == INFINITY {
+            v
+        } else {
+            v.clamp(1, MAX_FINITE_LIFETIME)
+        }
+    };
+    let desired = finite(subnet.valid_lifetime);
+    let valid = match policy.mclt {
+        None => desired,
+        Some(mclt) => {
+            let acked_ahead = cur
+                .map(|b| b.acked_partner_lifetime)
+                .filter(|t| t.0 != 0)
+                .map_or(0, |t| t.wrapping_sub(now).max(0).unsigned_abs());
+            desired.min(acked_ahead.saturating_add(mclt).min(MAX_FINITE_LIFETIME))
+        }
+    };
+    let preferred = if subnet.preferred_lifetime == INFINITY {
+        INFINITY
+    } else {
+        subnet.preferred_lifetime.min(MAX_FINITE_LIFETIME)
+    };
+    (preferred.min(valid), valid)
+}
+
+/// T1 and T2 for every IA of a reply (RFC 8415 §18.3.2, §18.3.4: the same in all IAs, from
+/// all the client's bindings in the reply; §21.4: 0.5 and 0.8 × the shortest preferred
+/// lifetime): the configured values, lowered to 0.5 / 0.8 × the shortest preferred lifetime
+/// granted when that is shorter than configured (e.g. capped by the MCLT), so the client
+/// always renews before its leases expire. `None` when nothing is granted.
+fn timers(subnet: &Subnet, shortest_preferred: Option<u32>) -> Option<(u32, u32)> {
+    let p = shortest_preferred?;
+    if p == INFINITY {
+        return Some((subnet.t1, subnet.t2));
     }
-    let t = now.wrapping_add(valid);
-    if t.0 == 0 { FailoverTime(1) } else { t }
+    let p64 = u64::from(p);
+    let half = u32::try_from(p64 / 2).unwrap_or(u32::MAX);
+    let four_fifths = u32::try_from(p64 * 4 / 5).unwrap_or(u32::MAX);
+    let t2 = subnet.t2.min(four_fifths);
+    let t1 = subnet.t1.min(half).min(t2);
+    Some((t1, t2))
 }
 
 /// Per-request state the handlers share.
 struct Ctx<'a> {
     site: Option<Site<'a>>,
     counters: &'a mut Counters,
+    changes: &'a mut Vec<BindingChange>,
     now: FailoverTime,
+    policy: ServingPolicy,
     decline_quarantine: u32,
 }
 
 impl Ctx<'_> {
-    /// Writes `lease` ACTIVE for `key` with the subnet's lifetimes (RFC 8415 §18.3.2: commit
-    /// before replying). Keeps the RFC 8156 history of an existing binding and marks it for the
-    /// failover partner.
-    fn commit<S: LeaseStore>(
+    /// Writes `b` after a successful transition and records the change.
+    fn put<S: LeaseStore>(
         &mut self,
-        site: &Site<'_>,
-        key: &ClientKey,
-        lease: &Lease,
-        cur: Option<Binding>,
+        b: &Binding,
+        from: Option<BindingStatus>,
         store: &mut S,
-    ) -> Option<LeaseOut> {
-        let s = site.subnet;
-        let subnet = u32::try_from(site.subnet_idx).unwrap_or(u32::MAX);
-        let mut b = cur.unwrap_or_else(|| Binding::free(lease.kind, lease.addr, lease.len, subnet));
-        let renewing = b.status == BindingStatus::ACTIVE && b.client() == *key;
-        b.kind = lease.kind;
-        b.addr = lease.addr;
-        b.prefix_len = lease.len;
-        b.status = BindingStatus::ACTIVE;
-        b.duid = key.duid;
-        b.iaid = key.iaid;
-        b.subnet = subnet;
-        b.t1 = s.t1;
-        b.t2 = s.t2;
-        b.preferred = s.preferred_lifetime;
-        b.valid = s.valid_lifetime;
-        b.cltt = self.now;
-        if !renewing {
-            b.start_time_of_state = self.now;
-        }
-        b.state_expiration_time = expiry(self.now, s.valid_lifetime);
-        b.flags.set(BindingFlags::UPDATE_PENDING, true);
-        match store.put(&b) {
+    ) -> bool {
+        match store.put(b) {
             Ok(()) => {
-                self.counters.committed += 1;
-                Some(LeaseOut {
-                    lease: *lease,
-                    preferred: s.preferred_lifetime,
-                    valid: s.valid_lifetime,
-                })
+                self.changes.push(BindingChange { binding: *b, from });
+                true
             }
             Err(_) => {
                 self.counters.store_errors += 1;
-                None
+                false
             }
         }
     }
 
-    /// Moves a binding to `status` now (RELEASED, ABANDONED) and writes it.
-    fn transition<S: LeaseStore>(
+    /// Leases `lease` ACTIVE to `key` with the lifetimes and timers of the reply (RFC 8415
+    /// §18.3.2: commit before replying). Keeps the RFC 8156 history of an existing binding.
+    fn commit<S: LeaseStore>(
         &mut self,
-        mut b: Binding,
-        status: BindingStatus,
-        until: FailoverTime,
+        subnet_idx: usize,
+        p: &Pending,
+        out: &LeaseOut,
+        timers: (u32, u32),
         store: &mut S,
     ) -> bool {
-        b.status = status;
-        b.cltt = self.now;
-        b.start_time_of_state = self.now;
-        b.state_expiration_time = until;
-        b.flags.set(BindingFlags::UPDATE_PENDING, true);
-        if store.put(&b).is_ok() {
+        let lease = out.lease;
+        let subnet = u32::try_from(subnet_idx).unwrap_or(u32::MAX);
+        let from = p.cur.map(|b| b.status);
+        let mut b = p
+            .cur
+            .unwrap_or_else(|| Binding::free(lease.kind, lease.addr, lease.len, subnet));
+        if b.status == BindingStatus::ACTIVE && !b.is_active_at(self.now) {
+            // Past its lifetime but not reclaimed yet: it expires first (RFC 8156 §7.2 (8)).
+            if transition::apply(&mut b, BindingEvent::Expire, self.now, FailoverTime(0)).is_err() {
+                self.counters.illegal_transitions += 1;
+                return false;
+            }
+        }
+        let until = self.now.expiry_after(out.valid);
+        if transition::apply(&mut b, BindingEvent::Allocate, self.now, until).is_err() {
+            self.counters.illegal_transitions += 1;
+            return false;
+        }
+        b.kind = lease.kind;
+        b.addr = lease.addr;
+        b.prefix_len = lease.len;
+        b.duid = p.key.duid;
+        b.iaid = p.key.iaid;
+        b.subnet = subnet;
+        (b.t1, b.t2) = timers;
+        b.preferred = out.preferred;
+        b.valid = out.valid;
+        if self.put(&b, from, store) {
+            self.counters.committed += 1;
             true
         } else {
-            self.counters.store_errors += 1;
             false
         }
     }
 
+    /// Adds a granted lease (to commit later if `pending`) to the IA being built.
+    fn offer(
+        &self,
+        w: &mut Work,
+        site: &Site<'_>,
+        lease: Lease,
+        cur: Option<Binding>,
+        key: Option<ClientKey>,
+    ) {
+        let (preferred, valid) = grant(site.subnet, cur.as_ref(), self.now, &self.policy);
+        w.leases.push(LeaseOut {
+            lease,
+            preferred,
+            valid,
+            withdrawn: false,
+        });
+        w.pending.push(key.map(|key| Pending { key, cur }));
+        w.chosen.push(lease);
+    }
+
     /// SOLICIT (RFC 8415 §18.3.9, tentative) and REQUEST / Rapid Commit SOLICIT (§18.3.2,
-    /// §18.3.1, committed): one lease per IA.
+    /// §18.3.1, committed later by [`Engine::finish`]): one lease per IA.
     fn assign<S: LeaseStore>(
         &mut self,
         req: &Request<'_>,
-        commit: bool,
-        check_on_link: bool,
+        ia: &IaIn,
+        mode: Assign,
         store: &mut S,
         rng: &mut dyn Entropy,
-        out: &mut [Option<IaOut>; MAX_IAS],
-    ) {
-        let mut chosen = [None::<Lease>; MAX_IAS];
-        for (i, ia) in req.ias().enumerate() {
-            let mut o = IaOut::new(ia.kind, ia.iaid);
-            let named_off_link = |site: Option<&Site<'_>>| {
-                ia.leases().any(|l| {
-                    !l.addr.is_unspecified()
-                        && site.is_none_or(|s| !s.subnet.prefix.contains(l.addr))
-                })
-            };
-            let site = self.site;
-            if check_on_link && ia.kind == LeaseKind::Address && named_off_link(site.as_ref()) {
-                // RFC 8415 §18.3.2: addresses not appropriate for the link → NotOnLink.
-                o.status = Some(StatusCode::NOT_ON_LINK);
-            } else if let Some(site) = site {
-                let mut hints = [Lease {
-                    kind: ia.kind,
-                    addr: Ipv6Addr::UNSPECIFIED,
-                    len: 0,
-                }; MAX_LEASES_PER_IA];
-                let mut nh = 0;
-                for (slot, l) in hints.iter_mut().zip(ia.leases()) {
-                    *slot = *l;
-                    nh += 1;
-                }
-                let mut excl = [Lease {
-                    kind: ia.kind,
-                    addr: Ipv6Addr::UNSPECIFIED,
-                    len: 0,
-                }; MAX_IAS];
-                let mut ne = 0;
-                for (slot, l) in excl.iter_mut().zip(chosen.iter().flatten()) {
-                    *slot = *l;
-                    ne += 1;
-                }
-                let key = req.key(ia);
-                let picked = site.choose(
-                    &key,
-                    hints.get(..nh).unwrap_or_default(),
-                    excl.get(..ne).unwrap_or_default(),
-                    store,
-                    rng,
-                );
-                let lease_out = picked.and_then(|(lease, cur)| {
-                    if let Some(slot) = chosen.get_mut(i) {
-                        *slot = Some(lease);
-                    }
-                    if commit {
-                        self.commit(&site, &key, &lease, cur, store)
-                    } else {
-                        Some(LeaseOut {
-                            lease,
-                            preferred: site.subnet.preferred_lifetime,
-                            valid: site.subnet.valid_lifetime,
-                        })
-                    }
-                });
-                match lease_out {
-                    Some(l) => {
-                        o.t1 = site.subnet.t1;
-                        o.t2 = site.subnet.t2;
-                        o.push(l);
-                    }
-                    None => o.status = Some(unavailable(ia.kind)),
-                }
-            } else {
-                o.status = Some(unavailable(ia.kind));
+        w: &mut Work,
+    ) -> Option<Status> {
+        let commit = mode != Assign::Advertise;
+        let check_on_link = mode == Assign::Request;
+        let named = w.named.get(ia.named.clone()).unwrap_or_default();
+        let off_link = |site: Option<&Site<'_>>| {
+            named.iter().any(|l| {
+                !l.addr.is_unspecified() && site.is_none_or(|s| !s.subnet.prefix.contains(l.addr))
+            })
+        };
+        if check_on_link && ia.kind == LeaseKind::Address && off_link(self.site.as_ref()) {
+            // RFC 8415 §18.3.2: addresses not appropriate for the link → NotOnLink.
+            return Some(Status::of(StatusCode::NOT_ON_LINK));
+        }
+        let Some(site) = self.site else {
+            return Some(unavailable(ia.kind));
+        };
+        let key = req.key(ia);
+        let mut held = std::mem::take(&mut w.held);
+        let picked = site.choose(&key, named, &w.chosen, store, rng, &mut held);
+        w.held = held;
+        match picked {
+            Some((lease, cur)) => {
+                self.offer(w, &site, lease, cur, commit.then_some(key));
+                None
             }
-            if let Some(slot) = out.get_mut(i) {
-                *slot = Some(o);
-            }
+            None => Some(unavailable(ia.kind)),
         }
     }
 
@@ -314,160 +386,204 @@ impl Ctx<'_> {
     ///
     /// The client's bindings for the IA (ACTIVE or EXPIRED, still naming it) that are
     /// appropriate for the link are extended; others, and leases the client names that are
-    /// not its bindings, are returned with lifetimes 0. An IA without bindings gets NoBinding
-    /// on Renew; on Rebind its off-link leases get lifetimes 0 and a binding is created as for
-    /// a Request (policy: "create bindings on Rebind"), NoAddrsAvail/NoPrefixAvail if none.
+    /// not its bindings, are returned with lifetimes 0. Under a policy without new leases
+    /// (RFC 8156 §8.7.1) only ACTIVE bindings the client names are extended. An IA without
+    /// bindings gets NoBinding, except on Rebind in a subnet with `rebind-creates-bindings`
+    /// (RFC 8415 §18.3.5), where its off-link leases get lifetimes 0 and a binding is created
+    /// as for a Request (NoAddrsAvail / NoPrefixAvail if none).
     fn extend<S: LeaseStore>(
         &mut self,
         req: &Request<'_>,
+        ia: &IaIn,
         rebind: bool,
         store: &mut S,
         rng: &mut dyn Entropy,
-        out: &mut [Option<IaOut>; MAX_IAS],
-    ) {
-        for (i, ia) in req.ias().enumerate() {
-            let key = req.key(ia);
-            let mut o = IaOut::new(ia.kind, ia.iaid);
-            let mut held = [None::<Binding>; MAX_LEASES_PER_IA];
-            let mut n = 0;
+        w: &mut Work,
+    ) -> Option<Status> {
+        let key = req.key(ia);
+        let named = ia.named.clone();
+        let new_leases = self.policy.new_leases;
+        w.held.clear();
+        let mut over = false;
+        {
+            let held = &mut w.held;
             store.for_client(&key, &mut |b| {
-                if matches!(b.status, BindingStatus::ACTIVE | BindingStatus::EXPIRED)
-                    && let Some(slot) = held.get_mut(n)
-                {
-                    *slot = Some(*b);
-                    n += 1;
+                let wanted = match b.status {
+                    BindingStatus::ACTIVE => true,
+                    BindingStatus::EXPIRED => new_leases,
+                    _ => false,
+                };
+                if wanted {
+                    if held.len() < MAX_LEASES_PER_IA {
+                        held.push(*b);
+                    } else {
+                        over = true;
+                    }
                 }
             });
-            let site = self.site;
-            let on_link = |l: &Lease| match (&site, l.kind) {
-                (None, _) => false,
-                (Some(s), LeaseKind::Address) => {
-                    s.subnet.prefix.contains(l.addr) && s.appropriate(l, key.duid.as_bytes())
-                }
-                (Some(s), LeaseKind::Prefix) => s.appropriate(l, key.duid.as_bytes()),
-            };
-            let zero = |lease: Lease| LeaseOut {
-                lease,
-                preferred: 0,
-                valid: 0,
-            };
-            if n > 0 {
-                let mut extended = false;
-                for b in held.iter().flatten() {
-                    let l = Lease::of(b);
-                    match site.filter(|_| on_link(&l)) {
-                        Some(site) => match self.commit(&site, &key, &l, Some(*b), store) {
-                            Some(lo) => {
-                                extended = true;
-                                o.push(lo);
-                            }
-                            None => o.status = Some(unavailable(ia.kind)),
-                        },
-                        None => o.push(zero(l)),
-                    }
-                }
-                for l in ia.leases().filter(|l| !l.addr.is_unspecified()) {
-                    if !o.has_lease(l) {
-                        o.push(zero(*l));
-                    }
-                }
-                if let (true, Some(site)) = (extended, site) {
-                    o.t1 = site.subnet.t1;
-                    o.t2 = site.subnet.t2;
-                }
-            } else if !rebind {
-                o.status = Some(StatusCode::NO_BINDING);
-            } else {
-                for l in ia.leases().filter(|l| !l.addr.is_unspecified()) {
-                    if !on_link(l) {
-                        o.push(zero(*l));
-                    }
-                }
-                let mut one = [None; MAX_IAS];
-                let single = Request {
-                    msg: req.msg,
-                    client_id: req.client_id,
-                    duid: req.duid,
-                    oro: None,
-                    ias: {
-                        let mut a = [None; MAX_IAS];
-                        a[0] = Some(*ia);
-                        a
-                    },
-                };
-                self.assign(&single, true, false, store, rng, &mut one);
-                if let Some(created) = one[0] {
-                    o.t1 = created.t1;
-                    o.t2 = created.t2;
-                    o.status = created.status;
-                    for l in created.leases.iter().flatten() {
-                        o.push(*l);
+        }
+        if over {
+            self.counters.ias_over_limit += 1;
+        }
+        if !new_leases {
+            let names = w.named.get(named.clone()).unwrap_or_default();
+            w.held.retain(|b| names.contains(&Lease::of(b)));
+        }
+        let site = self.site;
+        let on_link = |l: &Lease| match (&site, l.kind) {
+            (None, _) => false,
+            (Some(s), LeaseKind::Address) => {
+                s.subnet.prefix.contains(l.addr) && s.appropriate(l, key.duid.as_bytes())
+            }
+            (Some(s), LeaseKind::Prefix) => s.appropriate(l, key.duid.as_bytes()),
+        };
+        let mut status = None;
+        if !w.held.is_empty() {
+            let held = std::mem::take(&mut w.held);
+            for b in &held {
+                let l = Lease::of(b);
+                match site.filter(|_| on_link(&l)) {
+                    Some(site) => self.offer(w, &site, l, Some(*b), Some(key)),
+                    None => {
+                        w.leases.push(LeaseOut::zero(l));
+                        w.pending.push(None);
                     }
                 }
             }
-            if let Some(slot) = out.get_mut(i) {
-                *slot = Some(o);
+            w.held = held;
+            self.zero_unknown(named, w);
+        } else if !rebind {
+            status = Some(Status::of(StatusCode::NO_BINDING));
+        } else {
+            // RFC 8415 §18.3.5: leases not appropriate for the link get lifetimes 0.
+            for i in named.clone() {
+                if let Some(l) = w.named.get(i).copied()
+                    && !l.addr.is_unspecified()
+                    && !on_link(&l)
+                {
+                    w.leases.push(LeaseOut::zero(l));
+                    w.pending.push(None);
+                }
+            }
+            let create = new_leases && site.is_some_and(|s| s.subnet.rebind_creates_bindings);
+            status = if create {
+                self.assign(req, ia, Assign::Commit, store, rng, w)
+            } else {
+                Some(Status::of(StatusCode::NO_BINDING))
+            };
+        }
+        status
+    }
+
+    /// Leases the client names that the IA being built does not hold get lifetimes 0
+    /// (RFC 8415 §18.3.4, §18.3.5).
+    fn zero_unknown(&self, named: Range<usize>, w: &mut Work) {
+        let start = w.out_start();
+        for i in named {
+            let Some(l) = w.named.get(i).copied() else {
+                continue;
+            };
+            if l.addr.is_unspecified() {
+                continue;
+            }
+            let known = w
+                .leases
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .any(|o| o.lease == l);
+            if !known {
+                w.leases.push(LeaseOut::zero(l));
+                w.pending.push(None);
             }
         }
     }
 
     /// RELEASE (RFC 8415 §18.3.7) and DECLINE (§18.3.8, IA_NA only): the named leases the
-    /// client holds become RELEASED or ABANDONED (quarantined); IAs in which none does get
-    /// NoBinding, the others are left out of the reply.
+    /// client holds become RELEASED or ABANDONED (quarantined). An IA in which the client
+    /// holds none of them gets NoBinding; the others are left out of the reply.
     fn let_go<S: LeaseStore>(
         &mut self,
         req: &Request<'_>,
+        ia: &IaIn,
         decline: bool,
         store: &mut S,
-        out: &mut [Option<IaOut>; MAX_IAS],
-    ) {
-        for (i, ia) in req.ias().enumerate() {
-            if decline && ia.kind != LeaseKind::Address {
+        w: &Work,
+    ) -> Option<Status> {
+        let key = req.key(ia);
+        let mut found = false;
+        let mut failed = false;
+        for l in w.named.get(ia.named.clone()).unwrap_or_default() {
+            let Some(mut b) = store.get(l.kind, l.addr) else {
+                continue;
+            };
+            if b.client() != key
+                || !matches!(b.status, BindingStatus::ACTIVE | BindingStatus::EXPIRED)
+            {
                 continue;
             }
-            let key = req.key(ia);
-            let mut found = false;
-            for l in ia.leases() {
-                let Some(b) = store.get(l.kind, l.addr) else {
-                    continue;
-                };
-                if b.client() != key
-                    || !matches!(b.status, BindingStatus::ACTIVE | BindingStatus::EXPIRED)
-                {
-                    continue;
-                }
-                found = true;
-                let (status, until) = if decline {
-                    let until = self.now.wrapping_add(self.decline_quarantine);
-                    (
-                        BindingStatus::ABANDONED,
-                        if until.0 == 0 { FailoverTime(1) } else { until },
-                    )
-                } else {
-                    (BindingStatus::RELEASED, FailoverTime(0))
-                };
-                if self.transition(b, status, until, store) {
-                    if decline {
-                        self.counters.declined += 1;
+            found = true;
+            let from = b.status;
+            let (event, until) = if decline {
+                (
+                    BindingEvent::Decline,
+                    self.now.expiry_after(self.decline_quarantine),
+                )
+            } else {
+                (BindingEvent::Release, FailoverTime(0))
+            };
+            match transition::apply(&mut b, event, self.now, until) {
+                Ok(Applied::Changed { .. }) => {
+                    if self.put(&b, Some(from), store) {
+                        if decline {
+                            self.counters.declined += 1;
+                        } else {
+                            self.counters.released += 1;
+                        }
                     } else {
-                        self.counters.released += 1;
+                        failed = true;
                     }
                 }
-            }
-            if !found {
-                let mut o = IaOut::new(ia.kind, ia.iaid);
-                o.status = Some(StatusCode::NO_BINDING);
-                if let Some(slot) = out.get_mut(i) {
-                    *slot = Some(o);
+                Ok(Applied::Unchanged) => {}
+                Err(_) => {
+                    self.counters.illegal_transitions += 1;
+                    failed = true;
                 }
             }
         }
+        if failed {
+            // Nothing may be reported as released that was not (RFC 8415 §18.3.7).
+            Some(Status {
+                code: StatusCode::UNSPEC_FAIL,
+                text: "could not record the release or decline; try again",
+            })
+        } else if found {
+            None
+        } else {
+            Some(Status::of(StatusCode::NO_BINDING))
+        }
+    }
+}
+
+impl Work {
+    fn clear(&mut self) {
+        self.ias.clear();
+        self.named.clear();
+        self.out.clear();
+        self.leases.clear();
+        self.pending.clear();
+        self.chosen.clear();
+    }
+
+    /// Where the leases of the IA being built start.
+    fn out_start(&self) -> usize {
+        self.out.last().map_or(0, |ia| ia.leases.end)
     }
 }
 
 impl Engine {
     /// An engine serving `config` under `server_duid` (RFC 8415 §11; generated once and
-    /// persisted by the daemon).
+    /// persisted by the daemon), with [`ServingPolicy::STANDALONE`].
     pub fn new(config: Config, server_duid: Vec<u8>) -> Self {
         let domain_lists = config
             .subnets
@@ -481,27 +597,34 @@ impl Engine {
             decline_quarantine: DEFAULT_DECLINE_QUARANTINE,
             domain_lists,
             reservations,
-            scratch: vec![0; SCRATCH_LEN],
             reclaim_cursor: 0,
             counters: Counters::default(),
             partition: Partition::WHOLE,
+            policy: ServingPolicy::STANDALONE,
+            changes: Vec::with_capacity(2 * MAX_IAS),
+            work: Work::default(),
         }
     }
 
-    /// Sets how long declined addresses stay quarantined, in seconds.
+    /// Sets how long declined addresses stay quarantined, in seconds (at most
+    /// [`MAX_FINITE_LIFETIME`]; longer is taken as that).
     #[must_use]
     pub const fn with_decline_quarantine(mut self, secs: u32) -> Self {
-        self.decline_quarantine = secs;
+        self.decline_quarantine = if secs > MAX_FINITE_LIFETIME {
+            MAX_FINITE_LIFETIME
+        } else {
+            secs
+        };
         self
     }
 
     /// Makes this engine shard `shard` of `shards` of a sharded lease database (issue 4): it
-    /// allocates only pool offsets ≡ `shard` (mod `shards`) — address offsets from the pool's
-    /// first address, prefix indexes within the PD pool — and ignores hints at other offsets
-    /// (the client still gets a lease of this shard). Reservations and a client's existing
-    /// bindings are unaffected. Engines for every shard of the same configuration therefore
-    /// never allocate the same lease; each must be given only the clients of its shard
-    /// ([`crate::shard_of`]). `shards` 0 counts as 1; `shard` is taken mod `shards`.
+    /// allocates only pool slots ≡ `shard` (mod `shards`) — address pairs counted from the
+    /// pool's first address, prefix indexes within the PD pool — and ignores hints at other
+    /// slots (the client still gets a lease of this shard). Reservations and a client's
+    /// existing bindings are unaffected. Engines for every shard of the same configuration
+    /// therefore never allocate the same lease; each must be given only the clients of its
+    /// shard ([`crate::shard_of`]). `shards` 0 counts as 1; `shard` is taken mod `shards`.
     #[must_use]
     pub fn with_partition(mut self, shard: u32, shards: u32) -> Self {
         self.partition = Partition::new(shard, shards);
@@ -511,6 +634,17 @@ impl Engine {
     /// `(shard, shards)` of this engine (`(0, 1)` unless [`Self::with_partition`] was used).
     pub fn partition(&self) -> (u32, u32) {
         self.partition.get()
+    }
+
+    /// Sets what the engine may do for clients from now on (RFC 8156 §8, set by the failover
+    /// state machine; [`ServingPolicy::STANDALONE`] by default).
+    pub const fn set_policy(&mut self, policy: ServingPolicy) {
+        self.policy = policy;
+    }
+
+    /// The serving policy in force.
+    pub const fn policy(&self) -> &ServingPolicy {
+        &self.policy
     }
 
     /// The configuration served.
@@ -528,8 +662,17 @@ impl Engine {
         &self.counters
     }
 
+    /// Every binding change the last [`Engine::handle`], [`Engine::handle_inbound`] or
+    /// [`Engine::reclaim`] call committed, in the order written; replaced by the next call.
+    /// Each is durable in the store already; a failover driver turns them into BNDUPDs
+    /// (RFC 8156 §4.3).
+    pub fn changes(&self) -> &[BindingChange] {
+        &self.changes
+    }
+
     /// Handles one datagram received on port 547 and writes the answer, if any, into `out`.
-    /// Leases in the answer are committed to `store` before this returns.
+    /// Leases in the answer are committed to `store` before this returns; what was committed
+    /// is in [`Engine::changes`].
     pub fn handle<S: LeaseStore>(
         &mut self,
         now: FailoverTime,
@@ -539,7 +682,22 @@ impl Engine {
         rng: &mut dyn Entropy,
         out: &mut [u8],
     ) -> Outcome {
-        match self.dispatch(now, rx, payload, store, rng, out) {
+        self.handle_inbound(now, rx, &Inbound::parse(payload), store, rng, out)
+    }
+
+    /// [`Engine::handle`] for a datagram already parsed (by the datapath, e.g. to pick its
+    /// shard): the payload is parsed once per request.
+    pub fn handle_inbound<S: LeaseStore>(
+        &mut self,
+        now: FailoverTime,
+        rx: &RxMeta<'_>,
+        inbound: &Inbound<'_>,
+        store: &mut S,
+        rng: &mut dyn Entropy,
+        out: &mut [u8],
+    ) -> Outcome {
+        self.changes.clear();
+        match self.dispatch(now, rx, inbound, store, rng, out) {
             Ok((t, len)) => {
                 self.counters.count_reply(t);
                 Outcome::Reply { len }
@@ -555,25 +713,22 @@ impl Engine {
         &mut self,
         now: FailoverTime,
         rx: &RxMeta<'_>,
-        payload: &[u8],
+        inbound: &Inbound<'_>,
         store: &mut S,
         rng: &mut dyn Entropy,
         out: &mut [u8],
     ) -> Result<(MessageType, usize), DropReason> {
-        let packet = Packet::parse(payload).map_err(|_| DropReason::Malformed)?;
-        self.counters.count_received(packet.msg_type());
-        match packet {
-            Packet::Client(msg) => {
+        if let Some(t) = inbound.outer_type() {
+            self.counters.count_received(t);
+        }
+        match inbound.parsed()? {
+            Parsed::Direct(msg) => {
                 let subnet = self.config.subnet_for_interface(rx.interface);
                 let idx = self.index_of(subnet);
-                self.process(now, msg, idx, store, rng, out)
+                self.process(now, *msg, idx, store, rng, out)
             }
-            Packet::Relay(r) if r.msg_type == MessageType::RELAY_REPL => {
-                Err(DropReason::ServerMessage)
-            }
-            Packet::Relay(_) => {
+            Parsed::Relayed(chain) => {
                 // RFC 8415 §19: the client message is in the innermost Relay Message option.
-                let chain = RelayChain::parse(payload).map_err(|_| DropReason::Malformed)?;
                 let msg = chain.inner();
                 self.counters.count_received(msg.msg_type);
                 // RFC 8415 §13.1, RFC 6221: innermost non-zero link-address, else the
@@ -587,20 +742,15 @@ impl Engine {
                             .and_then(|id| self.config.subnet_for_interface_id(id))
                     });
                 let idx = self.index_of(subnet);
-                let mut scratch = std::mem::take(&mut self.scratch);
-                let result = self
-                    .process(now, msg, idx, store, rng, &mut scratch)
-                    .and_then(|(t, len)| {
-                        let inner = scratch.get(..len).ok_or(DropReason::ReplyTooLarge)?;
-                        let reply = Message::parse(inner).map_err(|_| DropReason::ReplyTooLarge)?;
-                        // RFC 8415 §19.3: RELAY-REPL per level, Interface-Id echoed.
-                        let n = chain
-                            .emit_reply(&reply, out)
-                            .map_err(|_| DropReason::ReplyTooLarge)?;
-                        Ok((t, n))
-                    });
-                self.scratch = scratch;
-                result
+                // RFC 8415 §19.3: the reply is written once, in place, after the RELAY-REPL
+                // headers (one per level, Interface-Id echoed), which are filled in after.
+                let header = chain.reply_header_len();
+                let inner = out.get_mut(header..).ok_or(DropReason::ReplyTooLarge)?;
+                let (t, len) = self.process(now, msg, idx, store, rng, inner)?;
+                chain
+                    .emit_reply_headers(len, out)
+                    .map_err(|_| DropReason::ReplyTooLarge)?;
+                Ok((t, header + len))
             }
         }
     }
@@ -610,8 +760,9 @@ impl Engine {
         self.config.subnets.iter().position(|x| std::ptr::eq(x, s))
     }
 
-    /// Applies the RFC 8415 §16 discard rules and decodes what the handlers need.
-    fn validate<'m>(&self, msg: Message<'m>) -> Result<Request<'m>, DropReason> {
+    /// Applies the RFC 8415 §16 discard rules and decodes what the handlers need; the IAs go
+    /// into `work`.
+    fn validate<'m>(&mut self, msg: Message<'m>) -> Result<Request<'m>, DropReason> {
         use DropReason as D;
         if SINGLETONS.iter().any(|c| msg.count(*c) > 1) {
             return Err(D::DuplicateOption);
@@ -660,54 +811,70 @@ impl Engine {
             Some(c) => DuidBuf::new(c.as_bytes()).ok_or(D::Malformed)?,
             None => DuidBuf::EMPTY,
         };
-        let mut ias = [None::<IaIn>; MAX_IAS];
-        let mut n = 0;
-        let mut push = |ia: IaIn| {
-            if let Some(slot) = ias.get_mut(n) {
-                *slot = Some(ia);
-                n += 1;
-            }
-        };
+        let w = &mut self.work;
+        w.clear();
+        let mut over = 0u64;
+        let mut push =
+            |w: &mut Work, kind, iaid, leases: &mut dyn Iterator<Item = Result<Lease, D>>| {
+                let start = w.named.len();
+                let mut over_limit = w.ias.len() >= MAX_IAS;
+                if !over_limit {
+                    for l in leases {
+                        let l = l?;
+                        if w.named.len() - start >= MAX_LEASES_PER_IA {
+                            over_limit = true;
+                            break;
+                        }
+                        w.named.push(l);
+                    }
+                } else {
+                    // Still check it parses (RFC 8415 §16: a malformed option drops the message).
+                    for l in leases {
+                        l?;
+                    }
+                }
+                if over_limit {
+                    w.named.truncate(start);
+                    over += 1;
+                }
+                w.ias.push(IaIn {
+                    kind,
+                    iaid,
+                    named: start..w.named.len(),
+                    over_limit,
+                });
+                Ok::<(), D>(())
+            };
         for ia in msg.ia_nas() {
             let ia = ia.map_err(|_| D::Malformed)?;
-            let mut leases = [None; MAX_LEASES_PER_IA];
-            for (slot, a) in leases.iter_mut().zip(ia.addresses()) {
-                let a = a.map_err(|_| D::Malformed)?;
-                *slot = Some(Lease {
+            let mut leases = ia.addresses().map(|a| {
+                a.map(|a| Lease {
                     kind: LeaseKind::Address,
                     addr: a.addr,
                     len: 128,
-                });
-            }
-            push(IaIn {
-                kind: LeaseKind::Address,
-                iaid: ia.iaid,
-                leases,
+                })
+                .map_err(|_| D::Malformed)
             });
+            push(w, LeaseKind::Address, ia.iaid, &mut leases)?;
         }
         for ia in msg.ia_pds() {
             let ia = ia.map_err(|_| D::Malformed)?;
-            let mut leases = [None; MAX_LEASES_PER_IA];
-            for (slot, p) in leases.iter_mut().zip(ia.prefixes()) {
-                let p = p.map_err(|_| D::Malformed)?;
-                *slot = Some(Lease {
+            let mut leases = ia.prefixes().map(|p| {
+                p.map(|p| Lease {
                     kind: LeaseKind::Prefix,
                     addr: p.prefix,
                     len: p.prefix_len,
-                });
-            }
-            push(IaIn {
-                kind: LeaseKind::Prefix,
-                iaid: ia.iaid,
-                leases,
+                })
+                .map_err(|_| D::Malformed)
             });
+            push(w, LeaseKind::Prefix, ia.iaid, &mut leases)?;
         }
+        self.counters.ias_over_limit += over;
         Ok(Request {
-            msg,
             client_id: client_id.map(|c| c.as_bytes()),
             duid,
             oro,
-            ias,
+            ours,
         })
     }
 
@@ -730,6 +897,13 @@ impl Engine {
             _ => {}
         }
         let req = self.validate(msg)?;
+        // RFC 8156 §2, §8: what the failover state lets this server answer.
+        match self.policy.responsiveness {
+            Responsiveness::Responsive => {}
+            Responsiveness::RenewResponsive if req.ours == Some(true) => {}
+            Responsiveness::RenewResponsive => return Err(DropReason::RenewResponsiveOnly),
+            Responsiveness::Unresponsive => return Err(DropReason::Unresponsive),
+        }
         let Self {
             config,
             server_duid,
@@ -738,6 +912,9 @@ impl Engine {
             reservations,
             counters,
             partition,
+            policy,
+            changes,
+            work,
             ..
         } = self;
         let site = subnet_idx.and_then(|i| {
@@ -748,64 +925,123 @@ impl Engine {
                 reservations,
                 now,
                 partition: *partition,
+                policy: *policy,
             })
         });
         let mut ctx = Ctx {
             site,
             counters,
+            changes,
             now,
+            policy: *policy,
             decline_quarantine: *decline_quarantine,
         };
-        let mut ias = [None::<IaOut>; MAX_IAS];
         let mut reply_type = MessageType::REPLY;
         let mut status = None;
         let mut rapid_commit = false;
-        match msg.msg_type {
-            MessageType::SOLICIT => {
-                // RFC 8415 §18.3.1: Rapid Commit only when the subnet allows it.
-                rapid_commit = msg.rapid_commit() && site.is_some_and(|s| s.subnet.rapid_commit);
-                if !rapid_commit {
-                    reply_type = MessageType::ADVERTISE;
+        let t = msg.msg_type;
+        match t {
+            MessageType::SOLICIT
+            | MessageType::REQUEST
+            | MessageType::RENEW
+            | MessageType::REBIND
+            | MessageType::RELEASE
+            | MessageType::DECLINE => {
+                if t == MessageType::SOLICIT {
+                    // RFC 8415 §18.3.1: Rapid Commit only when the subnet allows it.
+                    rapid_commit =
+                        msg.rapid_commit() && site.is_some_and(|s| s.subnet.rapid_commit);
+                    if !rapid_commit {
+                        reply_type = MessageType::ADVERTISE;
+                    }
                 }
-                ctx.assign(&req, rapid_commit, false, store, rng, &mut ias);
+                if matches!(t, MessageType::RELEASE | MessageType::DECLINE) {
+                    status = Some(Status::of(StatusCode::SUCCESS));
+                }
+                let ias = std::mem::take(&mut work.ias);
+                for ia in &ias {
+                    let start = work.out_start();
+                    let mut omit = false;
+                    let st = if ia.over_limit {
+                        Some(match t {
+                            MessageType::SOLICIT | MessageType::REQUEST => Status {
+                                text: OVER_LIMIT_TEXT,
+                                ..unavailable(ia.kind)
+                            },
+                            _ => Status {
+                                code: StatusCode::UNSPEC_FAIL,
+                                text: OVER_LIMIT_TEXT,
+                            },
+                        })
+                    } else {
+                        match t {
+                            MessageType::SOLICIT => ctx.assign(
+                                &req,
+                                ia,
+                                if rapid_commit {
+                                    Assign::Commit
+                                } else {
+                                    Assign::Advertise
+                                },
+                                store,
+                                rng,
+                                work,
+                            ),
+                            MessageType::REQUEST => {
+                                ctx.assign(&req, ia, Assign::Request, store, rng, work)
+                            }
+                            MessageType::RENEW => ctx.extend(&req, ia, false, store, rng, work),
+                            MessageType::REBIND => ctx.extend(&req, ia, true, store, rng, work),
+                            // RFC 8415 §18.3.8: Decline concerns addresses only.
+                            MessageType::DECLINE if ia.kind != LeaseKind::Address => {
+                                omit = true;
+                                None
+                            }
+                            _ => {
+                                let st =
+                                    ctx.let_go(&req, ia, t == MessageType::DECLINE, store, work);
+                                omit = st.is_none();
+                                st
+                            }
+                        }
+                    };
+                    work.out.push(IaOut {
+                        kind: ia.kind,
+                        iaid: ia.iaid,
+                        t1: 0,
+                        t2: 0,
+                        leases: start..work.leases.len(),
+                        status: st,
+                        omit,
+                    });
+                }
+                work.ias = ias;
+                if let Some(site) = site {
+                    Self::finish(&mut ctx, &site, store, work);
+                }
             }
-            MessageType::REQUEST => ctx.assign(&req, true, true, store, rng, &mut ias),
-            MessageType::RENEW => ctx.extend(&req, false, store, rng, &mut ias),
-            MessageType::REBIND => ctx.extend(&req, true, store, rng, &mut ias),
             MessageType::CONFIRM => {
                 // RFC 8415 §18.3.3.
                 let site = site.ok_or(DropReason::ConfirmUnanswerable)?;
                 let mut any = false;
                 let mut all_on_link = true;
-                for l in req
-                    .ias()
-                    .filter(|ia| ia.kind == LeaseKind::Address)
-                    .flat_map(IaIn::leases)
-                {
-                    any = true;
-                    all_on_link &= site.subnet.prefix.contains(l.addr);
+                for ia in work.ias.iter().filter(|ia| ia.kind == LeaseKind::Address) {
+                    for l in work.named.get(ia.named.clone()).unwrap_or_default() {
+                        any = true;
+                        all_on_link &= site.subnet.prefix.contains(l.addr);
+                    }
                 }
                 if !any {
                     return Err(DropReason::ConfirmUnanswerable);
                 }
-                status = Some(if all_on_link {
+                status = Some(Status::of(if all_on_link {
                     StatusCode::SUCCESS
                 } else {
                     StatusCode::NOT_ON_LINK
-                });
-            }
-            MessageType::RELEASE | MessageType::DECLINE => {
-                ctx.let_go(&req, msg.msg_type == MessageType::DECLINE, store, &mut ias);
-                status = Some(StatusCode::SUCCESS);
+                }));
             }
             // INFORMATION-REQUEST (RFC 8415 §18.3.6): options only.
             _ => {}
-        }
-        let mut list = [IaOut::new(LeaseKind::Address, 0); MAX_IAS];
-        let mut n = 0;
-        for (slot, ia) in list.iter_mut().zip(ias.iter().flatten()) {
-            *slot = *ia;
-            n += 1;
         }
         let options = subnet_idx.and_then(|i| {
             Some((
@@ -825,21 +1061,66 @@ impl Engine {
             preference,
             rapid_commit,
             status,
-            ias: list.get(..n).unwrap_or_default(),
+            ias: &work.out,
+            leases: &work.leases,
             options,
             oro: req.oro,
-            information_request: msg.msg_type == MessageType::INFORMATION_REQUEST,
+            information_request: t == MessageType::INFORMATION_REQUEST,
         };
         let len = reply::write(buf, &parts).map_err(|_| DropReason::ReplyTooLarge)?;
         Ok((reply_type, len))
     }
 
+    /// After every IA is decided: T1/T2 from the shortest preferred lifetime granted, the
+    /// same in every IA that holds a lease (RFC 8415 §18.3.2, §18.3.4, §21.4); then the
+    /// pending leases are committed with them. A lease whose commit fails is withdrawn from
+    /// the reply, and an IA left with nothing gets NoAddrsAvail / NoPrefixAvail.
+    fn finish<S: LeaseStore>(ctx: &mut Ctx<'_>, site: &Site<'_>, store: &mut S, w: &mut Work) {
+        let shortest = w
+            .leases
+            .iter()
+            .filter(|l| l.granted())
+            .map(|l| l.preferred)
+            .min();
+        let Some(timers) = timers(site.subnet, shortest) else {
+            return;
+        };
+        for (l, p) in w.leases.iter_mut().zip(&w.pending) {
+            if let Some(p) = p
+                && !ctx.commit(site.subnet_idx, p, l, timers, store)
+            {
+                l.withdrawn = true;
+            }
+        }
+        for ia in &mut w.out {
+            let granted = w
+                .leases
+                .get(ia.leases.clone())
+                .unwrap_or_default()
+                .iter()
+                .any(LeaseOut::granted);
+            if granted {
+                (ia.t1, ia.t2) = timers;
+            } else if ia.status.is_none()
+                && w.leases
+                    .get(ia.leases.clone())
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|l| l.withdrawn)
+            {
+                ia.status = Some(unavailable(ia.kind));
+            }
+        }
+    }
+
     /// Expires leases incrementally (call it periodically): visits up to `budget` bindings
     /// from where the last call stopped. ACTIVE bindings past their valid lifetime become
-    /// EXPIRED; ABANDONED bindings past their quarantine become FREE and forget the client
-    /// that declined them (RFC 8156 §5.5.1 allows ABANDONED → FREE; the decliner should not
-    /// get the address back as "its own"). RELEASED and EXPIRED bindings stay as they are:
-    /// they are free for anyone, and their client gets them back first.
+    /// EXPIRED (RFC 8156 §7.2 (8)); ABANDONED bindings past their quarantine are RESET (10)
+    /// and, unless the policy needs the partner to acknowledge that first (4), FREE (5),
+    /// forgetting the client that declined them (the decliner should not get the address
+    /// back as "its own"). RELEASED and EXPIRED bindings stay as they are: they are free for
+    /// anyone (standalone), and their client gets them back first. What changed is in
+    /// [`Engine::changes`].
     pub fn reclaim<S: LeaseStore>(
         &mut self,
         now: FailoverTime,
@@ -847,7 +1128,9 @@ impl Engine {
         budget: usize,
     ) -> ReclaimReport {
         const CHUNK: usize = 64;
+        self.changes.clear();
         let mut report = ReclaimReport::default();
+        let free_at_once = !self.policy.reuse_needs_partner_ack;
         while report.visited < budget {
             let max = CHUNK.min(budget - report.visited);
             let mut todo = [None::<Binding>; CHUNK];
@@ -864,28 +1147,50 @@ impl Engine {
             });
             report.visited += seen;
             for mut b in todo.into_iter().flatten() {
-                let was_active = b.status == BindingStatus::ACTIVE;
-                if was_active {
-                    b.status = BindingStatus::EXPIRED;
+                let from = b.status;
+                let was_active = from == BindingStatus::ACTIVE;
+                let applied = if was_active {
+                    transition::apply(&mut b, BindingEvent::Expire, now, FailoverTime(0))
                 } else {
-                    b.status = BindingStatus::FREE;
-                    b.duid = DuidBuf::EMPTY;
-                    b.iaid = 0;
+                    transition::apply(&mut b, BindingEvent::Reset, now, FailoverTime(0)).and_then(
+                        |a| {
+                            if free_at_once {
+                                b.duid = DuidBuf::EMPTY;
+                                b.iaid = 0;
+                                transition::apply(
+                                    &mut b,
+                                    BindingEvent::Free(FreeStatus::Free),
+                                    now,
+                                    FailoverTime(0),
+                                )
+                            } else {
+                                Ok(a)
+                            }
+                        },
+                    )
+                };
+                if applied.is_err() {
+                    self.counters.illegal_transitions += 1;
+                    continue;
                 }
-                b.start_time_of_state = now;
-                b.state_expiration_time = FailoverTime(0);
-                b.flags.set(BindingFlags::UPDATE_PENDING, true);
-                if store.put(&b).is_ok() {
-                    if was_active {
-                        report.expired += 1;
-                        self.counters.expired += 1;
-                    } else {
-                        report.unquarantined += 1;
-                        self.counters.unquarantined += 1;
+                match store.put(&b) {
+                    Ok(()) => {
+                        self.changes.push(BindingChange {
+                            binding: b,
+                            from: Some(from),
+                        });
+                        if was_active {
+                            report.expired += 1;
+                            self.counters.expired += 1;
+                        } else {
+                            report.unquarantined += 1;
+                            self.counters.unquarantined += 1;
+                        }
                     }
-                } else {
-                    report.store_errors += 1;
-                    self.counters.store_errors += 1;
+                    Err(_) => {
+                        report.store_errors += 1;
+                        self.counters.store_errors += 1;
+                    }
                 }
             }
             match next {

@@ -37,13 +37,18 @@
 mod alloc;
 mod counters;
 mod engine;
+mod inbound;
 mod reply;
 mod shard;
 
 pub use alloc::{MAX_LEASES_PER_IA, PROBE_LIMIT, RANDOM_TRIES};
 pub use counters::{Counters, DropReason};
-pub use engine::{DEFAULT_DECLINE_QUARANTINE, Engine, Outcome, ReclaimReport, RxMeta};
+pub use engine::{
+    BindingChange, DEFAULT_DECLINE_QUARANTINE, Engine, MAX_IAS, Outcome, ReclaimReport, RxMeta,
+};
+pub use inbound::Inbound;
 pub use shard::{duid_hash, shard_of};
+pub use tandem_lease::ServingPolicy;
 
 /// A source of randomness for lease selection (random probing of pools). The daemon seeds one
 /// from the OS; tests use a fixed seed.

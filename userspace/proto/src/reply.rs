@@ -1,5 +1,7 @@
 //! Writing Advertise and Reply messages (RFC 8415 §18.3.9, §18.3.10) straight into a buffer.
 
+use core::ops::Range;
+
 use tandem_config::Subnet;
 use tandem_lease::LeaseKind;
 use tandem_wire::Result;
@@ -8,7 +10,7 @@ use tandem_wire::dhcp::option::CodeList;
 use tandem_wire::dhcp::{MessageType, StatusCode};
 use tandem_wire::option::OptionCode;
 
-use crate::alloc::{Lease, MAX_LEASES_PER_IA};
+use crate::alloc::Lease;
 
 /// One lease in a reply IA, with the lifetimes sent (0/0 tells the client to stop using it,
 /// RFC 8415 §18.3.4, §18.3.5).
@@ -17,47 +19,63 @@ pub(crate) struct LeaseOut {
     pub(crate) lease: Lease,
     pub(crate) preferred: u32,
     pub(crate) valid: u32,
+    /// Left out of the reply (its commit failed).
+    pub(crate) withdrawn: bool,
 }
 
-/// One IA_NA or IA_PD of a reply.
-#[derive(Clone, Copy, Debug)]
+impl LeaseOut {
+    /// A lease the client must stop using (lifetimes 0).
+    pub(crate) const fn zero(lease: Lease) -> Self {
+        Self {
+            lease,
+            preferred: 0,
+            valid: 0,
+            withdrawn: false,
+        }
+    }
+
+    /// `true` if the reply grants it (not withdrawn, valid lifetime > 0).
+    pub(crate) const fn granted(&self) -> bool {
+        !self.withdrawn && self.valid > 0
+    }
+}
+
+/// A Status Code option (RFC 8415 §21.13): the code and the message for a user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Status {
+    pub(crate) code: StatusCode,
+    pub(crate) text: &'static str,
+}
+
+impl Status {
+    /// `code` with its usual message.
+    pub(crate) const fn of(code: StatusCode) -> Self {
+        Self {
+            code,
+            text: status_text(code),
+        }
+    }
+}
+
+/// One IA_NA or IA_PD of a reply; its leases are `leases` of the reply's lease list.
+#[derive(Clone, Debug)]
 pub(crate) struct IaOut {
     pub(crate) kind: LeaseKind,
     pub(crate) iaid: u32,
     pub(crate) t1: u32,
     pub(crate) t2: u32,
-    pub(crate) leases: [Option<LeaseOut>; MAX_LEASES_PER_IA],
-    pub(crate) status: Option<StatusCode>,
-}
-
-impl IaOut {
-    pub(crate) const fn new(kind: LeaseKind, iaid: u32) -> Self {
-        Self {
-            kind,
-            iaid,
-            t1: 0,
-            t2: 0,
-            leases: [None; MAX_LEASES_PER_IA],
-            status: None,
-        }
-    }
-
-    /// Adds a lease (silently ignored past [`MAX_LEASES_PER_IA`]).
-    pub(crate) fn push(&mut self, lease: LeaseOut) {
-        if let Some(slot) = self.leases.iter_mut().find(|l| l.is_none()) {
-            *slot = Some(lease);
-        }
-    }
-
-    pub(crate) fn has_lease(&self, lease: &Lease) -> bool {
-        self.leases.iter().flatten().any(|l| l.lease == *lease)
-    }
+    pub(crate) leases: Range<usize>,
+    pub(crate) status: Option<Status>,
+    /// Left out of the reply (Release / Decline: an IA the server released or declined,
+    /// RFC 8415 §18.3.7, §18.3.8).
+    pub(crate) omit: bool,
 }
 
 /// A human-readable message for each status we send (RFC 8415 §21.13).
 pub(crate) const fn status_text(code: StatusCode) -> &'static str {
     match code.0 {
         0 => "success",
+        1 => "failure",
         2 => "no addresses available",
         3 => "no binding for this IA",
         4 => "address not on link",
@@ -66,14 +84,14 @@ pub(crate) const fn status_text(code: StatusCode) -> &'static str {
     }
 }
 
-fn write_status(w: &mut Writer<'_>, code: StatusCode) -> Result<()> {
+fn write_status(w: &mut Writer<'_>, status: Status) -> Result<()> {
     w.option(OptionCode::STATUS_CODE.0, |w| {
-        w.u16(code.0)?;
-        w.put(status_text(code).as_bytes())
+        w.u16(status.code.0)?;
+        w.put(status.text.as_bytes())
     })
 }
 
-fn write_ia(w: &mut Writer<'_>, ia: &IaOut) -> Result<()> {
+fn write_ia(w: &mut Writer<'_>, ia: &IaOut, leases: &[LeaseOut]) -> Result<()> {
     let code = match ia.kind {
         LeaseKind::Address => OptionCode::IA_NA,
         LeaseKind::Prefix => OptionCode::IA_PD,
@@ -82,7 +100,8 @@ fn write_ia(w: &mut Writer<'_>, ia: &IaOut) -> Result<()> {
         w.u32(ia.iaid)?;
         w.u32(ia.t1)?;
         w.u32(ia.t2)?;
-        for l in ia.leases.iter().flatten() {
+        let mine = leases.get(ia.leases.clone()).unwrap_or_default();
+        for l in mine.iter().filter(|l| !l.withdrawn) {
             match ia.kind {
                 // RFC 8415 §21.6.
                 LeaseKind::Address => w.option(OptionCode::IAADDR.0, |w| {
@@ -100,7 +119,7 @@ fn write_ia(w: &mut Writer<'_>, ia: &IaOut) -> Result<()> {
             }
         }
         match ia.status {
-            Some(code) => write_status(w, code),
+            Some(status) => write_status(w, status),
             None => Ok(()),
         }
     })
@@ -115,8 +134,9 @@ pub(crate) struct ReplyParts<'a> {
     pub(crate) client_id: Option<&'a [u8]>,
     pub(crate) preference: Option<u8>,
     pub(crate) rapid_commit: bool,
-    pub(crate) status: Option<StatusCode>,
+    pub(crate) status: Option<Status>,
     pub(crate) ias: &'a [IaOut],
+    pub(crate) leases: &'a [LeaseOut],
     /// The subnet's options and its encoded domain list, if the client has a subnet.
     pub(crate) options: Option<(&'a Subnet, &'a [u8])>,
     pub(crate) oro: Option<CodeList<'a>>,
@@ -140,11 +160,11 @@ pub(crate) fn write(buf: &mut [u8], p: &ReplyParts<'_>) -> Result<usize> {
     if p.rapid_commit {
         w.option(OptionCode::RAPID_COMMIT.0, |_| Ok(()))?;
     }
-    if let Some(code) = p.status {
-        write_status(&mut w, code)?;
+    if let Some(status) = p.status {
+        write_status(&mut w, status)?;
     }
-    for ia in p.ias {
-        write_ia(&mut w, ia)?;
+    for ia in p.ias.iter().filter(|ia| !ia.omit) {
+        write_ia(&mut w, ia, p.leases)?;
     }
     if let (Some((subnet, domains)), Some(oro)) = (p.options, p.oro) {
         let o = &subnet.options;

@@ -12,9 +12,7 @@
 //! shards), and the shard is taken from the low bits (`mod S`). It decides which lease file a
 //! binding lives in, so it is part of the state-directory format and must never change.
 
-use tandem_wire::dhcp::Packet;
-use tandem_wire::dhcp::message::Message;
-use tandem_wire::dhcp::relay::RelayChain;
+use crate::inbound::Inbound;
 
 /// FNV-1a 64 offset basis.
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -47,17 +45,5 @@ pub fn shard_of(payload: &[u8], shards: u32) -> Option<u32> {
     if shards <= 1 {
         return Some(0);
     }
-    let hash = match Packet::parse(payload).ok()? {
-        Packet::Client(msg) => client_hash(&msg)?,
-        Packet::Relay(_) => {
-            let chain = RelayChain::parse(payload).ok()?;
-            client_hash(&chain.inner())?
-        }
-    };
-    u32::try_from(hash % u64::from(shards)).ok()
-}
-
-fn client_hash(msg: &Message<'_>) -> Option<u64> {
-    let duid = msg.client_id().ok()??;
-    Some(duid_hash(duid.as_bytes()))
+    Inbound::parse(payload).shard(shards)
 }

@@ -198,9 +198,40 @@ fn rebind_extends_known_binding() {
     assert_eq!(ia_nas(&r)[0].leases, vec![(addr, 128, 3600, 7200)]);
 }
 
-#[test]
-fn rebind_unknown_off_link_address_gets_zero_lifetimes_and_a_new_lease() {
+/// A harness whose first subnet creates bindings on Rebind (`rebind-creates-bindings`).
+fn rebind_creating() -> Harness<MemStore> {
     let mut h = Harness::new();
+    let mut c = config();
+    c.subnets[0].rebind_creates_bindings = true;
+    h.engine = Engine::new(c, SERVER_DUID.to_vec());
+    h
+}
+
+#[test]
+fn rebind_unknown_ia_gets_no_binding_by_default() {
+    // RFC 8415 §18.3.5: without configuration to create bindings, NoBinding; nothing stored.
+    let mut h = Harness::new();
+    let want = a("2001:db8:1::102");
+    let off = a("2001:db8:99::7");
+    let r = h.reply(&msg(
+        T::REBIND,
+        5,
+        &[client_id(&client_duid(1)), ia_na(1, &[want, off])],
+    ));
+    let na = ia_nas(&r);
+    assert_eq!(na[0].status, Some(StatusCode::NO_BINDING));
+    assert_eq!(
+        na[0].leases,
+        vec![(off, 128, 0, 0)],
+        "off-link gets lifetimes 0"
+    );
+    assert!(h.store.is_empty());
+    assert!(h.engine.changes().is_empty());
+}
+
+#[test]
+fn rebind_unknown_off_link_address_gets_zero_lifetimes_and_a_new_lease_when_configured() {
+    let mut h = rebind_creating();
     let off = a("2001:db8:99::7");
     let r = h.reply(&msg(
         T::REBIND,
@@ -215,8 +246,8 @@ fn rebind_unknown_off_link_address_gets_zero_lifetimes_and_a_new_lease() {
 }
 
 #[test]
-fn rebind_unknown_on_link_address_creates_the_binding() {
-    let mut h = Harness::new();
+fn rebind_unknown_on_link_address_creates_the_binding_when_configured() {
+    let mut h = rebind_creating();
     let want = a("2001:db8:1::102");
     let r = h.reply(&msg(
         T::REBIND,

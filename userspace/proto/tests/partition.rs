@@ -1,4 +1,4 @@
-//! Issue 4 sharding: engines partitioned by pool offset never allocate the same lease, hints
+//! Issue 4 sharding: engines partitioned by pool slot never allocate the same lease, hints
 //! and reservations follow the rules of the contract, allocation stays bounded, and
 //! `shard_of` routes every message of a client to the same shard.
 
@@ -55,6 +55,11 @@ fn na_offset(addr: Ipv6Addr) -> u128 {
     u128::from(addr) - POOL2
 }
 
+/// The slot of an address of subnet 2's pool: the pair of offsets 2m, 2m + 1 it is in.
+fn na_slot(addr: Ipv6Addr) -> u128 {
+    na_offset(addr) >> 1
+}
+
 /// Index of a delegated prefix within its PD pool of subnet 2 (/56s of the /40, /60s of
 /// the /48).
 fn pd_index(prefix: Ipv6Addr) -> u128 {
@@ -93,7 +98,7 @@ proptest! {
             let (na, pd) = grant(h, &payload);
             let na = na.unwrap();
             let pd = pd.unwrap();
-            prop_assert_eq!(na_offset(na) % 2, u128::from(k), "address {} from shard {}", na, k);
+            prop_assert_eq!(na_slot(na) % 2, u128::from(k), "address {} from shard {}", na, k);
             prop_assert_eq!(pd_index(pd) % 2, u128::from(k), "prefix {} from shard {}", pd, k);
             prop_assert!(addrs.insert(na), "address {} given twice", na);
             prop_assert!(prefixes.insert(pd), "prefix {} given twice", pd);
@@ -106,20 +111,29 @@ proptest! {
 #[test]
 fn partitioned_engine_hint_of_other_shard_ignored() {
     let mut h = partitioned(MemStore::new(), 0, 2);
-    let odd = Ipv6Addr::from(POOL2 + 3);
-    let (na, _) = grant(&mut h, &relayed_request(&client_duid(1), Some(odd), None));
+    // Offsets 2 and 3 are slot 1 (shard 1's); offsets 4 and 5 are slot 2 (shard 0's).
+    let foreign = Ipv6Addr::from(POOL2 + 3);
+    let (na, _) = grant(
+        &mut h,
+        &relayed_request(&client_duid(1), Some(foreign), None),
+    );
     let na = na.unwrap();
-    assert_ne!(na, odd);
-    assert_eq!(na_offset(na) % 2, 0, "{na}");
-    let even = Ipv6Addr::from(POOL2 + 4);
-    let (na, _) = grant(&mut h, &relayed_request(&client_duid(2), Some(even), None));
-    assert_eq!(na, Some(even));
+    assert_ne!(na, foreign);
+    assert_eq!(na_slot(na) % 2, 0, "{na}");
+    for own in [Ipv6Addr::from(POOL2 + 4), Ipv6Addr::from(POOL2 + 5)] {
+        let (na, _) = grant(
+            &mut h,
+            &relayed_request(&own.octets()[10..], Some(own), None),
+        );
+        assert_eq!(na, Some(own));
+    }
 }
 
 #[test]
 fn partitioned_engine_small_pool_exhausts_only_its_class() {
-    // Subnet 1's pool is ::100–::103 with ::101 reserved: shard 1 of 2 owns offsets 1 and 3,
-    // so only ::103 is dynamic for it; shard 0 owns ::100 and ::102.
+    // Subnet 1's pool is ::100–::103 with ::101 reserved: slot 0 is {::100, ::101} (shard 0
+    // of 2), slot 1 is {::102, ::103} (shard 1), so shard 0 has only ::100 to give and
+    // shard 1 has ::102 and ::103.
     let request = |n: u8| {
         msg(
             T::REQUEST,
@@ -127,21 +141,25 @@ fn partitioned_engine_small_pool_exhausts_only_its_class() {
             &[client_id(&client_duid(n)), server_id(), ia_na(1, &[])],
         )
     };
-    let mut odd = partitioned(MemStore::new(), 1, 2);
+    let mut zero = partitioned(MemStore::new(), 0, 2);
     assert_eq!(
-        ia_nas(&odd.reply(&request(1)))[0].leases[0].0,
-        a("2001:db8:1::103")
+        ia_nas(&zero.reply(&request(1)))[0].leases[0].0,
+        a("2001:db8:1::100")
     );
     assert_eq!(
-        ia_nas(&odd.reply(&request(2)))[0].status,
+        ia_nas(&zero.reply(&request(2)))[0].status,
         Some(tandem_wire::dhcp::StatusCode::NO_ADDRS_AVAIL)
     );
-    let mut even = partitioned(MemStore::new(), 0, 2);
+    let mut one = partitioned(MemStore::new(), 1, 2);
     let mut got: Vec<Ipv6Addr> = (1..=2)
-        .map(|n| ia_nas(&even.reply(&request(n)))[0].leases[0].0)
+        .map(|n| ia_nas(&one.reply(&request(n)))[0].leases[0].0)
         .collect();
     got.sort();
-    assert_eq!(got, [a("2001:db8:1::100"), a("2001:db8:1::102")]);
+    assert_eq!(got, [a("2001:db8:1::102"), a("2001:db8:1::103")]);
+    assert_eq!(
+        ia_nas(&one.reply(&request(3)))[0].status,
+        Some(tandem_wire::dhcp::StatusCode::NO_ADDRS_AVAIL)
+    );
 }
 
 #[test]
@@ -164,10 +182,7 @@ fn partitioned_engine_big_pools_allocate_with_few_store_lookups() {
         for n in 0..150u8 {
             h.store.gets.set(0);
             let (na, pd) = grant(&mut h, &relayed_request(&client_duid(n), None, None));
-            assert_eq!(
-                na_offset(na.unwrap()) % u128::from(shards),
-                u128::from(shard)
-            );
+            assert_eq!(na_slot(na.unwrap()) % u128::from(shards), u128::from(shard));
             assert_eq!(
                 pd_index(pd.unwrap()) % u128::from(shards),
                 u128::from(shard)

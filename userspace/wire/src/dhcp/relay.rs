@@ -280,14 +280,22 @@ impl<'a> RelayChain<'a> {
         self.levels().iter().map(Self::overhead).sum::<usize>() + reply.buffer_len()
     }
 
-    /// Writes `reply` wrapped in one RELAY-REPL per level (RFC 8415 §19.3): each level copies
-    /// the hop-count, link-address and peer-address of its RELAY-FORW and echoes its
-    /// Interface-Id option (RFC 8415 §21.18); the innermost Relay Message option carries
-    /// `reply`. Returns the bytes written ([`RelayChain::reply_len`]). A level whose payload
-    /// would exceed 65535 bytes is [`Error::Malformed`].
-    pub fn emit_reply(&self, reply: &Message<'_>, buf: &mut [u8]) -> Result<usize> {
+    /// Bytes of RELAY-REPL headers (with echoed Interface-Ids and RELAY_MSG option headers)
+    /// that [`RelayChain::emit_reply_headers`] writes in front of the inner reply.
+    pub fn reply_header_len(&self) -> usize {
+        self.levels().iter().map(Self::overhead).sum()
+    }
+
+    /// Writes, at the start of `buf`, the RELAY-REPL levels (RFC 8415 §19.3) for an inner reply
+    /// of `inner_len` bytes that the caller has written (or will write) right after them, at
+    /// `buf[reply_header_len()..]`: so a server can build its reply in place, once. Each level
+    /// copies the hop-count, link-address and peer-address of its RELAY-FORW and echoes its
+    /// Interface-Id (RFC 8415 §21.18). Returns [`RelayChain::reply_header_len`]. A level whose
+    /// payload would exceed 65535 bytes is [`Error::Malformed`]; a short `buf` is
+    /// [`Error::BufferTooSmall`].
+    pub fn emit_reply_headers(&self, inner_len: usize, buf: &mut [u8]) -> Result<usize> {
         let mut w = Writer::new(buf);
-        let mut remaining = self.reply_len(reply);
+        let mut remaining = self.reply_header_len() + inner_len;
         for level in self.levels() {
             w.u8(MessageType::RELAY_REPL.0)?;
             w.u8(level.hop_count)?;
@@ -302,8 +310,20 @@ impl<'a> RelayChain<'a> {
             w.u16(OptionCode::RELAY_MSG.0)?;
             w.u16(len)?;
         }
-        reply.emit_to(&mut w)?;
         Ok(w.position())
+    }
+
+    /// Writes `reply` wrapped in one RELAY-REPL per level (RFC 8415 §19.3): each level copies
+    /// the hop-count, link-address and peer-address of its RELAY-FORW and echoes its
+    /// Interface-Id option (RFC 8415 §21.18); the innermost Relay Message option carries
+    /// `reply`. Returns the bytes written ([`RelayChain::reply_len`]). A level whose payload
+    /// would exceed 65535 bytes is [`Error::Malformed`].
+    pub fn emit_reply(&self, reply: &Message<'_>, buf: &mut [u8]) -> Result<usize> {
+        let header = self.emit_reply_headers(reply.buffer_len(), buf)?;
+        let rest = buf.get_mut(header..).ok_or(Error::BufferTooSmall)?;
+        let mut w = Writer::new(rest);
+        reply.emit_to(&mut w)?;
+        Ok(header + w.position())
     }
 }
 

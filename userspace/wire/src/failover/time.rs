@@ -220,10 +220,21 @@ mod tests {
 
     #[test]
     fn expiry_after_is_always_later_and_zero_only_for_infinity() {
-        assert_eq!(FailoverTime(7).expiry_after(INFINITE_LIFETIME), FailoverTime(0));
+        assert_eq!(
+            FailoverTime(7).expiry_after(INFINITE_LIFETIME),
+            FailoverTime(0)
+        );
         for now in [0, 1, 1000, (1 << 31) - 1, 1 << 31, u32::MAX - 1, u32::MAX] {
             let now = FailoverTime(now);
-            for secs in [0, 1, 3600, MAX_FINITE_LIFETIME, 1 << 30, 1 << 31, u32::MAX - 1] {
+            for secs in [
+                0,
+                1,
+                3600,
+                MAX_FINITE_LIFETIME,
+                1 << 30,
+                1 << 31,
+                u32::MAX - 1,
+            ] {
                 let end = now.expiry_after(secs);
                 assert_ne!(end, FailoverTime(0), "{now:?} + {secs}");
                 assert_eq!(end.cmp_wrapping(now), Ordering::Greater, "{now:?} + {secs}");
