@@ -24,9 +24,21 @@
 //! * Allocation: the client's own binding first, then its reservation, then a valid
 //!   hint, then a random free lease (bounded random tries, then a bounded probe): never a scan
 //!   of the pool.
+//! * Lifetimes and timers (RFC 8415 §21.4, RFC 8156 §4.4): the subnet's lifetimes, capped by
+//!   the policy's MCLT; T1/T2 the same in every IA of a Reply, at most 0.5 / 0.8 × the shortest
+//!   preferred lifetime granted; leases are committed only after that, with the values sent.
+//! * Limits: up to [`MAX_IAS`] IAs per message and [`MAX_LEASES_PER_IA`] leases named per IA;
+//!   an IA beyond is answered with a status, never left out (`docs/failover.md` D4).
 //! * Expiry: [`Engine::reclaim`] walks the store incrementally.
-//! * Sharding (issue 4): [`shard_of`] routes a datagram to a shard by client DUID and
-//!   [`Engine::with_partition`] limits an engine to its shard's pool offsets.
+//! * Sharding (issue 4): [`Inbound::shard`] / [`shard_of`] route a datagram to a shard by client
+//!   DUID and [`Engine::with_partition`] limits an engine to its shard's pool slots.
+//!
+//! For failover the engine takes a [`ServingPolicy`] ([`Engine::set_policy`]: which messages
+//! it answers, which leases it may allocate, the MCLT cap) and reports every binding it
+//! committed ([`Engine::changes`], a [`BindingChange`] each). Every status change goes through
+//! [`tandem_lease::transition::apply`] (RFC 8156 §7.2). A datapath that parsed a datagram to
+//! pick its shard hands the [`Inbound`] to [`Engine::handle_inbound`], so nothing is parsed
+//! twice; a relayed reply is written once, in place behind its RELAY-REPL headers.
 //!
 //! [`FailoverTime`]: tandem_lease::FailoverTime
 //! [`LeaseStore`]: tandem_lease::LeaseStore
