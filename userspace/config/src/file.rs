@@ -15,6 +15,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::error::Collector;
+use crate::failover::FailoverItem;
 
 /// `[server]`.
 #[derive(Debug, Default, Deserialize)]
@@ -128,6 +129,7 @@ pub(crate) struct Document {
     pub(crate) datapath: Option<DatapathFile>,
     pub(crate) interfaces: Vec<Item<InterfaceFile>>,
     pub(crate) subnets: Vec<SubnetDoc>,
+    pub(crate) failovers: Vec<FailoverItem>,
 }
 
 /// Parses `text`; `None` (with errors recorded) on a TOML syntax error.
@@ -155,10 +157,26 @@ pub(crate) fn parse(text: &str, errors: &mut Collector<'_>) -> Option<Document> 
                     doc.subnets.push(subnet(v, &format!("subnet[{i}]"), errors));
                 }
             }
+            "failover" => {
+                for (i, v) in elements(value, "failover", errors).iter().enumerate() {
+                    let keys = match v.get_ref() {
+                        DeValue::Table(t) => {
+                            t.iter().map(|(k, _)| k.get_ref().to_string()).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    doc.failovers.push(FailoverItem {
+                        span: v.span(),
+                        value: deserialize(v, &format!("failover[{i}]"), errors),
+                        keys,
+                    });
+                }
+            }
             other => errors.push(
                 key.span(),
                 other,
-                "unknown key, expected one of `server`, `datapath`, `interface`, `subnet`",
+                "unknown key, expected one of `server`, `datapath`, `interface`, `subnet`, \
+                 `failover`",
             ),
         }
     }

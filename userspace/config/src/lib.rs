@@ -14,12 +14,18 @@
 #![deny(missing_docs)]
 
 mod error;
+mod failover;
 mod file;
 mod model;
 mod prefix;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use failover::{
+    DEFAULT_CONNECT_RETRY, DEFAULT_FAILOVER_PORT, DEFAULT_KEEPALIVE, DEFAULT_MAX_UNACKED_BNDUPD,
+    DEFAULT_MCLT, DEFAULT_STARTUP_TIME, Failover, FailoverRole, FailoverSecurity, MIN_MCLT,
+    TlsFiles,
+};
 pub use model::{
     AddressPool, Config, Datapath, DatapathMode, INFINITY, MAX_FINITE_LIFETIME, MAX_QUEUES,
     MAX_SHARDS, PdPool, Reservation, Server, Subnet, SubnetOptions, XdpMode, parse_core_list,

@@ -23,6 +23,8 @@ pub struct Config {
     pub interfaces: Vec<String>,
     /// `[[subnet]]`s in file order; prefixes, address pools and PD pools do not overlap.
     pub subnets: Vec<Subnet>,
+    /// `[[failover]]` relationships (RFC 8156); each subnet is in at most one.
+    pub failover: Vec<crate::failover::Failover>,
 }
 
 /// Server-wide settings, `[server]`.

@@ -41,6 +41,7 @@ fn build(doc: Document, errors: &mut Collector<'_>) -> Config {
         datapath,
         interfaces,
         subnets,
+        failovers,
     } = doc;
     let datapath = datapath
         .map(|d| build_datapath(&d, errors))
@@ -87,6 +88,7 @@ fn build(doc: Document, errors: &mut Collector<'_>) -> Config {
     sweep(ctx.prefixes, errors);
     sweep(ctx.pools, errors);
     sweep(ctx.pd_pools, errors);
+    let failover = crate::failover::build(failovers, &out, errors);
     Config {
         server: Server {
             state_dir,
@@ -95,6 +97,7 @@ fn build(doc: Document, errors: &mut Collector<'_>) -> Config {
         datapath,
         interfaces: names,
         subnets: out,
+        failover,
     }
 }
 

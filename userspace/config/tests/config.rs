@@ -120,6 +120,7 @@ fn example_valid_parses_to_expected_config() {
                 options: SubnetOptions::default(),
             },
         ],
+        failover: vec![],
     };
     assert_eq!(config, expected);
 }
