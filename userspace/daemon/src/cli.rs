@@ -4,8 +4,6 @@
 //! `READY …`, `COUNTERS …`, `WORKER …`, the lease listing), each flushed at once; logs go to
 //! stderr (level from `RUST_LOG`, default `info`).
 
-use std::ffi::CString;
-use std::fs;
 use std::io::{self, IsTerminal as _, Write as _};
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
@@ -16,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
+use tandem_datapath::iface;
 use tandem_datapath::worker::{self, WorkerConfig, WorkerHandle, parse_core_list};
 use tandem_datapath::xdp::{self, AttachMode, LogLevel, XdpProgram};
 
@@ -460,10 +459,10 @@ fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let signals = SignalSet::block(&[libc::SIGINT, libc::SIGTERM])?;
 
     let iface = args.iface.as_str();
-    let mac = interface_mac(iface)?;
+    let mac = iface::interface_mac(iface)?;
     let server_addr = match args.server_addr {
         Some(addr) => addr,
-        None => default_server_addr(iface)?,
+        None => iface::server_addr(iface).map_err(|e| anyhow!("{e} or pass --server-addr"))?,
     };
     let queues = resolve_queues(iface, args.queues, "--queues")?;
     let cores = resolve_cores(args.cores.as_ref().map(|c| c.0.as_slice()), "--cores")?;
@@ -664,112 +663,6 @@ fn default_cores() -> Vec<Option<usize>> {
     let is_set = |c: usize| unsafe { libc::CPU_ISSET(c, &set) };
     let cores: Vec<_> = (0..max).filter(|&c| is_set(c)).map(Some).collect();
     if cores.is_empty() { vec![None] } else { cores }
-}
-
-/// The hardware address of `iface` (`SIOCGIFHWADDR`, so it works in any network namespace
-/// whatever sysfs shows).
-pub(crate) fn interface_mac(iface: &str) -> anyhow::Result<[u8; 6]> {
-    let name =
-        CString::new(iface).map_err(|_| anyhow!("interface name {iface:?} contains a NUL byte"))?;
-    let bytes = name.as_bytes_with_nul();
-    if bytes.len() > libc::IFNAMSIZ {
-        bail!(
-            "interface name {iface:?} is longer than {} bytes",
-            libc::IFNAMSIZ - 1
-        );
-    }
-    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
-    if unsafe { libc::if_nametoindex(name.as_ptr()) } == 0 {
-        bail!(
-            "no interface named `{iface}` in this network namespace (see `ip link show`; inside \
-             a namespace run under `ip netns exec NS ...`)"
-        );
-    }
-    // SAFETY: a plain datagram socket; the result is checked below and closed by OwnedFd.
-    let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error())
-            .context("creating a socket to query the MAC address");
-    }
-    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    // SAFETY: ifreq is plain old data; all-zero is a valid value.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
-        *dst = libc::c_char::from_ne_bytes([*src]);
-    }
-    // SAFETY: SIOCGIFHWADDR reads ifr_name and writes the ifr_hwaddr member of `req`, which is
-    // a valid, exclusively borrowed ifreq for the duration of the call.
-    let rc = unsafe {
-        libc::ioctl(
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            libc::SIOCGIFHWADDR,
-            &raw mut req,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("reading the MAC address of {iface}"));
-    }
-    // SAFETY: a successful SIOCGIFHWADDR filled the `ifru_hwaddr` member of the union.
-    let hw = unsafe { req.ifr_ifru.ifru_hwaddr };
-    if i32::from(hw.sa_family) != i32::from(libc::ARPHRD_ETHER) {
-        bail!(
-            "{iface} is not an Ethernet interface (hardware type {})",
-            hw.sa_family
-        );
-    }
-    let mut mac = [0u8; 6];
-    for (dst, src) in mac.iter_mut().zip(hw.sa_data) {
-        *dst = src.to_ne_bytes()[0];
-    }
-    Ok(mac)
-}
-
-/// The first global address of `iface`, else its link-local address, from
-/// `/proc/net/if_inet6` (which shows the caller's network namespace). Tentative and
-/// DAD-failed addresses are skipped.
-pub(crate) fn default_server_addr(iface: &str) -> anyhow::Result<Ipv6Addr> {
-    let table = fs::read_to_string("/proc/net/if_inet6").context("reading /proc/net/if_inet6")?;
-    pick_server_addr(&table, iface).ok_or_else(|| {
-        anyhow!("{iface} has no usable IPv6 address: add one (`ip addr add ... dev {iface}`) or pass --server-addr")
-    })
-}
-
-/// Picks the address as [`default_server_addr`] does from the text of `/proc/net/if_inet6`
-/// (`<32 hex addr> <ifindex> <plen> <scope> <flags> <name>` per line).
-fn pick_server_addr(table: &str, iface: &str) -> Option<Ipv6Addr> {
-    const SCOPE_GLOBAL: u8 = 0x00;
-    const SCOPE_LINK: u8 = 0x20;
-    const IFA_F_DADFAILED: u32 = 0x08;
-    const IFA_F_TENTATIVE: u32 = 0x40;
-    let mut link_local = None;
-    for line in table.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [addr, _index, _plen, scope, flags, name] = fields.as_slice() else {
-            continue;
-        };
-        if *name != iface {
-            continue;
-        }
-        let (Ok(addr), Ok(scope), Ok(flags)) = (
-            u128::from_str_radix(addr, 16),
-            u8::from_str_radix(scope, 16),
-            u32::from_str_radix(flags, 16),
-        ) else {
-            continue;
-        };
-        if flags & (IFA_F_DADFAILED | IFA_F_TENTATIVE) != 0 {
-            continue;
-        }
-        let addr = Ipv6Addr::from(addr);
-        match scope {
-            SCOPE_GLOBAL => return Some(addr),
-            SCOPE_LINK if link_local.is_none() => link_local = Some(addr),
-            _ => {}
-        }
-    }
-    link_local
 }
 
 /// A set of blocked signals that the main thread waits for.
@@ -1028,26 +921,6 @@ mod tests {
             panic!("not xdp-verify")
         };
         assert_eq!(args.log_level, LogLevel::Off);
-    }
-
-    #[test]
-    fn server_addr_global_preferred_over_link_local() {
-        let table = "\
-fe800000000000000000000000000001 02 40 20 80 veth0
-fd0000dc000000000000000000000009 03 40 00 80 other
-fd0000dc000000000000000000000002 02 40 00 c0 veth0
-fd0000dc000000000000000000000001 02 40 00 80 veth0
-";
-        assert_eq!(
-            pick_server_addr(table, "veth0"),
-            Some("fd00:dc::1".parse().unwrap())
-        );
-        let only_ll = "fe800000000000000000000000000001 02 40 20 80 veth0\n";
-        assert_eq!(
-            pick_server_addr(only_ll, "veth0"),
-            Some("fe80::1".parse().unwrap())
-        );
-        assert_eq!(pick_server_addr(only_ll, "veth1"), None);
     }
 
     #[test]

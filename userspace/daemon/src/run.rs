@@ -26,7 +26,7 @@ use tandem_lease::{Binding, BindingStatus, ClientKey, FailoverTime, LeaseKind, L
 use tandem_proto::{Counters, Outcome, RxMeta};
 use tandem_store::StoreOptions;
 
-use crate::cli::{Cores, RunArgs, SignalSet, emit_line, interface_mac, unix_now};
+use crate::cli::{Cores, RunArgs, SignalSet, emit_line, unix_now};
 use crate::control::{ControlServer, SocketModeTarget};
 use crate::entropy::XorShift64Star;
 use crate::shard::{ShardSet, resolve_shards};
@@ -86,7 +86,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mac = config
         .interfaces
         .first()
-        .and_then(|iface| interface_mac(iface).ok());
+        .and_then(|iface| tandem_datapath::iface::interface_mac(iface).ok());
     let duid = tandem_store::server_duid::load_or_create(&state_dir, mac, unix_now())
         .with_context(|| format!("loading the server DUID in {}", state_dir.display()))?;
     let setup = Setup {

@@ -17,11 +17,12 @@
 //! (no pointer arithmetic); only the system calls are `unsafe`.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::io;
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 use std::time::Duration;
+
+use tandem_datapath::iface::interface_index;
 
 /// The DHCPv6 server port (RFC 8415 §7.2).
 pub const SERVER_PORT: u16 = 547;
@@ -78,14 +79,6 @@ impl std::error::Error for SocketError {
             Self::Io(_, e) => Some(e),
         }
     }
-}
-
-/// The index of interface `name` (`if_nametoindex`), `None` if there is no such interface.
-pub fn interface_index(name: &str) -> Option<u32> {
-    let c = CString::new(name).ok()?;
-    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
-    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    (index != 0).then_some(index)
 }
 
 /// One received datagram (the payload is in the caller's buffer).

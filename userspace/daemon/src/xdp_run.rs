@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use crossbeam_queue::ArrayQueue;
 use tandem_config::XdpMode;
+use tandem_datapath::iface;
 use tandem_datapath::worker::{self, Action, Handler, WorkerConfig, WorkerHandle};
 use tandem_datapath::xdp::{AttachMode, AttachedMode, LogLevel, XdpProgram};
 use tandem_lease::FailoverTime;
@@ -44,10 +45,7 @@ use tandem_proto::{Counters, Outcome, RxMeta, shard_of};
 use tandem_wire::frame::ethernet::EthernetAddress;
 use tandem_wire::frame::{Frame, FrameRepr};
 
-use crate::cli::{
-    SignalSet, default_server_addr, emit_line, interface_mac, resolve_cores, resolve_queues,
-    unix_now, worker_error,
-};
+use crate::cli::{SignalSet, emit_line, resolve_cores, resolve_queues, unix_now, worker_error};
 use crate::control::{self, ControlServer, ControlTarget, StatusReport, WorkerView};
 use crate::entropy::XorShift64Star;
 use crate::run::{RECLAIM_BUDGET, Setup, engine_fields};
@@ -626,8 +624,8 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
     let mut ifaces = Vec::new();
     let mut slots: Vec<(usize, u32)> = Vec::new();
     for (i, name) in config.interfaces.iter().enumerate() {
-        let mac = interface_mac(name)?;
-        let server_addr = default_server_addr(name)?;
+        let mac = iface::interface_mac(name)?;
+        let server_addr = iface::server_addr(name)?;
         let wanted = (dp.queues > 0).then_some(dp.queues);
         let queues = resolve_queues(name, wanted, "[datapath] queues")?;
         slots.extend((0..queues).map(|q| (i, q)));

@@ -1,5 +1,6 @@
 //! Tandem's datapath: the OS-facing layer (L2) between the kernel and the protocol code.
 //!
+//! * [`iface`]: interface lookups: index, MAC address, default reply source address.
 //! * [`xdp`]: loads the embedded XDP program (`ebpf/xdp`, built by this crate's build script),
 //!   attaches it to an interface (native or generic mode), fills its `XSKS` map with AF_XDP
 //!   sockets, reads its per-CPU counters, and relays its aya-log records to `log`.
@@ -11,6 +12,7 @@
 //! Everything that touches the kernel needs root, or `CAP_BPF` + `CAP_NET_ADMIN` (+
 //! `CAP_NET_RAW` for AF_XDP sockets).
 
+pub mod iface;
 pub mod worker;
 pub mod xdp;
 pub mod xsk;
