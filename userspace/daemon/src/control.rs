@@ -30,11 +30,11 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use tandem_datapath::udp::SocketCounters;
 use tandem_datapath::worker::{WorkerHandle, parse_core_list};
 use tandem_proto::Counters;
 use tandem_wire::dhcp::MessageType;
 
-use crate::socket::SocketCounters;
 use crate::tune::{self, Irqs, NicReport};
 
 /// File name of the control socket in the state directory.

@@ -11,7 +11,6 @@
 //! * [`shard`]: the lease database sharded by client DUID (one engine and store per shard).
 //! * [`xdp_run`]: `tandem run` on the XDP/AF_XDP datapath (per-queue workers, hand-off).
 //! * [`entropy`]: the engine's random source.
-//! * [`socket`]: the plain UDP-socket datapath of `tandem run`.
 //! * [`timefmt`]: RFC 3339 formatting of lease times.
 //! * [`control`]: the control socket of a running server (`status`, `tune`).
 //! * [`tune`]: NIC queue and IRQ affinity inspection, allowed cores.
@@ -26,7 +25,6 @@ pub mod entropy;
 pub mod leases;
 pub mod run;
 pub mod shard;
-pub mod socket;
 pub mod timefmt;
 pub mod tune;
 pub mod xdp_run;

@@ -1,6 +1,6 @@
 //! `tandem run`: the DHCPv6 server: the engine (`tandem-proto`) over the sharded,
 //! memory-mapped lease store ([`crate::shard`]), on the datapath `[datapath] mode` (or
-//! `--datapath`) picks: the UDP socket ([`crate::socket`], here) or XDP/AF_XDP workers
+//! `--datapath`) picks: the UDP socket ([`tandem_datapath::udp`], here) or XDP/AF_XDP workers
 //! ([`crate::xdp_run`]).
 //!
 //! Socket mode runs one thread: wait up to [`TICK`] for datagrams, answer each through the
@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use tandem_config::{Config, DatapathMode};
+use tandem_datapath::udp::{Received, SERVER_PORT, ServerSocket, SocketCounters};
 use tandem_lease::{Binding, BindingStatus, ClientKey, FailoverTime, LeaseKind, LeaseStore};
 use tandem_proto::{Counters, Outcome, RxMeta};
 use tandem_store::StoreOptions;
@@ -30,7 +31,6 @@ use crate::cli::{Cores, RunArgs, SignalSet, emit_line, unix_now};
 use crate::control::{ControlServer, SocketModeTarget};
 use crate::entropy::XorShift64Star;
 use crate::shard::{ShardSet, resolve_shards};
-use crate::socket::{Received, SERVER_PORT, ServerSocket, SocketCounters};
 
 /// Longest wait for a datagram before housekeeping (and the signal check) runs.
 const TICK: Duration = Duration::from_millis(200);

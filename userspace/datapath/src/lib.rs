@@ -1,6 +1,7 @@
 //! Tandem's datapath: the OS-facing layer (L2) between the kernel and the protocol code.
 //!
 //! * [`iface`]: interface lookups: index, MAC address, default reply source address.
+//! * [`udp`]: the plain UDP-socket datapath: one socket on port 547 with IPV6_PKTINFO.
 //! * [`xdp`]: loads the embedded XDP program (`ebpf/xdp`, built by this crate's build script),
 //!   attaches it to an interface (native or generic mode), fills its `XSKS` map with AF_XDP
 //!   sockets, reads its per-CPU counters, and relays its aya-log records to `log`.
@@ -13,6 +14,7 @@
 //! `CAP_NET_RAW` for AF_XDP sockets).
 
 pub mod iface;
+pub mod udp;
 pub mod worker;
 pub mod xdp;
 pub mod xsk;

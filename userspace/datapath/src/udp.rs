@@ -22,7 +22,7 @@ use std::net::{Ipv6Addr, SocketAddrV6};
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 use std::time::Duration;
 
-use tandem_datapath::iface::interface_index;
+use crate::iface::interface_index;
 
 /// The DHCPv6 server port (RFC 8415 §7.2).
 pub const SERVER_PORT: u16 = 547;
@@ -51,34 +51,17 @@ const fn align(len: usize) -> usize {
 struct ControlBuf<const N: usize>([u8; N]);
 
 /// Why the socket could not be set up.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SocketError {
     /// A configured interface does not exist in this network namespace.
+    #[error(
+        "configured interface `{0}` does not exist in this network namespace (see `ip link \
+         show`)"
+    )]
     NoSuchInterface(String),
     /// A system call failed; the text says which.
-    Io(String, io::Error),
-}
-
-impl std::fmt::Display for SocketError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::NoSuchInterface(name) => write!(
-                f,
-                "configured interface `{name}` does not exist in this network namespace (see \
-                 `ip link show`)"
-            ),
-            Self::Io(what, e) => write!(f, "{what}: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for SocketError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::NoSuchInterface(_) => None,
-            Self::Io(_, e) => Some(e),
-        }
-    }
+    #[error("{0}: {1}")]
+    Io(String, #[source] io::Error),
 }
 
 /// One received datagram (the payload is in the caller's buffer).
