@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use tandem_datapath::iface;
+use tandem_datapath::sys::cpu::allowed_cores;
+pub(crate) use tandem_datapath::sys::signal::SignalSet;
 use tandem_datapath::worker::{self, WorkerConfig, WorkerHandle, parse_core_list};
 use tandem_datapath::xdp::{self, AttachMode, LogLevel, XdpProgram};
 
@@ -413,7 +415,7 @@ fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
             .to_owned(),
         ),
         TuneCommand::Cores(a) => {
-            tune_cores_allowed(&a.cores.0, &crate::tune::allowed_cores())?;
+            tune_cores_allowed(&a.cores.0, &allowed_cores())?;
             let list: Vec<String> = a.cores.0.iter().map(ToString::to_string).collect();
             (&a.server, format!("tune cores {}", list.join(",")))
         }
@@ -456,7 +458,8 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
 fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     // Block SIGINT/SIGTERM before any thread exists: every thread inherits the mask, and the
     // main thread collects them with sigtimedwait.
-    let signals = SignalSet::block(&[libc::SIGINT, libc::SIGTERM])?;
+    let signals =
+        SignalSet::block(&[libc::SIGINT, libc::SIGTERM]).context("blocking SIGINT/SIGTERM")?;
 
     let iface = args.iface.as_str();
     let mac = iface::interface_mac(iface)?;
@@ -497,7 +500,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     loop {
         program.flush_log();
-        if let Some(sig) = signals.wait(HOUSEKEEPING)? {
+        if let Some(sig) = signals.wait(HOUSEKEEPING).context("waiting for signals")? {
             log::info!("got signal {sig}, stopping");
             break;
         }
@@ -649,67 +652,8 @@ fn start_workers(
 
 /// The cores this process may run on, as the default worker placement; unpinned if unknown.
 fn default_cores() -> Vec<Option<usize>> {
-    let mut set = std::mem::MaybeUninit::<libc::cpu_set_t>::zeroed();
-    // SAFETY: `set` is a zeroed cpu_set_t (a valid, empty set) of the size passed; the call only
-    // writes into it.
-    let rc = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), set.as_mut_ptr()) };
-    if rc != 0 {
-        return vec![None];
-    }
-    // SAFETY: zero-initialised above and filled by a successful sched_getaffinity.
-    let set = unsafe { set.assume_init() };
-    let max = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
-    // SAFETY: CPU_ISSET only reads bit `c` of `set`, and `c < CPU_SETSIZE` is in bounds.
-    let is_set = |c: usize| unsafe { libc::CPU_ISSET(c, &set) };
-    let cores: Vec<_> = (0..max).filter(|&c| is_set(c)).map(Some).collect();
+    let cores: Vec<_> = allowed_cores().into_iter().map(Some).collect();
     if cores.is_empty() { vec![None] } else { cores }
-}
-
-/// A set of blocked signals that the main thread waits for.
-#[derive(Debug)]
-pub(crate) struct SignalSet {
-    set: libc::sigset_t,
-}
-
-impl SignalSet {
-    /// Blocks `signals` in the calling thread (and every thread it spawns afterwards).
-    pub(crate) fn block(signals: &[libc::c_int]) -> anyhow::Result<Self> {
-        let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-        // SAFETY: sigemptyset initialises the set it is given.
-        unsafe { libc::sigemptyset(set.as_mut_ptr()) };
-        // SAFETY: initialised by sigemptyset above.
-        let mut set = unsafe { set.assume_init() };
-        for &sig in signals {
-            // SAFETY: `set` is an initialised sigset_t; `sig` is a valid signal number.
-            unsafe { libc::sigaddset(&raw mut set, sig) };
-        }
-        // SAFETY: `set` is valid for reads; the old mask is not requested.
-        let rc =
-            unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut()) };
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc)).context("blocking SIGINT/SIGTERM");
-        }
-        Ok(Self { set })
-    }
-
-    /// Waits up to `timeout` for one of the signals; `Ok(None)` on timeout or interruption.
-    pub(crate) fn wait(&self, timeout: Duration) -> anyhow::Result<Option<libc::c_int>> {
-        let ts = libc::timespec {
-            tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-            tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
-        };
-        // SAFETY: `self.set` and `ts` are valid for reads; no siginfo is requested.
-        let sig =
-            unsafe { libc::sigtimedwait(&raw const self.set, std::ptr::null_mut(), &raw const ts) };
-        if sig >= 0 {
-            return Ok(Some(sig));
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EAGAIN | libc::EINTR) => Ok(None),
-            _ => Err(err).context("waiting for signals"),
-        }
-    }
 }
 
 #[cfg(test)]

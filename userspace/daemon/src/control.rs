@@ -30,6 +30,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use tandem_datapath::sys::cpu::allowed_cores;
 use tandem_datapath::udp::SocketCounters;
 use tandem_datapath::worker::{WorkerHandle, parse_core_list};
 use tandem_proto::Counters;
@@ -550,7 +551,7 @@ impl ControlServer {
                 if json { show.json() } else { show.text() }
             }
             Request::TuneCores(cores) => {
-                if let Err(e) = tune::check_cores(&cores, &tune::allowed_cores()) {
+                if let Err(e) = tune::check_cores(&cores, &allowed_cores()) {
                     return format!("error: {e}\n");
                 }
                 match target.set_cores(&cores) {
@@ -1272,7 +1273,7 @@ mod tests {
             workers: vec![worker(0, 0, 0), worker(1, 0, 0)],
             ..FakeTarget::default()
         };
-        let allowed = tune::allowed_cores();
+        let allowed = allowed_cores();
         let first = allowed[0];
         let (ok, refused) = with_server(&mut server, &mut target, || {
             let t = Duration::from_secs(5);

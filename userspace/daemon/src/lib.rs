@@ -16,6 +16,8 @@
 //! * [`tune`]: NIC queue and IRQ affinity inspection, allowed cores.
 //! * [`demo`]: the demo DHCPv6 responder the AF_XDP workers run in `xdp-demo`.
 #![deny(missing_docs)]
+// Every system call goes through tandem-datapath's safe APIs (the L2 crate holds the `unsafe`).
+#![forbid(unsafe_code)]
 
 pub mod check;
 pub mod cli;

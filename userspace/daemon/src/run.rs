@@ -64,7 +64,8 @@ pub(crate) struct Setup {
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // Blocked before any thread exists: every thread inherits the mask, and the main thread
     // collects them with sigtimedwait.
-    let signals = SignalSet::block(&[libc::SIGINT, libc::SIGTERM])?;
+    let signals =
+        SignalSet::block(&[libc::SIGINT, libc::SIGTERM]).context("blocking SIGINT/SIGTERM")?;
     let Some(mut config) =
         crate::check::load_or_report(&args.config, &mut io::stderr()).context("writing errors")?
     else {
@@ -132,7 +133,10 @@ fn run_socket(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode> {
     let mut rx = vec![0u8; RX_BUF];
     let mut tx = vec![0u8; TX_BUF];
     loop {
-        if let Some(sig) = signals.wait(Duration::ZERO)? {
+        if let Some(sig) = signals
+            .wait(Duration::ZERO)
+            .context("waiting for signals")?
+        {
             tracing::info!("got signal {sig}, stopping");
             break;
         }

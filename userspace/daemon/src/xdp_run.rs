@@ -28,7 +28,7 @@
 
 use std::io;
 use std::net::Ipv6Addr;
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd as _, RawFd};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex};
@@ -38,6 +38,8 @@ use anyhow::{Context as _, bail};
 use crossbeam_queue::ArrayQueue;
 use tandem_config::XdpMode;
 use tandem_datapath::iface;
+use tandem_datapath::sys::cpu::allowed_cores;
+use tandem_datapath::sys::eventfd::EventFd;
 use tandem_datapath::worker::{self, Action, Handler, WorkerConfig, WorkerHandle};
 use tandem_datapath::xdp::{AttachMode, AttachedMode, LogLevel, XdpProgram};
 use tandem_lease::FailoverTime;
@@ -99,23 +101,17 @@ struct Parcel {
 #[derive(Debug)]
 struct Inbox {
     queue: ArrayQueue<Box<Parcel>>,
-    /// Set while the worker may block in `poll()`: a producer then writes `wake`.
+    /// Set while the worker may block in `poll()`: a producer then notifies `wake`.
     sleeping: AtomicBool,
-    wake: OwnedFd,
+    wake: EventFd,
 }
 
 impl Inbox {
     fn new(capacity: usize) -> io::Result<Self> {
-        // SAFETY: plain eventfd(2); the result is checked and owned by OwnedFd below.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
         Ok(Self {
             queue: ArrayQueue::new(capacity),
             sleeping: AtomicBool::new(false),
-            // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-            wake: unsafe { OwnedFd::from_raw_fd(fd) },
+            wake: EventFd::new()?,
         })
     }
 
@@ -126,19 +122,14 @@ impl Inbox {
         // see it sleeping.
         fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) {
-            let one = 1u64.to_ne_bytes();
-            // SAFETY: writes 8 bytes from a live buffer to our eventfd. A failure (counter
-            // overflow) only means it is readable already.
-            let _ = unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), 8) };
+            self.wake.notify();
         }
         Ok(())
     }
 
     /// Resets the eventfd counter.
     fn drain_wake(&self) {
-        let mut buf = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into a live buffer from our non-blocking eventfd.
-        let _ = unsafe { libc::read(self.wake.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+        self.wake.drain();
     }
 }
 
@@ -639,7 +630,7 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
     let workers = slots.len();
     let worker_count = u32::try_from(workers).context("too many XDP workers")?;
     if let Some(list) = dp.cores.as_deref() {
-        tune::check_cores(list, &tune::allowed_cores())
+        tune::check_cores(list, &allowed_cores())
             .map_err(|e| anyhow::anyhow!("--cores / [datapath] cores: {e}"))?;
     }
     let cores = resolve_cores(dp.cores.as_deref(), "cores")?;
@@ -787,7 +778,7 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
             running: &running,
             programs: &programs,
         });
-        if let Some(sig) = signals.wait(MAIN_TICK)? {
+        if let Some(sig) = signals.wait(MAIN_TICK).context("waiting for signals")? {
             tracing::info!("got signal {sig}, stopping");
             break;
         }
@@ -1070,24 +1061,21 @@ mod tests {
     fn inbox_wakes_only_a_sleeping_worker_and_refuses_when_full() {
         let exchange = Exchange::new(1).unwrap();
         let inbox = Inbox::new(1).unwrap();
-        let readable = || {
-            let mut pfd = libc::pollfd {
-                fd: inbox.wake.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd, zero timeout.
-            unsafe { libc::poll(&raw mut pfd, 1, 0) == 1 }
-        };
         inbox.push(exchange.pool.pop().unwrap()).unwrap();
-        assert!(!readable());
+        assert_eq!(inbox.wake.drain(), 0, "an awake worker was notified");
         let refused = inbox.push(exchange.pool.pop().unwrap());
         assert!(refused.is_err());
         let _ = inbox.queue.pop().unwrap();
         inbox.sleeping.store(true, Ordering::SeqCst);
         inbox.push(exchange.pool.pop().unwrap()).unwrap();
-        assert!(readable());
+        assert_eq!(inbox.wake.drain(), 1, "a sleeping worker was not notified");
+        let _ = inbox.queue.pop().unwrap();
+        inbox.push(exchange.pool.pop().unwrap()).unwrap();
         inbox.drain_wake();
-        assert!(!readable());
+        assert_eq!(
+            inbox.wake.drain(),
+            0,
+            "drain_wake left the eventfd readable"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! Tandem's datapath: the OS-facing layer (L2) between the kernel and the protocol code.
 //!
 //! * [`iface`]: interface lookups: index, MAC address, default reply source address.
+//! * [`sys`]: small safe seams: blocked signals, eventfd wake-ups, the CPU set, seed
+//!   randomness.
 //! * [`udp`]: the plain UDP-socket datapath: one socket on port 547 with IPV6_PKTINFO.
 //! * [`xdp`]: loads the embedded XDP program (`ebpf/xdp`, built by this crate's build script),
 //!   attaches it to an interface (native or generic mode), fills its `XSKS` map with AF_XDP
@@ -14,6 +16,7 @@
 //! `CAP_NET_RAW` for AF_XDP sockets).
 
 pub mod iface;
+pub mod sys;
 pub mod udp;
 pub mod worker;
 pub mod xdp;

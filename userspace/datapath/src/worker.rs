@@ -262,7 +262,7 @@ impl CorePin {
         *seen = wanted;
         let set_size = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
         let ok = if wanted == NO_CORE {
-            unpin_current_thread()
+            crate::sys::cpu::unpin_current_thread()
         } else {
             // core_affinity indexes a cpu_set_t with the id: keep it in bounds.
             wanted < set_size
@@ -282,21 +282,6 @@ impl CorePin {
             log::warn!("queue {queue}: cannot move the worker to core {wanted}; it stays put");
         }
     }
-}
-
-/// Lets the calling thread run on every CPU the process's main thread may use (the process's
-/// CPU set: the main thread is never pinned). `false` if the kernel refused.
-fn unpin_current_thread() -> bool {
-    // SAFETY: an all-zero cpu_set_t is a valid, empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: getpid has no preconditions; its id names the main thread. `set` is a valid,
-    // exclusively borrowed cpu_set_t of the size passed, which the call fills.
-    let rc = unsafe {
-        libc::sched_getaffinity(libc::getpid(), size_of::<libc::cpu_set_t>(), &raw mut set)
-    };
-    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 names the calling thread.
-    rc == 0
-        && unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const set) } == 0
 }
 
 /// Why a worker could not start or stopped with an error.
