@@ -13,6 +13,7 @@
 //! * [`entropy`]: the engine's random source.
 //! * [`timefmt`]: RFC 3339 formatting of lease times.
 //! * [`control`]: the control socket of a running server (`status`, `tune`).
+//! * [`counters`]: the names of the counters in `COUNTERS` lines and `status`.
 //! * [`tune`]: NIC queue and IRQ affinity inspection, allowed cores.
 //! * [`demo`]: the demo DHCPv6 responder the AF_XDP workers run in `xdp-demo`.
 #![deny(missing_docs)]
@@ -22,6 +23,7 @@
 pub mod check;
 pub mod cli;
 pub mod control;
+pub mod counters;
 pub mod demo;
 pub mod entropy;
 pub mod leases;

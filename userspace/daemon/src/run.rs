@@ -29,6 +29,7 @@ use tandem_store::StoreOptions;
 
 use crate::cli::{Cores, RunArgs, SignalSet, emit_line, unix_now};
 use crate::control::{ControlServer, SocketModeTarget};
+use crate::counters::engine_fields;
 use crate::entropy::XorShift64Star;
 use crate::shard::{ShardSet, resolve_shards};
 
@@ -230,25 +231,6 @@ pub fn counters_line(c: &Counters, s: &SocketCounters) -> String {
         "COUNTERS{messages} drop_unknown_interface={} drop_no_pktinfo={} drop_truncated={}{events}",
         s.unknown_interface, s.no_pktinfo, s.truncated
     )
-}
-
-/// The engine's part of a `COUNTERS` line, each field preceded by a space: the message
-/// counters (`rx_<type>`, `tx_advertise`, `tx_reply`, `drop_<reason>`), then the lease events
-/// (`committed` … `store_errors`).
-pub(crate) fn engine_fields(c: &Counters) -> (String, String) {
-    let all = crate::control::engine_counters(c);
-    let events = all
-        .iter()
-        .position(|(name, _)| name == "committed")
-        .unwrap_or(all.len());
-    let (messages, events) = all.split_at(events);
-    let join = |fields: &[(String, u64)]| {
-        fields.iter().fold(String::new(), |mut line, (name, n)| {
-            let _ = write!(line, " {name}={n}");
-            line
-        })
-    };
-    (join(messages), join(events))
 }
 
 /// A [`LeaseStore`] adapter that logs each lease write (debug) and each failed write (warn).

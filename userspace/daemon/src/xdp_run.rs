@@ -49,8 +49,9 @@ use tandem_wire::frame::{Frame, FrameRepr};
 
 use crate::cli::{SignalSet, emit_line, resolve_cores, resolve_queues, unix_now, worker_error};
 use crate::control::{self, ControlServer, ControlTarget, StatusReport, WorkerView};
+use crate::counters::{engine_counters, engine_fields, xdp_counters};
 use crate::entropy::XorShift64Star;
-use crate::run::{RECLAIM_BUDGET, Setup, engine_fields};
+use crate::run::{RECLAIM_BUDGET, Setup};
 use crate::shard::{Shard, resolve_shards};
 use crate::tune;
 
@@ -515,14 +516,11 @@ struct Running {
 }
 
 /// The XDP program's counters of every interface, added up, named `xdp_<name>`
-/// ([`control::xdp_counters`]).
+/// ([`xdp_counters`]).
 fn summed_xdp_counters(programs: &[XdpProgram]) -> anyhow::Result<Vec<(String, u64)>> {
     let mut sum: Vec<(String, u64)> = Vec::new();
     for p in programs {
-        for (i, (name, v)) in control::xdp_counters(&p.counters()?)
-            .into_iter()
-            .enumerate()
-        {
+        for (i, (name, v)) in xdp_counters(&p.counters()?).into_iter().enumerate() {
             match sum.get_mut(i) {
                 Some(slot) => slot.1 = slot.1.wrapping_add(v),
                 None => sum.push((name, v)),
@@ -566,7 +564,7 @@ impl ControlTarget for XdpTarget<'_> {
             capacity: self.capacity.saturating_mul(u64::from(self.shards)),
             workers: self.workers(),
             xdp,
-            engine: control::engine_counters(&engine),
+            engine: engine_counters(&engine),
             socket: Vec::new(),
         }
     }
