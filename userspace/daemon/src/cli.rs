@@ -1,31 +1,29 @@
-//! The `tandem` command line and the lifecycle of its commands.
+//! The `tandem` command line: the arguments, parsed into each command's options, and the
+//! dispatch to the module that runs the command ([`crate::server`] for `run`, [`crate::demo`]
+//! for `xdp-demo`); the small commands (`check`, `leases`, `status`, `tune`, `xdp-verify`) are
+//! a call or two each, here.
 //!
 //! stdout carries only the machine-readable lines of the contract (`F: OK …`, `verified …`,
 //! `READY …`, `COUNTERS …`, `WORKER …`, the lease listing), each flushed at once; logs go to
 //! stderr (level from `RUST_LOG`, default `info`).
 
-use std::io::{self, IsTerminal as _, Write as _};
+use std::io::{self, IsTerminal as _};
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
-use tandem_datapath::iface;
 use tandem_datapath::sys::cpu::allowed_cores;
-pub(crate) use tandem_datapath::sys::signal::SignalSet;
-use tandem_datapath::worker::{self, WorkerConfig, WorkerHandle, parse_core_list};
-use tandem_datapath::xdp::{self, AttachMode, LogLevel, XdpProgram};
+use tandem_datapath::worker::parse_core_list;
+use tandem_datapath::xdp::{AttachMode, LogLevel, XdpProgram};
 
-use crate::demo::DemoHandler;
-
-/// How often the main thread relays the XDP program's log records and checks on the workers.
-const HOUSEKEEPING: Duration = Duration::from_millis(50);
-/// Entries in the XDP program's XSKS map: the highest steerable queue is one less.
-const MAX_QUEUES: u32 = 64;
+use crate::demo::DemoOptions;
+use crate::output::emit_line;
+use crate::placement::MAX_QUEUES;
+use crate::server::RunOptions;
+use crate::timefmt::unix_now;
 
 /// Tandem: a DHCPv6 server appliance (RFC 8415) with an XDP/AF_XDP datapath.
 ///
@@ -276,6 +274,36 @@ pub struct DemoArgs {
     pub log_level: LogLevel,
 }
 
+impl RunArgs {
+    /// What the server is asked to do.
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            config: self.config.clone(),
+            state_dir: self.state_dir.clone(),
+            capacity: self.capacity,
+            flush_interval: self.flush_interval,
+            datapath: self.datapath,
+            cores: self.cores.as_ref().map(|c| c.0.clone()),
+        }
+    }
+}
+
+impl DemoArgs {
+    /// What the demo is asked to do.
+    fn options(&self) -> DemoOptions {
+        DemoOptions {
+            iface: self.iface.clone(),
+            queues: self.queues,
+            mode: self.mode,
+            busy_poll: self.busy_poll,
+            cores: self.cores.as_ref().map(|c| c.0.clone()),
+            server_addr: self.server_addr,
+            duration: self.duration,
+            log_level: self.log_level,
+        }
+    }
+}
+
 /// A parsed `--cores` list (see [`parse_core_list`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cores(pub Vec<usize>);
@@ -300,12 +328,12 @@ pub fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Check(args) => check(&args),
-        Command::Run(args) => crate::run::run(&args),
+        Command::Run(args) => crate::server::run(&args.options()),
         Command::Leases(args) => leases(&args),
         Command::Status(args) => status(&args),
         Command::Tune(args) => tune(&args),
         Command::XdpVerify(args) => verify(&args),
-        Command::XdpDemo(args) => demo(&args),
+        Command::XdpDemo(args) => crate::demo::run(&args.options()),
     };
     match result {
         Ok(code) => code,
@@ -344,15 +372,6 @@ fn init_logging() {
         .with_ansi(io::stderr().is_terminal())
         .with_target(true)
         .try_init();
-}
-
-/// Prints one line on stdout and flushes it (the READY/COUNTERS/WORKER lines are read by
-/// scripts and tests while the process runs).
-pub(crate) fn emit_line(line: &str) -> anyhow::Result<()> {
-    let mut out = io::stdout().lock();
-    writeln!(out, "{line}")
-        .and_then(|()| out.flush())
-        .context("writing to stdout")
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
@@ -434,18 +453,11 @@ fn tune_cores_allowed(cores: &[usize], allowed: &[usize]) -> anyhow::Result<()> 
 }
 
 fn leases(args: &LeasesArgs) -> anyhow::Result<ExitCode> {
-    let stores = crate::shard::open_all_read_only(&args.state_dir)?;
+    let stores = crate::server::shard::open_all_read_only(&args.state_dir)?;
     let bindings: Vec<_> = stores.iter().flat_map(crate::leases::collect).collect();
     crate::leases::write_listing(&bindings, args.json, unix_now(), &mut io::stdout().lock())
         .context("writing to stdout")?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Seconds since 1970-01-01T00:00:00Z by the system clock (0 if it is set before 1970).
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -453,207 +465,6 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let stats = program.verifier_stats()?;
     emit_line(&format!("verified {stats}"))?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
-    // Block SIGINT/SIGTERM before any thread exists: every thread inherits the mask, and the
-    // main thread collects them with sigtimedwait.
-    let signals =
-        SignalSet::block(&[libc::SIGINT, libc::SIGTERM]).context("blocking SIGINT/SIGTERM")?;
-
-    let iface = args.iface.as_str();
-    let mac = iface::interface_mac(iface)?;
-    let server_addr = match args.server_addr {
-        Some(addr) => addr,
-        None => iface::server_addr(iface).map_err(|e| anyhow!("{e} or pass --server-addr"))?,
-    };
-    let queues = resolve_queues(iface, args.queues, "--queues")?;
-    let cores = resolve_cores(args.cores.as_ref().map(|c| c.0.as_slice()), "--cores")?;
-
-    let mut program = XdpProgram::load(args.log_level)?;
-    let mode = program.attach(iface, args.mode)?;
-    log::info!("XDP program attached to {iface} in {mode} mode; server address {server_addr}");
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut workers: Vec<WorkerHandle> = Vec::new();
-    let started = start_workers(
-        args,
-        iface,
-        queues,
-        &cores,
-        mac,
-        server_addr,
-        &stop,
-        &mut program,
-        &mut workers,
-    );
-    if let Err(e) = started {
-        stop.store(true, Ordering::Relaxed);
-        for w in workers {
-            let _ = w.join();
-        }
-        return Err(e);
-    }
-    emit_line(&format!("READY iface={iface} mode={mode} queues={queues}"))?;
-
-    let deadline = args.duration.map(|d| Instant::now() + d);
-    let mut failed = false;
-    loop {
-        program.flush_log();
-        if let Some(sig) = signals.wait(HOUSEKEEPING).context("waiting for signals")? {
-            log::info!("got signal {sig}, stopping");
-            break;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            log::info!("--duration elapsed, stopping");
-            break;
-        }
-        if workers.iter().any(WorkerHandle::is_finished) {
-            log::error!("a worker stopped unexpectedly, stopping");
-            failed = true;
-            break;
-        }
-    }
-
-    stop.store(true, Ordering::Relaxed);
-    let mut lines = Vec::with_capacity(workers.len());
-    for w in workers {
-        let (queue, core, stats) = (w.queue(), w.core(), Arc::clone(w.stats()));
-        if let Err(e) = w.join() {
-            log::error!("worker of queue {queue}: {e}");
-            failed = true;
-        }
-        let s = stats.snapshot();
-        let core = core.map_or_else(|| "-".to_owned(), |c| c.to_string());
-        log::debug!("queue {queue}: {s:?}");
-        lines.push(format!(
-            "WORKER queue={queue} core={core} rx={} tx={} dropped={} replies={}",
-            s.rx,
-            s.tx,
-            s.dropped
-                .saturating_add(s.tx_full)
-                .saturating_add(s.bad_desc),
-            s.replies,
-        ));
-    }
-    program.flush_log();
-    let counters = program.counters()?;
-    emit_line(&format!("COUNTERS {counters}"))?;
-    for line in lines {
-        emit_line(&line)?;
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-/// The RX queues to serve on `iface`: `wanted` (checked against what the interface has), else
-/// all of them. `flag` names the setting in errors (`--queues`, `[datapath] queues`).
-pub(crate) fn resolve_queues(iface: &str, wanted: Option<u32>, flag: &str) -> anyhow::Result<u32> {
-    let available =
-        xdp::rx_queue_count(iface).with_context(|| format!("counting the RX queues of {iface}"))?;
-    Ok(match wanted {
-        Some(n) if n > available => bail!(
-            "{iface} has {available} RX queue(s), {flag} {n} asks for more (see `ethtool -l {iface}`)"
-        ),
-        Some(n) => n,
-        None if available == 0 => bail!("{iface} reports no RX queues"),
-        None if available > MAX_QUEUES => bail!(
-            "{iface} has {available} RX queues but the XDP program steers at most {MAX_QUEUES}: \
-             set {flag} N or reduce them with `ethtool -L {iface} combined N`"
-        ),
-        None => available,
-    })
-}
-
-/// The worker cores: `list` (each checked against the cores this process may run on), else
-/// the allowed cores in turn. `flag` names the setting in errors.
-pub(crate) fn resolve_cores(
-    list: Option<&[usize]>,
-    flag: &str,
-) -> anyhow::Result<Vec<Option<usize>>> {
-    let allowed = default_cores();
-    let Some(list) = list else {
-        return Ok(allowed);
-    };
-    let known = |c: &usize| allowed.iter().flatten().any(|a| a == c) || allowed == [None];
-    if let Some(bad) = list.iter().find(|c| !known(c)) {
-        bail!(
-            "{flag}: core {bad} is not one this process may run on (allowed: {})",
-            allowed
-                .iter()
-                .flatten()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-    }
-    Ok(list.iter().copied().map(Some).collect())
-}
-
-/// A worker setup error with the AF_XDP hint (what to do), if there is one.
-pub(crate) fn worker_error(e: &worker::WorkerError) -> anyhow::Error {
-    let hint = match e {
-        worker::WorkerError::Xsk(x) => x.hint(),
-        _ => None,
-    };
-    match hint {
-        Some(hint) => anyhow!("{e} ({hint})"),
-        None => anyhow!("{e}"),
-    }
-}
-
-/// Spawns one worker per queue and steers each queue to its socket.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "a private helper of `demo`, called once"
-)]
-fn start_workers(
-    args: &DemoArgs,
-    iface: &str,
-    queues: u32,
-    cores: &[Option<usize>],
-    mac: [u8; 6],
-    server_addr: Ipv6Addr,
-    stop: &Arc<AtomicBool>,
-    program: &mut XdpProgram,
-    workers: &mut Vec<WorkerHandle>,
-) -> anyhow::Result<()> {
-    for queue in 0..queues {
-        let core = usize::try_from(queue)
-            .ok()
-            .and_then(|q| cores.get(q.checked_rem(cores.len())?))
-            .copied()
-            .flatten();
-        let mut config = WorkerConfig::new(iface, queue);
-        config.core = core;
-        config.busy_poll = args.busy_poll;
-        let handler = DemoHandler::new(mac, server_addr);
-        let worker =
-            worker::spawn(config, handler, Arc::clone(stop)).map_err(|e| worker_error(&e))?;
-        log::info!(
-            "queue {queue}: AF_XDP socket fd {} ({} mode), worker on core {}",
-            worker.fd(),
-            if worker.zero_copy() {
-                "zero-copy"
-            } else {
-                "copy"
-            },
-            core.map_or_else(|| "any".to_owned(), |c| c.to_string()),
-        );
-        let fd = worker.fd();
-        workers.push(worker);
-        program.register_socket(queue, fd)?;
-    }
-    Ok(())
-}
-
-/// The cores this process may run on, as the default worker placement; unpinned if unknown.
-fn default_cores() -> Vec<Option<usize>> {
-    let cores: Vec<_> = allowed_cores().into_iter().map(Some).collect();
-    if cores.is_empty() { vec![None] } else { cores }
 }
 
 #[cfg(test)]

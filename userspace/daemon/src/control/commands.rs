@@ -5,14 +5,11 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use tandem_datapath::sys::cpu::allowed_cores;
-use tandem_datapath::udp::SocketCounters;
 use tandem_datapath::worker::WorkerHandle;
-use tandem_proto::Counters;
 
 use super::protocol::{Request, parse_request};
 use super::rates::RateSampler;
 use super::render::{TuneShow, status_json, status_text};
-use crate::counters::{engine_counters, socket_counters};
 use crate::tune::{self, NicReport};
 
 /// One worker as the control socket shows it.
@@ -80,7 +77,7 @@ pub struct StatusReport {
 }
 
 /// The running server, as the control socket sees it. Implemented by each datapath's run
-/// loop (see [`SocketModeTarget`]).
+/// loop.
 pub trait ControlTarget {
     /// Everything `status` shows.
     fn status(&self) -> StatusReport;
@@ -114,56 +111,6 @@ pub fn pin_workers<'a>(
             (worker.queue(), core)
         })
         .collect())
-}
-
-/// [`ControlTarget`] of the socket datapath: one thread, no workers. Build it from the run
-/// loop's state right before [`ControlServer::serve_pending`](super::ControlServer::serve_pending) (with several shard engines,
-/// [`Counters::merge`] them into one first).
-///
-/// `tune cores` is refused: the socket datapath has no per-queue workers to pin.
-#[derive(Debug)]
-pub struct SocketModeTarget<'a> {
-    /// The configured interfaces.
-    pub interfaces: &'a [String],
-    /// The engine's counters.
-    pub engine: &'a Counters,
-    /// The socket layer's counters.
-    pub socket: &'a SocketCounters,
-    /// Lease database shards.
-    pub shards: usize,
-    /// Bindings stored, over all shards.
-    pub bindings: usize,
-    /// Store capacity, over all shards.
-    pub capacity: u64,
-}
-
-impl ControlTarget for SocketModeTarget<'_> {
-    fn status(&self) -> StatusReport {
-        StatusReport {
-            datapath: "socket".to_owned(),
-            attach_mode: None,
-            interfaces: self.interfaces.to_vec(),
-            shards: self.shards,
-            bindings: self.bindings,
-            capacity: self.capacity,
-            workers: Vec::new(),
-            xdp: Vec::new(),
-            engine: engine_counters(self.engine),
-            socket: socket_counters(self.socket),
-        }
-    }
-
-    fn workers(&self) -> Vec<WorkerView> {
-        Vec::new()
-    }
-
-    fn set_cores(&mut self, _cores: &[usize]) -> Result<Vec<(u32, usize)>, String> {
-        Err(
-            "the socket datapath has no workers to pin (per-queue workers run with \
-             `[datapath] mode = \"xdp\"` or `tandem run --datapath xdp`)"
-                .to_owned(),
-        )
-    }
 }
 
 /// The answer to one request line (ending in a newline), packet rates from `rates`.
@@ -218,49 +165,5 @@ pub(super) fn execute(line: &str, target: &mut dyn ControlTarget, rates: &RateSa
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn socket_mode_target_reports_counters_and_refuses_pinning() {
-        let interfaces = vec!["eth0".to_owned()];
-        let engine = Counters::default();
-        let socket = SocketCounters {
-            unknown_interface: 4,
-            no_pktinfo: 0,
-            truncated: 1,
-        };
-        let mut target = SocketModeTarget {
-            interfaces: &interfaces,
-            engine: &engine,
-            socket: &socket,
-            shards: 1,
-            bindings: 3,
-            capacity: 10,
-        };
-        let status = target.status();
-        assert_eq!(status.datapath, "socket");
-        assert_eq!(status.attach_mode, None);
-        assert!(status.workers.is_empty());
-        assert_eq!(status.socket[0], ("drop_unknown_interface".to_owned(), 4));
-        assert_eq!(status.engine.last(), Some(&("store_errors".to_owned(), 0)));
-        let text = status_text(&status);
-        assert!(
-            text.starts_with("datapath: socket\ninterfaces: eth0\n"),
-            "{text}"
-        );
-        assert!(text.contains("workers: none\n"), "{text}");
-        assert!(
-            text.contains("socket: drop_unknown_interface=4 drop_no_pktinfo=0 drop_truncated=1\n")
-        );
-        let err = target.set_cores(&[0]).unwrap_err();
-        assert!(
-            err.contains("socket datapath has no workers to pin"),
-            "{err}"
-        );
     }
 }

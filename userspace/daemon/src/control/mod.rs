@@ -37,7 +37,7 @@ pub mod server;
 use std::io;
 
 pub use client::request;
-pub use commands::{ControlTarget, SocketModeTarget, StatusReport, WorkerView, pin_workers};
+pub use commands::{ControlTarget, StatusReport, WorkerView, pin_workers};
 pub use protocol::{SOCKET_NAME, socket_path};
 pub use server::ControlServer;
 

@@ -12,22 +12,28 @@
 //!   is an error that says what to do ([`resolve_shards`]).
 //!
 //! The socket datapath serves a whole [`ShardSet`] from its one thread; the XDP datapath gives
-//! each worker the [`Shard`]s it owns ([`Shard::open`]).
+//! each worker the [`Shard`]s it owns ([`Shard::open`]). Every store is wrapped in a
+//! [`LoggingStore`] while the engine writes to it.
 
 use std::fs;
 use std::io;
+use std::net::Ipv6Addr;
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use tandem_config::Config;
-use tandem_lease::FailoverTime;
+use tandem_lease::{Binding, BindingStatus, ClientKey, FailoverTime, LeaseKind, LeaseStore};
 use tandem_proto::{
     Counters, DropReason, Engine, Entropy, Outcome, ReclaimReport, RxMeta, shard_of,
 };
 use tandem_store::{Store, StoreOptions};
 
-use crate::run::LoggingStore;
+use crate::leases::state_name;
+use crate::output::hex;
+
+/// Bindings [`Engine::reclaim`] may visit per housekeeping pass and shard.
+pub const RECLAIM_BUDGET: usize = 1024;
 
 /// The file recording the shard count of a state directory.
 pub const SHARDS_FILE: &str = "shards";
@@ -347,18 +353,74 @@ pub fn open_all_read_only(dir: &Path) -> anyhow::Result<Vec<Store>> {
         .collect()
 }
 
+/// A [`LeaseStore`] adapter that logs each lease write (debug) and each failed write (warn).
+pub(crate) struct LoggingStore<'a, S>(pub(crate) &'a mut S);
+
+impl<S: LeaseStore> LeaseStore for LoggingStore<'_, S> {
+    type Error = S::Error;
+
+    fn get(&self, kind: LeaseKind, addr: Ipv6Addr) -> Option<Binding> {
+        self.0.get(kind, addr)
+    }
+
+    fn for_client(&self, key: &ClientKey, f: &mut dyn FnMut(&Binding)) {
+        self.0.for_client(key, f);
+    }
+
+    fn put(&mut self, binding: &Binding) -> Result<(), Self::Error> {
+        match self.0.put(binding) {
+            Ok(()) => {
+                if binding.status == BindingStatus::ACTIVE {
+                    tracing::debug!(
+                        "lease committed: {}/{} to DUID {} IAID {} (preferred {} s, valid {} s)",
+                        binding.addr,
+                        binding.prefix_len,
+                        hex(binding.duid.as_bytes()),
+                        binding.iaid,
+                        binding.preferred,
+                        binding.valid,
+                    );
+                } else {
+                    tracing::debug!(
+                        "lease {}/{} now {}",
+                        binding.addr,
+                        binding.prefix_len,
+                        state_name(binding.status)
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "lease store: writing {}/{} failed: {e}",
+                    binding.addr,
+                    binding.prefix_len
+                );
+                Err(e)
+            }
+        }
+    }
+
+    fn scan(&self, cursor: u64, max: usize, f: &mut dyn FnMut(&Binding)) -> Option<u64> {
+        self.0.scan(cursor, max, f)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
 
-    use tandem_lease::LeaseStore as _;
     use tandem_proto::SplitMix64;
 
     use super::*;
 
-    /// One subnet on `eth0` with a 4096-address pool (also used by `xdp_run`'s tests).
+    /// One subnet on `eth0` with a 4096-address pool (also used by the worker's tests).
     pub(crate) const CONFIG: &str = r#"
 [[interface]]
 name = "eth0"
@@ -374,7 +436,7 @@ valid-lifetime = 7200
 "#;
     const SERVER_DUID: &[u8] = &[0, 3, 0, 1, 2, 0, 0, 0, 0, 0xee];
 
-    /// A scratch directory removed on drop (also used by `xdp_run`'s tests).
+    /// A scratch directory removed on drop (also used by the worker's tests).
     pub(crate) struct TempDir(pub(crate) PathBuf);
 
     impl TempDir {
@@ -516,5 +578,17 @@ valid-lifetime = 7200
         let dir = TempDir::new();
         let err = open_all_read_only(&dir.0).unwrap_err().to_string();
         assert!(err.contains("holds no lease database"), "{err}");
+    }
+
+    #[test]
+    fn logging_store_passes_writes_through() {
+        let mut inner = tandem_lease::MemStore::with_capacity_limit(1);
+        let a = Binding::free(LeaseKind::Address, "2001:db8::1".parse().unwrap(), 128, 0);
+        let b = Binding::free(LeaseKind::Address, "2001:db8::2".parse().unwrap(), 128, 0);
+        let mut logged = LoggingStore(&mut inner);
+        logged.put(&a).unwrap();
+        assert!(logged.put(&b).is_err());
+        assert_eq!(logged.len(), 1);
+        assert_eq!(logged.get(LeaseKind::Address, a.addr), Some(a));
     }
 }

@@ -1,0 +1,274 @@
+//! `tandem run` on the UDP-socket datapath ([`tandem_datapath::udp`]; `[datapath] mode =
+//! "socket"`, the default).
+//!
+//! Socket mode runs one thread: wait up to [`TICK`] for datagrams, answer each through the
+//! shard of its client (the engine commits leases to the store before it returns a Reply,
+//! RFC 8415 §18.3), then housekeeping: incremental expiry ([`Engine::reclaim`]) and, every
+//! `--flush-interval`, an msync of the stores. It serves every shard the state directory has
+//! (1 unless `[datapath] shards` or an earlier XDP run made more). SIGINT/SIGTERM stop the
+//! loop; the stores are flushed and closed and the counters printed.
+//!
+//! [`Engine::reclaim`]: tandem_proto::Engine::reclaim
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tandem_datapath::sys::signal::SignalSet;
+use tandem_datapath::udp::{Received, SERVER_PORT, ServerSocket, SocketCounters};
+use tandem_lease::FailoverTime;
+use tandem_proto::{Counters, Outcome, RxMeta};
+
+use super::setup::Setup;
+use super::shard::{RECLAIM_BUDGET, ShardSet, resolve_shards};
+use crate::control::{ControlServer, ControlTarget, StatusReport, WorkerView};
+use crate::counters::{engine_counters, engine_fields, socket_counters};
+use crate::entropy::XorShift64Star;
+use crate::output::{emit_line, hex};
+use crate::timefmt::unix_now;
+
+/// Longest wait for a datagram before housekeeping (and the signal check) runs.
+const TICK: Duration = Duration::from_millis(200);
+/// Datagrams handled per wake-up before housekeeping gets a turn.
+const BURST: usize = 256;
+/// Receive buffer: the largest UDP payload.
+const RX_BUF: usize = 65_535;
+/// Reply buffer; a reply that does not fit is dropped and counted by the engine.
+const TX_BUF: usize = 16_384;
+
+/// The socket datapath (see the module docs).
+pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode> {
+    let Setup {
+        config,
+        state_dir,
+        duid,
+        store,
+    } = setup;
+    let mut socket = ServerSocket::open(&config.interfaces, SERVER_PORT)?;
+    let count = resolve_shards(&state_dir, config.datapath.shards, None)?;
+    let mut shards = ShardSet::open(&state_dir, &config, &duid, count, store)?;
+    let mut rng = XorShift64Star::from_os().context("seeding the random generator")?;
+    tracing::info!(
+        "serving {} subnets on {} (socket datapath); state dir {}, {count} shard(s) of capacity \
+         {}, {} bindings stored, server DUID {}",
+        config.subnets.len(),
+        config.interfaces.join(", "),
+        state_dir.display(),
+        store.capacity,
+        shards.stored(),
+        hex(&duid),
+    );
+    let mut control = ControlServer::bind(&state_dir).context("opening the control socket")?;
+    emit_line(&format!("READY mode=socket shards={count}"))?;
+
+    let mut rx = vec![0u8; RX_BUF];
+    let mut tx = vec![0u8; TX_BUF];
+    loop {
+        if let Some(sig) = signals
+            .wait(Duration::ZERO)
+            .context("waiting for signals")?
+        {
+            tracing::info!("got signal {sig}, stopping");
+            break;
+        }
+        if socket
+            .wait_readable(TICK)
+            .context("waiting for datagrams")?
+        {
+            for _ in 0..BURST {
+                let datagram = match socket.recv(&mut rx)? {
+                    Received::Datagram(d) => d,
+                    Received::Dropped => continue,
+                    Received::WouldBlock => break,
+                };
+                let Some(interface) = socket.interface_name(datagram.ifindex) else {
+                    continue;
+                };
+                let now = FailoverTime::from_unix(unix_now());
+                let meta = RxMeta {
+                    interface,
+                    src: *datagram.src.ip(),
+                    dst: datagram.dst,
+                };
+                let payload = rx.get(..datagram.len).unwrap_or_default();
+                match shards.handle(now, &meta, payload, &mut rng, &mut tx) {
+                    Outcome::Reply { len } => {
+                        let reply = tx.get(..len).unwrap_or_default();
+                        if let Err(e) =
+                            socket.send(reply, datagram.src, datagram.dst, datagram.ifindex)
+                        {
+                            tracing::warn!("sending a reply to {}: {e}", datagram.src);
+                        }
+                    }
+                    Outcome::Drop(reason) => {
+                        tracing::debug!(
+                            "dropped a datagram from {} on {interface}: {}",
+                            datagram.src,
+                            reason.name()
+                        );
+                    }
+                }
+            }
+        }
+        let now = FailoverTime::from_unix(unix_now());
+        let report = shards.reclaim(now, RECLAIM_BUDGET);
+        tracing::trace!("reclaim: {report:?}");
+        shards.flush_if_due(Instant::now());
+        let engine = shards.counters();
+        control.serve_pending(&mut SocketModeTarget {
+            interfaces: &config.interfaces,
+            engine: &engine,
+            socket: socket.counters(),
+            shards: usize::try_from(count).unwrap_or(usize::MAX),
+            bindings: shards.stored(),
+            capacity: store.capacity.saturating_mul(u64::from(count)),
+        });
+    }
+    let counters = shards.counters();
+    shards.close().context("closing the lease store")?;
+    emit_line(&counters_line(&counters, socket.counters()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// [`ControlTarget`] of the socket datapath: one thread, no workers. Build it from the run
+/// loop's state right before [`ControlServer::serve_pending`] (with several shard engines,
+/// [`Counters::merge`] them into one first).
+///
+/// `tune cores` is refused: the socket datapath has no per-queue workers to pin.
+#[derive(Debug)]
+pub struct SocketModeTarget<'a> {
+    /// The configured interfaces.
+    pub interfaces: &'a [String],
+    /// The engine's counters.
+    pub engine: &'a Counters,
+    /// The socket layer's counters.
+    pub socket: &'a SocketCounters,
+    /// Lease database shards.
+    pub shards: usize,
+    /// Bindings stored, over all shards.
+    pub bindings: usize,
+    /// Store capacity, over all shards.
+    pub capacity: u64,
+}
+
+impl ControlTarget for SocketModeTarget<'_> {
+    fn status(&self) -> StatusReport {
+        StatusReport {
+            datapath: "socket".to_owned(),
+            attach_mode: None,
+            interfaces: self.interfaces.to_vec(),
+            shards: self.shards,
+            bindings: self.bindings,
+            capacity: self.capacity,
+            workers: Vec::new(),
+            xdp: Vec::new(),
+            engine: engine_counters(self.engine),
+            socket: socket_counters(self.socket),
+        }
+    }
+
+    fn workers(&self) -> Vec<WorkerView> {
+        Vec::new()
+    }
+
+    fn set_cores(&mut self, _cores: &[usize]) -> Result<Vec<(u32, usize)>, String> {
+        Err(
+            "the socket datapath has no workers to pin (per-queue workers run with \
+             `[datapath] mode = \"xdp\"` or `tandem run --datapath xdp`)"
+                .to_owned(),
+        )
+    }
+}
+
+/// The final `COUNTERS …` line: `rx_<type>` per client message type (and any other type seen),
+/// `tx_advertise`, `tx_reply`, `drop_<reason>` for every engine drop reason and the socket
+/// layer's drops, then the lease events.
+pub fn counters_line(c: &Counters, s: &SocketCounters) -> String {
+    let (messages, events) = engine_fields(c);
+    format!(
+        "COUNTERS{messages} drop_unknown_interface={} drop_no_pktinfo={} drop_truncated={}{events}",
+        s.unknown_interface, s.no_pktinfo, s.truncated
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::render::status_text;
+
+    #[test]
+    fn counters_line_fresh_engine_lists_every_counter_at_zero() {
+        let line = counters_line(&Counters::default(), &SocketCounters::default());
+        assert!(
+            line.starts_with("COUNTERS rx_solicit=0 rx_request=0 "),
+            "{line}"
+        );
+        assert!(
+            line.contains(" rx_information_request=0 rx_relay_forw=0 "),
+            "{line}"
+        );
+        assert!(line.contains(" tx_advertise=0 tx_reply=0 "), "{line}");
+        assert!(line.contains(" drop_malformed=0 "), "{line}");
+        assert!(line.contains(" drop_unknown_interface=0 "), "{line}");
+        assert!(line.ends_with(" store_errors=0"), "{line}");
+        let fields = line.split(' ').skip(1).count();
+        assert_eq!(
+            fields,
+            9 /* client message types */ + 2 + tandem_proto::DropReason::ALL.len() + 3 + 6
+        );
+        assert!(line.split(' ').skip(1).all(|f| f.ends_with("=0")), "{line}");
+    }
+
+    #[test]
+    fn counters_line_socket_drops_printed() {
+        let s = SocketCounters {
+            unknown_interface: 3,
+            no_pktinfo: 1,
+            truncated: 2,
+        };
+        let line = counters_line(&Counters::default(), &s);
+        assert!(
+            line.contains(" drop_unknown_interface=3 drop_no_pktinfo=1 drop_truncated=2 "),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn socket_mode_target_reports_counters_and_refuses_pinning() {
+        let interfaces = vec!["eth0".to_owned()];
+        let engine = Counters::default();
+        let socket = SocketCounters {
+            unknown_interface: 4,
+            no_pktinfo: 0,
+            truncated: 1,
+        };
+        let mut target = SocketModeTarget {
+            interfaces: &interfaces,
+            engine: &engine,
+            socket: &socket,
+            shards: 1,
+            bindings: 3,
+            capacity: 10,
+        };
+        let status = target.status();
+        assert_eq!(status.datapath, "socket");
+        assert_eq!(status.attach_mode, None);
+        assert!(status.workers.is_empty());
+        assert_eq!(status.socket[0], ("drop_unknown_interface".to_owned(), 4));
+        assert_eq!(status.engine.last(), Some(&("store_errors".to_owned(), 0)));
+        let text = status_text(&status);
+        assert!(
+            text.starts_with("datapath: socket\ninterfaces: eth0\n"),
+            "{text}"
+        );
+        assert!(text.contains("workers: none\n"), "{text}");
+        assert!(
+            text.contains("socket: drop_unknown_interface=4 drop_no_pktinfo=0 drop_truncated=1\n")
+        );
+        let err = target.set_cores(&[0]).unwrap_err();
+        assert!(
+            err.contains("socket datapath has no workers to pin"),
+            "{err}"
+        );
+    }
+}
