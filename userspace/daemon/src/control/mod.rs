@@ -23,6 +23,7 @@
 //! * [`protocol`]: the socket's path and the request lines.
 //! * [`commands`]: what the server answers: the [`ControlTarget`] a datapath implements and
 //!   the execution of a request against it.
+//! * [`report`]: what `status` reports (plain data).
 //! * [`render`]: the answers as text for people and as JSON.
 //! * [`server`]: the listening side, served from the run loop.
 //! * [`client`]: the side of `tandem status` / `tandem tune`.
@@ -32,13 +33,15 @@ pub mod commands;
 pub mod protocol;
 mod rates;
 pub mod render;
+pub mod report;
 pub mod server;
 
 use std::io;
 
 pub use client::request;
-pub use commands::{ControlTarget, StatusReport, WorkerView, pin_workers};
+pub use commands::{ControlTarget, pin_workers};
 pub use protocol::{SOCKET_NAME, socket_path};
+pub use report::{StatusReport, WorkerView};
 pub use server::ControlServer;
 
 /// `e` with `what` in front of its message, same kind.

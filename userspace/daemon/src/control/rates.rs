@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::commands::WorkerView;
+use super::report::WorkerView;
 
 /// Interval of the counter snapshots that packet rates are computed from.
 const RATE_INTERVAL: Duration = Duration::from_secs(1);

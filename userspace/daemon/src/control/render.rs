@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::commands::{StatusReport, WorkerView};
 use super::rates::Rates;
+use super::report::{StatusReport, WorkerView};
 use crate::tune::{Irqs, NicReport};
 
 /// A JSON string literal of `s`.

@@ -212,7 +212,7 @@ mod tests {
     use tandem_proto::Counters;
 
     use super::*;
-    use crate::control::commands::{StatusReport, WorkerView};
+    use crate::control::report::{StatusReport, WorkerView};
     use crate::control::request;
     use crate::counters::engine_counters;
 
