@@ -53,18 +53,10 @@ pub enum Action {
 pub trait Handler {
     /// `frame` is the received packet inside its UMEM chunk: its first `len` bytes are the
     /// packet and `frame.len()` is all the chunk space from the packet start, so a reply may be
-    /// longer than the request. Write the reply at the start of `frame` and return its length,
-    /// or `None` to drop the packet. A length of 0 or over `frame.len()` counts as a drop.
-    fn handle(&mut self, frame: &mut [u8], len: usize) -> Option<usize>;
-
-    /// Like [`handle`](Self::handle) but may also hand the frame off ([`Action::HandedOff`]).
-    /// The worker calls this one; the default wraps `handle`.
-    fn handle_frame(&mut self, frame: &mut [u8], len: usize) -> Action {
-        match self.handle(frame, len) {
-            Some(n) => Action::Reply(n),
-            None => Action::Drop,
-        }
-    }
+    /// longer than the request. Write the reply at the start of `frame` and return
+    /// [`Action::Reply`] with its length (0 or over `frame.len()` counts as a drop), or
+    /// [`Action::Drop`], or [`Action::HandedOff`] if the frame was copied elsewhere.
+    fn handle(&mut self, frame: &mut [u8], len: usize) -> Action;
 
     /// Called once per loop iteration (at least every [`POLL_TIMEOUT_MS`] when idle, and
     /// after a wake-up through [`wake_fd`](Self::wake_fd)): work that did not arrive on this
@@ -95,9 +87,10 @@ pub trait Handler {
     fn woke(&mut self) {}
 }
 
+/// A closure answers in place (`Some(reply length)`) or drops (`None`); it never hands off.
 impl<F: FnMut(&mut [u8], usize) -> Option<usize>> Handler for F {
-    fn handle(&mut self, frame: &mut [u8], len: usize) -> Option<usize> {
-        self(frame, len)
+    fn handle(&mut self, frame: &mut [u8], len: usize) -> Action {
+        self(frame, len).map_or(Action::Drop, Action::Reply)
     }
 }
 
@@ -649,7 +642,7 @@ impl<H: Handler> Worker<H> {
             };
             let room = frame.len();
             let len = usize::try_from(desc.len).unwrap_or(usize::MAX);
-            match self.handler.handle_frame(frame, len) {
+            match self.handler.handle(frame, len) {
                 Action::HandedOff => {
                     handed_off += 1;
                     if self.spare.len() < SPARE_FRAMES {
@@ -865,10 +858,10 @@ mod tests {
     }
 
     #[test]
-    fn default_handle_frame_maps_reply_and_drop_without_outbound() {
+    fn closure_handler_maps_reply_and_drop_without_outbound() {
         let mut h = |frame: &mut [u8], len: usize| (frame.first() == Some(&1)).then_some(len);
-        assert_eq!(h.handle_frame(&mut [1, 2], 2), Action::Reply(2));
-        assert_eq!(h.handle_frame(&mut [0, 2], 2), Action::Drop);
+        assert_eq!(h.handle(&mut [1, 2], 2), Action::Reply(2));
+        assert_eq!(h.handle(&mut [0, 2], 2), Action::Drop);
         let mut calls = 0;
         assert_eq!(
             h.poll_outbound(&mut |_| {
@@ -891,8 +884,8 @@ mod tests {
         };
         let mut chunk = [0u8; 8];
         chunk[..3].copy_from_slice(b"abc");
-        assert_eq!(echo_longer.handle(&mut chunk, 3), Some(5));
+        assert_eq!(echo_longer.handle(&mut chunk, 3), Action::Reply(5));
         assert_eq!(&chunk[..5], b"abc!!");
-        assert_eq!(echo_longer.handle(&mut chunk[..4], 3), None);
+        assert_eq!(echo_longer.handle(&mut chunk[..4], 3), Action::Drop);
     }
 }

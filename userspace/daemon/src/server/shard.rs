@@ -24,9 +24,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use tandem_config::Config;
 use tandem_lease::{Binding, BindingStatus, ClientKey, FailoverTime, LeaseKind, LeaseStore};
-use tandem_proto::{
-    Counters, DropReason, Engine, Entropy, Outcome, ReclaimReport, RxMeta, shard_of,
-};
+use tandem_proto::{Counters, Engine, ReclaimReport, shard_of};
 use tandem_store::{Store, StoreOptions};
 
 use crate::leases::state_name;
@@ -188,18 +186,10 @@ impl Shard {
         })
     }
 
-    /// Runs the engine on one datagram of a client of this shard (leases committed to the
-    /// store before a Reply exists).
-    pub fn handle(
-        &mut self,
-        now: FailoverTime,
-        rx: &RxMeta<'_>,
-        payload: &[u8],
-        rng: &mut dyn Entropy,
-        out: &mut [u8],
-    ) -> Outcome {
-        let mut store = LoggingStore(&mut self.store);
-        self.engine.handle(now, rx, payload, &mut store, rng, out)
+    /// The engine and its store, wrapped in a [`LoggingStore`], for a call of
+    /// [`Engine::handle`] (which commits leases to the store before a Reply exists).
+    pub fn engine_and_store(&mut self) -> (&mut Engine, LoggingStore<'_, Store>) {
+        (&mut self.engine, LoggingStore(&mut self.store))
     }
 
     /// Incremental expiry of up to `budget` bindings.
@@ -261,26 +251,16 @@ impl ShardSet {
             .sum()
     }
 
-    /// Routes one datagram to its shard ([`shard_of`]; shard 0 without a Client ID) and runs
-    /// its engine.
-    pub fn handle(
-        &mut self,
-        now: FailoverTime,
-        rx: &RxMeta<'_>,
-        payload: &[u8],
-        rng: &mut dyn Entropy,
-        out: &mut [u8],
-    ) -> Outcome {
+    /// The shard of the client that sent `payload` ([`shard_of`]; shard 0 when it has no
+    /// parsable Client ID). `None` only for a set without shards, which [`ShardSet::open`]
+    /// never makes.
+    pub fn shard_for(&mut self, payload: &[u8]) -> Option<&mut Shard> {
         let n = self.shards.len();
         let idx = shard_of(payload, self.count())
             .and_then(|k| usize::try_from(k).ok())
             .filter(|i| *i < n)
             .unwrap_or(0);
-        match self.shards.get_mut(idx) {
-            Some(shard) => shard.handle(now, rx, payload, rng, out),
-            // Unreachable: a set has at least one shard.
-            None => Outcome::Drop(DropReason::Malformed),
-        }
+        self.shards.get_mut(idx)
     }
 
     /// Incremental expiry: `budget` bindings per shard; the reports summed.
@@ -354,7 +334,8 @@ pub fn open_all_read_only(dir: &Path) -> anyhow::Result<Vec<Store>> {
 }
 
 /// A [`LeaseStore`] adapter that logs each lease write (debug) and each failed write (warn).
-pub(crate) struct LoggingStore<'a, S>(pub(crate) &'a mut S);
+#[derive(Debug)]
+pub struct LoggingStore<'a, S>(pub &'a mut S);
 
 impl<S: LeaseStore> LeaseStore for LoggingStore<'_, S> {
     type Error = S::Error;
@@ -416,7 +397,7 @@ pub(crate) mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
 
-    use tandem_proto::SplitMix64;
+    use tandem_proto::{DropReason, Outcome, RxMeta, SplitMix64};
 
     use super::*;
 
@@ -542,11 +523,31 @@ valid-lifetime = 7200
             let payload = request(&duid);
             let k = shard_of(&payload, 3).unwrap();
             expected[usize::try_from(k).unwrap()] += 1;
-            let o = set.handle(FailoverTime(1000), &rx, &payload, &mut rng, &mut out);
+            let shard = set.shard_for(&payload).unwrap();
+            assert_eq!(shard.index, k);
+            let (engine, mut store) = shard.engine_and_store();
+            let o = engine.handle(
+                FailoverTime(1000),
+                &rx,
+                &payload,
+                &mut store,
+                &mut rng,
+                &mut out,
+            );
             assert!(matches!(o, Outcome::Reply { .. }), "{o:?}");
         }
         // A datagram without a Client ID goes to shard 0 and is counted there.
-        let o = set.handle(FailoverTime(1000), &rx, &[0xff], &mut rng, &mut out);
+        let shard = set.shard_for(&[0xff]).unwrap();
+        assert_eq!(shard.index, 0);
+        let (engine, mut store) = shard.engine_and_store();
+        let o = engine.handle(
+            FailoverTime(1000),
+            &rx,
+            &[0xff],
+            &mut store,
+            &mut rng,
+            &mut out,
+        );
         assert_eq!(o, Outcome::Drop(DropReason::Malformed));
         for (shard, want) in set.shards().iter().zip(expected) {
             assert_eq!(shard.store.len(), want, "shard {}", shard.index);

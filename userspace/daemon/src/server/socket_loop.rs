@@ -10,12 +10,13 @@
 //!
 //! [`Engine::reclaim`]: tandem_proto::Engine::reclaim
 
+use std::io;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tandem_datapath::sys::signal::SignalSet;
-use tandem_datapath::udp::{Received, SERVER_PORT, ServerSocket, SocketCounters};
+use tandem_datapath::udp::{Datagram, Received, SERVER_PORT, ServerSocket, SocketCounters};
 use tandem_lease::FailoverTime;
 use tandem_proto::{Counters, Outcome, RxMeta};
 
@@ -44,10 +45,10 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
         duid,
         store,
     } = setup;
-    let mut socket = ServerSocket::open(&config.interfaces, SERVER_PORT)?;
+    let socket = ServerSocket::open(&config.interfaces, SERVER_PORT)?;
     let count = resolve_shards(&state_dir, config.datapath.shards, None)?;
-    let mut shards = ShardSet::open(&state_dir, &config, &duid, count, store)?;
-    let mut rng = XorShift64Star::from_os().context("seeding the random generator")?;
+    let shards = ShardSet::open(&state_dir, &config, &duid, count, store)?;
+    let rng = XorShift64Star::from_os().context("seeding the random generator")?;
     tracing::info!(
         "serving {} subnets on {} (socket datapath); state dir {}, {count} shard(s) of capacity \
          {}, {} bindings stored, server DUID {}",
@@ -61,8 +62,13 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
     let mut control = ControlServer::bind(&state_dir).context("opening the control socket")?;
     emit_line(&format!("READY mode=socket shards={count}"))?;
 
-    let mut rx = vec![0u8; RX_BUF];
-    let mut tx = vec![0u8; TX_BUF];
+    let mut server = SocketServer {
+        socket,
+        shards,
+        rng,
+        rx: vec![0u8; RX_BUF],
+        tx: vec![0u8; TX_BUF],
+    };
     loop {
         if let Some(sig) = signals
             .wait(Duration::ZERO)
@@ -71,63 +77,102 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
             tracing::info!("got signal {sig}, stopping");
             break;
         }
-        if socket
+        if server
+            .socket
             .wait_readable(TICK)
             .context("waiting for datagrams")?
         {
-            for _ in 0..BURST {
-                let datagram = match socket.recv(&mut rx)? {
-                    Received::Datagram(d) => d,
-                    Received::Dropped => continue,
-                    Received::WouldBlock => break,
-                };
-                let Some(interface) = socket.interface_name(datagram.ifindex) else {
-                    continue;
-                };
-                let now = FailoverTime::from_unix(unix_now());
-                let meta = RxMeta {
-                    interface,
-                    src: *datagram.src.ip(),
-                    dst: datagram.dst,
-                };
-                let payload = rx.get(..datagram.len).unwrap_or_default();
-                match shards.handle(now, &meta, payload, &mut rng, &mut tx) {
-                    Outcome::Reply { len } => {
-                        let reply = tx.get(..len).unwrap_or_default();
-                        if let Err(e) =
-                            socket.send(reply, datagram.src, datagram.dst, datagram.ifindex)
-                        {
-                            tracing::warn!("sending a reply to {}: {e}", datagram.src);
-                        }
-                    }
-                    Outcome::Drop(reason) => {
-                        tracing::debug!(
-                            "dropped a datagram from {} on {interface}: {}",
-                            datagram.src,
-                            reason.name()
-                        );
-                    }
-                }
-            }
+            server.serve_burst()?;
         }
         let now = FailoverTime::from_unix(unix_now());
-        let report = shards.reclaim(now, RECLAIM_BUDGET);
+        let report = server.shards.reclaim(now, RECLAIM_BUDGET);
         tracing::trace!("reclaim: {report:?}");
-        shards.flush_if_due(Instant::now());
-        let engine = shards.counters();
+        server.shards.flush_if_due(Instant::now());
+        let engine = server.shards.counters();
         control.serve_pending(&mut SocketModeTarget {
             interfaces: &config.interfaces,
             engine: &engine,
-            socket: socket.counters(),
+            socket: server.socket.counters(),
             shards: usize::try_from(count).unwrap_or(usize::MAX),
-            bindings: shards.stored(),
+            bindings: server.shards.stored(),
             capacity: store.capacity.saturating_mul(u64::from(count)),
         });
     }
+    let SocketServer { socket, shards, .. } = server;
     let counters = shards.counters();
     shards.close().context("closing the lease store")?;
     emit_line(&counters_line(&counters, socket.counters()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The socket datapath's state: the socket, every shard, and the buffers.
+struct SocketServer {
+    socket: ServerSocket,
+    shards: ShardSet,
+    rng: XorShift64Star,
+    /// Receive buffer ([`RX_BUF`]).
+    rx: Vec<u8>,
+    /// Reply buffer ([`TX_BUF`]).
+    tx: Vec<u8>,
+}
+
+impl SocketServer {
+    /// Serves up to [`BURST`] waiting datagrams; `true` once the socket has none left.
+    ///
+    /// # Errors
+    /// If receiving fails (other than "nothing to read").
+    fn serve_burst(&mut self) -> io::Result<bool> {
+        for _ in 0..BURST {
+            match self.socket.recv(&mut self.rx)? {
+                Received::Datagram(d) => self.serve_datagram(&d),
+                Received::Dropped => {}
+                Received::WouldBlock => return Ok(true),
+            }
+        }
+        Ok(false)
+    }
+
+    /// The one path from a received datagram (in `rx`) to its reply (socket datapath): the
+    /// shard of its client, that shard's engine, the reply sent back to where the request
+    /// came from (RFC 8415 §18.3, §19.3; see [`ServerSocket::send`]).
+    fn serve_datagram(&mut self, datagram: &Datagram) {
+        let Self {
+            socket,
+            shards,
+            rng,
+            rx,
+            tx,
+        } = self;
+        let Some(interface) = socket.interface_name(datagram.ifindex) else {
+            return;
+        };
+        let payload = rx.get(..datagram.len).unwrap_or_default();
+        let Some(shard) = shards.shard_for(payload) else {
+            return;
+        };
+        let now = FailoverTime::from_unix(unix_now());
+        let meta = RxMeta {
+            interface,
+            src: *datagram.src.ip(),
+            dst: datagram.dst,
+        };
+        let (engine, mut store) = shard.engine_and_store();
+        match engine.handle(now, &meta, payload, &mut store, rng, tx) {
+            Outcome::Reply { len } => {
+                let reply = tx.get(..len).unwrap_or_default();
+                if let Err(e) = socket.send(reply, datagram.src, datagram.dst, datagram.ifindex) {
+                    tracing::warn!("sending a reply to {}: {e}", datagram.src);
+                }
+            }
+            Outcome::Drop(reason) => {
+                tracing::debug!(
+                    "dropped a datagram from {} on {interface}: {}",
+                    datagram.src,
+                    reason.name()
+                );
+            }
+        }
+    }
 }
 
 /// [`ControlTarget`] of the socket datapath: one thread, no workers. Build it from the run

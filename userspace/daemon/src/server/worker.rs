@@ -92,35 +92,16 @@ fn answerable(rx: &Frame<'_>) -> bool {
     rx.dst_port() == SERVER_PORT && !rx.src_ip().is_multicast() && !rx.src_ip().is_unspecified()
 }
 
-/// Runs `shard`'s engine on the request `rx` received on `iface`; the reply payload is in
-/// `scratch`: `(headers, payload length)`, `None` for no reply.
-fn engine_reply(
-    shard: &mut Shard,
-    iface: &Iface,
-    rng: &mut XorShift64Star,
-    scratch: &mut [u8],
-    rx: &Frame<'_>,
-) -> Option<(FrameRepr, usize)> {
-    let meta = RxMeta {
-        interface: &iface.name,
-        src: rx.src_ip(),
-        dst: rx.dst_ip(),
-    };
-    let now = FailoverTime::from_unix(unix_now());
-    match shard.handle(now, &meta, rx.payload(), rng, scratch) {
-        Outcome::Reply { len } => {
-            Some((FrameRepr::reply_to(rx, iface.mac, iface.server_addr), len))
-        }
-        Outcome::Drop(reason) => {
-            tracing::debug!(
-                "dropped a datagram from {} on {}: {}",
-                rx.src_ip(),
-                iface.name,
-                reason.name()
-            );
-            None
-        }
-    }
+/// Where a request frame went in [`ShardWorker::serve`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Served {
+    /// The reply frame is written over the request: its length.
+    Reply(usize),
+    /// The client's shard belongs to worker `.0`: the frame is left as it was (its UDP
+    /// checksum completed), ready to be handed over.
+    Elsewhere(usize),
+    /// Nothing to send: not a request to answer, malformed, or dropped by the engine.
+    Drop,
 }
 
 /// Writes the reply frame (headers, then `payload`) at the start of `buf`; its length.
@@ -136,21 +117,69 @@ impl ShardWorker {
         usize::try_from(shard).map_or(0, |k| k % self.workers.max(1))
     }
 
-    /// Answers the request frame `buf[..len]` (a parcel from another worker) that arrived on
-    /// `iface`, in place; the reply frame's length. `None` if its shard is not ours.
-    fn answer_in_place(&mut self, iface: usize, buf: &mut [u8], len: usize) -> Option<usize> {
+    /// The one path from a request frame to its reply, for frames from this worker's RX ring
+    /// and parcels from other workers alike: parses `buf[..len]` (received on interface
+    /// `iface`), finds the shard of its client ([`shard_of`]) and, if this worker owns it,
+    /// runs the shard's engine and writes the reply frame over the request (headers from
+    /// [`FrameRepr::reply_to`]: back to where it came from, VLAN tags kept).
+    fn serve(&mut self, iface: usize, buf: &mut [u8], len: usize) -> Served {
         let (headers, n) = {
-            let rx = Frame::parse_completing_partial(buf.get_mut(..len)?).ok()?;
+            // Local senders over veth leave the UDP checksum to the device (CHECKSUM_PARTIAL):
+            // completed here, in the frame, so a parcel copy parses as is.
+            let Some(bytes) = buf.get_mut(..len) else {
+                return Served::Drop;
+            };
+            let Ok(rx) = Frame::parse_completing_partial(bytes) else {
+                return Served::Drop;
+            };
             if !answerable(&rx) {
-                return None;
+                return Served::Drop;
             }
             let k = shard_of(rx.payload(), self.shards).unwrap_or(0);
-            let k = usize::try_from(k).ok()?;
-            let shard = self.owned.get_mut(k)?.as_mut()?;
-            let info = self.ifaces.get(iface)?;
-            engine_reply(shard, info, &mut self.rng, &mut self.scratch, &rx)?
+            let owner = self.owner(k);
+            if owner != self.index {
+                return Served::Elsewhere(owner);
+            }
+            let shard = usize::try_from(k)
+                .ok()
+                .and_then(|k| self.owned.get_mut(k))
+                .and_then(Option::as_mut);
+            let (Some(shard), Some(info)) = (shard, self.ifaces.get(iface)) else {
+                return Served::Drop;
+            };
+            let meta = RxMeta {
+                interface: &info.name,
+                src: rx.src_ip(),
+                dst: rx.dst_ip(),
+            };
+            let now = FailoverTime::from_unix(unix_now());
+            let (engine, mut store) = shard.engine_and_store();
+            match engine.handle(
+                now,
+                &meta,
+                rx.payload(),
+                &mut store,
+                &mut self.rng,
+                &mut self.scratch,
+            ) {
+                Outcome::Reply { len } => {
+                    (FrameRepr::reply_to(&rx, info.mac, info.server_addr), len)
+                }
+                Outcome::Drop(reason) => {
+                    tracing::debug!(
+                        "dropped a datagram from {} on {}: {}",
+                        rx.src_ip(),
+                        info.name,
+                        reason.name()
+                    );
+                    return Served::Drop;
+                }
+            }
         };
-        write_reply(buf, &headers, self.scratch.get(..n)?)
+        self.scratch
+            .get(..n)
+            .and_then(|payload| write_reply(buf, &headers, payload))
+            .map_or(Served::Drop, Served::Reply)
     }
 
     /// Copies the frame into a parcel for worker `owner`; `false` if that failed.
@@ -205,61 +234,10 @@ impl ShardWorker {
 }
 
 impl Handler for ShardWorker {
-    fn handle(&mut self, frame: &mut [u8], len: usize) -> Option<usize> {
-        match self.handle_frame(frame, len) {
-            Action::Reply(n) => Some(n),
-            Action::Drop | Action::HandedOff => None,
-        }
-    }
-
-    fn handle_frame(&mut self, frame: &mut [u8], len: usize) -> Action {
-        /// What to do once the frame is parsed (the parse borrows the frame).
-        enum Next {
-            Reply(FrameRepr, usize),
-            HandOff(usize),
-            Drop,
-        }
-        let next = {
-            // Local senders over veth leave the UDP checksum to the device (CHECKSUM_PARTIAL):
-            // completed here, in the frame, so a parcel copy parses as is.
-            let Some(bytes) = frame.get_mut(..len) else {
-                return Action::Drop;
-            };
-            let Ok(rx) = Frame::parse_completing_partial(bytes) else {
-                return Action::Drop;
-            };
-            if !answerable(&rx) {
-                return Action::Drop;
-            }
-            let k = shard_of(rx.payload(), self.shards).unwrap_or(0);
-            let owner = self.owner(k);
-            if owner == self.index {
-                let shard = usize::try_from(k)
-                    .ok()
-                    .and_then(|k| self.owned.get_mut(k))
-                    .and_then(Option::as_mut);
-                match (shard, self.ifaces.get(self.iface)) {
-                    (Some(shard), Some(info)) => {
-                        match engine_reply(shard, info, &mut self.rng, &mut self.scratch, &rx) {
-                            Some((headers, n)) => Next::Reply(headers, n),
-                            None => Next::Drop,
-                        }
-                    }
-                    _ => Next::Drop,
-                }
-            } else {
-                Next::HandOff(owner)
-            }
-        };
-        match next {
-            Next::Reply(headers, n) => {
-                let payload = self.scratch.get(..n).unwrap_or_default();
-                match write_reply(frame, &headers, payload) {
-                    Some(total) => Action::Reply(total),
-                    None => Action::Drop,
-                }
-            }
-            Next::HandOff(owner) => {
+    fn handle(&mut self, frame: &mut [u8], len: usize) -> Action {
+        match self.serve(self.iface, frame, len) {
+            Served::Reply(n) => Action::Reply(n),
+            Served::Elsewhere(owner) => {
                 if self.hand_off(owner, frame.get(..len).unwrap_or_default()) {
                     self.stats.out.fetch_add(1, Ordering::Relaxed);
                     Action::HandedOff
@@ -268,7 +246,7 @@ impl Handler for ShardWorker {
                     Action::Drop
                 }
             }
-            Next::Drop => Action::Drop,
+            Served::Drop => Action::Drop,
         }
     }
 
@@ -288,10 +266,13 @@ impl Handler for ShardWorker {
             done += 1;
             match parcel.kind {
                 ParcelKind::Request => {
-                    let len = parcel.len;
-                    let reply = self.answer_in_place(parcel.iface, &mut parcel.buf, len);
-                    match (reply, self.exchange.inboxes.get(parcel.origin)) {
-                        (Some(n), Some(back)) => {
+                    // The sender found this worker to be the owner of the shard; anything but a
+                    // reply (`Elsewhere` included, which a consistent partition never gives)
+                    // returns the parcel to the pool.
+                    let (iface, len) = (parcel.iface, parcel.len);
+                    let served = self.serve(iface, &mut parcel.buf, len);
+                    match (served, self.exchange.inboxes.get(parcel.origin)) {
+                        (Served::Reply(n), Some(back)) => {
                             parcel.kind = ParcelKind::Reply;
                             parcel.len = n;
                             self.stats.served.fetch_add(1, Ordering::Relaxed);
@@ -473,7 +454,7 @@ mod tests {
         let mut frame = solicit_frame(&duid_of_shard(0));
         let len = frame.len();
         frame.resize(2048, 0);
-        let Action::Reply(n) = w0.handle_frame(&mut frame, len) else {
+        let Action::Reply(n) = w0.handle(&mut frame, len) else {
             panic!("no reply");
         };
         assert_advertise_to_client(&frame[..n]);
@@ -486,7 +467,7 @@ mod tests {
         let mut frame = solicit_frame(&duid_of_shard(1));
         let len = frame.len();
         frame.resize(2048, 0);
-        assert_eq!(w0.handle_frame(&mut frame, len), Action::HandedOff);
+        assert_eq!(w0.handle(&mut frame, len), Action::HandedOff);
         assert_eq!(w0.stats.out.load(Ordering::Relaxed), 1);
         // The owner answers the parcel and sends it back; it transmits nothing itself.
         let mut sent_by_owner = 0;
@@ -520,7 +501,7 @@ mod tests {
         let mut frame = solicit_frame(&duid_of_shard(0));
         let len = frame.len();
         frame.resize(2048, 0);
-        assert!(matches!(w0.handle_frame(&mut frame, len), Action::Reply(_)));
+        assert!(matches!(w0.handle(&mut frame, len), Action::Reply(_)));
         let result = Arc::clone(&w0.result);
         drop(w0);
         drop(w1);
@@ -535,7 +516,7 @@ mod tests {
         let mut frame = solicit_frame(&duid_of_shard(0));
         let len = frame.len();
         frame.resize(2048, 0);
-        assert!(matches!(w0.handle_frame(&mut frame, len), Action::Reply(_)));
+        assert!(matches!(w0.handle(&mut frame, len), Action::Reply(_)));
         assert_eq!(
             w0.published
                 .lock()
