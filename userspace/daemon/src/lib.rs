@@ -8,6 +8,7 @@
 //! * [`server`]: `tandem run`: setup, the sharded lease database, the socket and XDP
 //!   datapaths' loops, the XDP shard workers and their hand-off mailbox.
 //! * [`demo`]: `tandem xdp-demo` and the demo DHCPv6 responder its AF_XDP workers run.
+//! * [`event_loop`]: the main thread's event loop: mio sources and timers by key.
 //! * [`control`]: the control socket of a running server (`status`, `tune`).
 //! * [`check`]: configuration checking, shared by `check` and `run`.
 //! * [`leases`]: the `tandem leases` listing.
@@ -27,6 +28,7 @@ pub mod control;
 pub mod counters;
 pub mod demo;
 pub mod entropy;
+pub mod event_loop;
 pub mod leases;
 pub mod output;
 pub mod placement;
