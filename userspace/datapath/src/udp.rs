@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv6Addr, SocketAddrV6};
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd as _, OwnedFd, RawFd};
 use std::time::Duration;
 
 use crate::iface::interface_index;
@@ -343,6 +343,19 @@ impl ServerSocket {
             ))),
             Err(_) => Err(io::Error::last_os_error()),
         }
+    }
+}
+
+/// The socket's descriptor, for an event loop (the socket is non-blocking).
+impl AsFd for ServerSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for ServerSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
     }
 }
 

@@ -16,9 +16,10 @@
 //! A request the server cannot serve gets one line `error: <why>`. With `--json` the answer is
 //! one JSON object on one line; otherwise it is text for people.
 //!
-//! The server side ([`ControlServer`]) never blocks the loop that drives it: the listener is
-//! non-blocking, each client gets at most [`server::CLIENT_READ_TIMEOUT`] to send its line, and packet
-//! rates come from counter snapshots that [`ControlServer::serve_pending`] keeps once a second.
+//! The server side ([`ControlServer`]) is a service of the main thread's event loop and never
+//! blocks it: the listener and the connections are non-blocking sources, each client gets at
+//! most [`server::CLIENT_READ_TIMEOUT`] to send its line (a timer), and packet rates come from
+//! counter snapshots a once-a-second timer takes.
 //!
 //! * [`protocol`]: the socket's path and the request lines.
 //! * [`commands`]: what the server answers: the [`ControlTarget`] a datapath implements and
@@ -42,7 +43,7 @@ pub use client::request;
 pub use commands::{ControlTarget, pin_workers};
 pub use protocol::{SOCKET_NAME, socket_path};
 pub use report::{StatusReport, WorkerView};
-pub use server::ControlServer;
+pub use server::{ControlKey, ControlServer};
 
 /// `e` with `what` in front of its message, same kind.
 fn annotate(e: io::Error, what: &str) -> io::Error {

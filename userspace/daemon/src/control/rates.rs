@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::report::WorkerView;
 
 /// Interval of the counter snapshots that packet rates are computed from.
-const RATE_INTERVAL: Duration = Duration::from_secs(1);
+pub(super) const RATE_INTERVAL: Duration = Duration::from_secs(1);
 /// A snapshot younger than this gives no meaningful rate.
 const MIN_RATE_INTERVAL: Duration = Duration::from_millis(100);
 

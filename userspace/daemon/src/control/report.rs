@@ -61,8 +61,9 @@ pub struct StatusReport {
     pub workers: Vec<WorkerView>,
     /// The XDP program's counters (see [`crate::counters::xdp_counters`]); empty in socket mode.
     pub xdp: Vec<(String, u64)>,
-    /// The engine's counters (see [`engine_counters`]).
+    /// The engine's counters (see [`crate::counters::engine_counters`]).
     pub engine: Vec<(String, u64)>,
-    /// The socket layer's counters (see [`socket_counters`]); empty in XDP mode.
+    /// The socket layer's counters (see [`crate::counters::socket_counters`]); empty in XDP
+    /// mode.
     pub socket: Vec<(String, u64)>,
 }

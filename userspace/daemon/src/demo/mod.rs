@@ -1,7 +1,8 @@
 //! `tandem xdp-demo`: the XDP steering demo. The XDP program on one interface, a pinned
 //! AF_XDP worker per RX queue, each answering with the stateless [`DemoHandler`] (no pools,
-//! no store); the main thread relays the XDP log, watches the workers and waits for a signal
-//! or `--duration`, then prints the XDP counters and one `WORKER` line per queue.
+//! no store); the main thread's event loop relays the XDP log and watches the workers on
+//! timers until a stop signal or `--duration`, then prints the XDP counters and one `WORKER`
+//! line per queue.
 
 mod handler;
 
@@ -13,16 +14,29 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use tandem_datapath::iface;
-use tandem_datapath::sys::signal::SignalSet;
 use tandem_datapath::worker::{self, WorkerConfig, WorkerHandle};
 use tandem_datapath::xdp::{AttachMode, LogLevel, XdpProgram};
 
 pub use self::handler::{DEMO_STATUS_MESSAGE, DemoHandler, MAX_IAS, SERVER_PORT};
+use crate::event_loop::{EventLoop, StopSignals};
 use crate::output::emit_line;
 use crate::placement::{resolve_cores, resolve_queues, worker_error};
 
 /// How often the main thread relays the XDP program's log records and checks on the workers.
 const HOUSEKEEPING: Duration = Duration::from_millis(50);
+
+/// The sources and timers of the demo's event loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    /// SIGHUP, SIGINT, SIGTERM.
+    Signals,
+    /// `--duration` has elapsed.
+    Duration,
+    /// Relay of the XDP program's log records.
+    LogRelay,
+    /// The check that every worker thread still runs.
+    WorkerHealth,
+}
 
 /// What `tandem xdp-demo` was asked to do (see the command's help in [`crate::cli`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,10 +64,9 @@ pub struct DemoOptions {
 /// # Errors
 /// Setup errors (interface, XDP attach, AF_XDP sockets) and fatal I/O errors.
 pub fn run(args: &DemoOptions) -> anyhow::Result<ExitCode> {
-    // Block SIGINT/SIGTERM before any thread exists: every thread inherits the mask, and the
-    // main thread collects them with sigtimedwait.
-    let signals =
-        SignalSet::block(&[libc::SIGINT, libc::SIGTERM]).context("blocking SIGINT/SIGTERM")?;
+    // Blocked before any thread exists: every thread inherits the mask, and the main thread's
+    // event loop reads them from a signalfd.
+    let signals = StopSignals::block().context("blocking SIGHUP/SIGINT/SIGTERM")?;
 
     let iface = args.iface.as_str();
     let mac = iface::interface_mac(iface)?;
@@ -90,22 +103,44 @@ pub fn run(args: &DemoOptions) -> anyhow::Result<ExitCode> {
     }
     emit_line(&format!("READY iface={iface} mode={mode} queues={queues}"))?;
 
-    let deadline = args.duration.map(|d| Instant::now() + d);
+    let mut ev = EventLoop::new().context("creating the event loop")?;
+    signals
+        .register(&mut ev, Key::Signals)
+        .context("polling the signals")?;
+    let now = Instant::now();
+    ev.set_timer(Key::LogRelay, now);
+    ev.set_timer(Key::WorkerHealth, now + HOUSEKEEPING);
+    if let Some(d) = args.duration {
+        ev.set_timer(Key::Duration, now + d);
+    }
     let mut failed = false;
-    loop {
-        program.flush_log();
-        if let Some(sig) = signals.wait(HOUSEKEEPING).context("waiting for signals")? {
-            log::info!("got signal {sig}, stopping");
-            break;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            log::info!("--duration elapsed, stopping");
-            break;
-        }
-        if workers.iter().any(WorkerHandle::is_finished) {
-            log::error!("a worker stopped unexpectedly, stopping");
-            failed = true;
-            break;
+    let mut wakes = Vec::new();
+    'serve: loop {
+        ev.turn(&mut wakes).context("waiting for events")?;
+        for wake in wakes.drain(..) {
+            match wake.key() {
+                Key::Signals => {
+                    if signals.take().context("reading signals")?.is_some() {
+                        break 'serve;
+                    }
+                }
+                Key::Duration => {
+                    log::info!("--duration elapsed, stopping");
+                    break 'serve;
+                }
+                Key::LogRelay => {
+                    program.flush_log();
+                    ev.set_timer(Key::LogRelay, Instant::now() + HOUSEKEEPING);
+                }
+                Key::WorkerHealth => {
+                    if workers.iter().any(WorkerHandle::is_finished) {
+                        log::error!("a worker stopped unexpectedly, stopping");
+                        failed = true;
+                        break 'serve;
+                    }
+                    ev.set_timer(Key::WorkerHealth, Instant::now() + HOUSEKEEPING);
+                }
+            }
         }
     }
 

@@ -12,9 +12,10 @@
 //! loop {
 //!     event_loop.turn(&mut wakes)?;
 //!     for wake in wakes.drain(..) {
-//!         match wake {
-//!             Wake::Ready { key: Key::Signals, .. } => …,
-//!             Wake::Timer(Key::Housekeeping) => { …; event_loop.set_timer(Key::Housekeeping, next) }
+//!         match wake.key() {
+//!             Key::Signals => if signals.take()?.is_some() { break 'serve },
+//!             Key::Housekeeping => { …; event_loop.set_timer(Key::Housekeeping, next) }
+//!             Key::Control(k) => control.handle(wake.map(|_| k), &mut event_loop, &mut target),
 //!             …
 //!         }
 //!     }
@@ -26,6 +27,7 @@
 //! `poll_timeout()` (the RFC 8156 endpoint) maps onto one source per socket plus one timer key
 //! set to its next deadline after every call.
 
+pub mod signals;
 pub mod timers;
 
 use std::fmt::Debug;
@@ -39,6 +41,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Poll};
 pub use mio::{Interest, Token};
 
+pub use self::signals::StopSignals;
 pub use self::timers::Timers;
 
 /// Events taken from the kernel per [`EventLoop::turn`] (more stay pending for the next one).
@@ -69,6 +72,26 @@ pub enum Wake<K> {
     },
     /// The timer `key` is due (and no longer set).
     Timer(K),
+}
+
+impl<K: Copy> Wake<K> {
+    /// The key of the source or timer.
+    pub fn key(&self) -> K {
+        match *self {
+            Self::Ready { key, .. } | Self::Timer(key) => key,
+        }
+    }
+
+    /// The same wake under another key (e.g. the part of the owner's key a service knows).
+    pub fn map<J>(self, f: impl FnOnce(K) -> J) -> Wake<J> {
+        match self {
+            Self::Ready { key, readiness } => Wake::Ready {
+                key: f(key),
+                readiness,
+            },
+            Self::Timer(key) => Wake::Timer(f(key)),
+        }
+    }
 }
 
 /// The event loop (see the module docs).

@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tandem_config::DatapathMode;
-use tandem_datapath::sys::signal::SignalSet;
 
 use self::setup::Setup;
+use crate::event_loop::StopSignals;
 
 /// What `tandem run` was asked to do (see the command's help in [`crate::cli`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,10 +48,9 @@ pub struct RunOptions {
 /// # Errors
 /// Setup errors (state directory, socket or XDP, store, server DUID) and fatal I/O errors.
 pub fn run(opts: &RunOptions) -> anyhow::Result<ExitCode> {
-    // Blocked before any thread exists: every thread inherits the mask, and the main thread
-    // collects them with sigtimedwait.
-    let signals =
-        SignalSet::block(&[libc::SIGINT, libc::SIGTERM]).context("blocking SIGINT/SIGTERM")?;
+    // Blocked before any thread exists: every thread inherits the mask, and the main thread's
+    // event loop reads them from a signalfd.
+    let signals = StopSignals::block().context("blocking SIGHUP/SIGINT/SIGTERM")?;
     let Some(setup) = Setup::load(opts)? else {
         return Ok(ExitCode::FAILURE);
     };

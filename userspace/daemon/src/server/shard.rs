@@ -19,7 +19,7 @@ use std::fs;
 use std::io;
 use std::net::Ipv6Addr;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use tandem_config::Config;
@@ -30,6 +30,10 @@ use tandem_store::{Store, StoreOptions};
 use crate::leases::state_name;
 use crate::output::hex;
 
+/// How often the owner of a shard (an XDP worker, or the socket datapath's loop) runs its
+/// housekeeping: incremental expiry ([`Engine::reclaim`]) and, on XDP workers, the msync
+/// when due.
+pub const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(200);
 /// Bindings [`Engine::reclaim`] may visit per housekeeping pass and shard.
 pub const RECLAIM_BUDGET: usize = 1024;
 
@@ -395,7 +399,6 @@ impl<S: LeaseStore> LeaseStore for LoggingStore<'_, S> {
 pub(crate) mod tests {
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicU32, Ordering};
-    use std::time::Duration;
 
     use tandem_proto::{DropReason, Outcome, RxMeta, SplitMix64};
 

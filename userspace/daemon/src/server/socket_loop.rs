@@ -1,44 +1,76 @@
 //! `tandem run` on the UDP-socket datapath ([`tandem_datapath::udp`]; `[datapath] mode =
 //! "socket"`, the default).
 //!
-//! Socket mode runs one thread: wait up to [`TICK`] for datagrams, answer each through the
-//! shard of its client (the engine commits leases to the store before it returns a Reply,
-//! RFC 8415 §18.3), then housekeeping: incremental expiry ([`Engine::reclaim`]) and, every
-//! `--flush-interval`, an msync of the stores. It serves every shard the state directory has
-//! (1 unless `[datapath] shards` or an earlier XDP run made more). SIGINT/SIGTERM stop the
-//! loop; the stores are flushed and closed and the counters printed.
+//! Socket mode runs on the main thread, in its [`EventLoop`]: the UDP socket is one source of
+//! it, besides the stop signals and the control socket. When the socket is readable, up to
+//! [`BURST`] datagrams are answered, each through the shard of its client (the engine commits
+//! leases to the store before it returns a Reply, RFC 8415 §18.3); a burst cut short comes
+//! back through a timer due at once, so that signals, the control socket and the timers get
+//! their turn in between. Timers: incremental expiry ([`Engine::reclaim`]) every
+//! [`HOUSEKEEPING_EVERY`], and an msync of the stores every `--flush-interval`. It serves
+//! every shard the state directory has (1 unless `[datapath] shards` or an earlier XDP run
+//! made more). SIGHUP/SIGINT/SIGTERM end the loop; the stores are flushed and closed and the
+//! counters printed.
+//!
+//! Why the main thread and not a thread of its own: the engine work per datagram is small and
+//! bounded, one thread then owns every shard (no lock, no counter snapshots for `status`,
+//! which reads the live counters), and the failover link will be one more source of the same
+//! loop, fed by the same per-worker binding-change ring as the XDP workers' (a ring this
+//! thread both fills and drains).
 //!
 //! [`Engine::reclaim`]: tandem_proto::Engine::reclaim
 
 use std::io;
+use std::os::fd::AsRawFd as _;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tandem_datapath::sys::signal::SignalSet;
 use tandem_datapath::udp::{Datagram, Received, SERVER_PORT, ServerSocket, SocketCounters};
 use tandem_lease::FailoverTime;
 use tandem_proto::{Counters, Outcome, RxMeta};
 
 use super::setup::Setup;
-use super::shard::{RECLAIM_BUDGET, ShardSet, resolve_shards};
-use crate::control::{ControlServer, ControlTarget, StatusReport, WorkerView};
+use super::shard::{HOUSEKEEPING_EVERY, RECLAIM_BUDGET, ShardSet, resolve_shards};
+use crate::control::{ControlKey, ControlServer, ControlTarget, StatusReport, WorkerView};
 use crate::counters::{engine_counters, engine_fields, socket_counters};
 use crate::entropy::XorShift64Star;
+use crate::event_loop::{EventLoop, Interest, StopSignals};
 use crate::output::{emit_line, hex};
 use crate::timefmt::unix_now;
 
-/// Longest wait for a datagram before housekeeping (and the signal check) runs.
-const TICK: Duration = Duration::from_millis(200);
-/// Datagrams handled per wake-up before housekeeping gets a turn.
-const BURST: usize = 256;
+/// Datagrams handled per readiness before the other sources and the timers get a turn.
+pub const BURST: usize = 256;
+/// Shortest time between two msyncs, whatever `--flush-interval` says.
+const MIN_FLUSH_EVERY: Duration = Duration::from_millis(10);
 /// Receive buffer: the largest UDP payload.
 const RX_BUF: usize = 65_535;
 /// Reply buffer; a reply that does not fit is dropped and counted by the engine.
 const TX_BUF: usize = 16_384;
 
+/// The sources and timers of the socket datapath's event loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    /// SIGHUP, SIGINT, SIGTERM.
+    Signals,
+    /// The control socket.
+    Control(ControlKey),
+    /// The UDP socket; as a timer (due at once), the rest of a burst cut short.
+    Udp,
+    /// Incremental expiry of every shard.
+    Reclaim,
+    /// msync of the stores whose flush interval has passed.
+    Flush,
+}
+
+impl From<ControlKey> for Key {
+    fn from(k: ControlKey) -> Self {
+        Self::Control(k)
+    }
+}
+
 /// The socket datapath (see the module docs).
-pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCode> {
     let Setup {
         config,
         state_dir,
@@ -60,8 +92,6 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
         hex(&duid),
     );
     let mut control = ControlServer::bind(&state_dir).context("opening the control socket")?;
-    emit_line(&format!("READY mode=socket shards={count}"))?;
-
     let mut server = SocketServer {
         socket,
         shards,
@@ -69,34 +99,63 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
         rx: vec![0u8; RX_BUF],
         tx: vec![0u8; TX_BUF],
     };
-    loop {
-        if let Some(sig) = signals
-            .wait(Duration::ZERO)
-            .context("waiting for signals")?
-        {
-            tracing::info!("got signal {sig}, stopping");
-            break;
+
+    let mut ev = EventLoop::new().context("creating the event loop")?;
+    signals
+        .register(&mut ev, Key::Signals)
+        .context("polling the signals")?;
+    control
+        .register(&mut ev)
+        .context("polling the control socket")?;
+    ev.register_fd(server.socket.as_raw_fd(), Interest::READABLE, Key::Udp)
+        .context("polling the UDP socket")?;
+    let flush_every = store.flush_interval.max(MIN_FLUSH_EVERY);
+    let now = Instant::now();
+    // Datagrams may have arrived between bind and registration: look at once.
+    ev.set_timer(Key::Udp, now);
+    ev.set_timer(Key::Reclaim, now + HOUSEKEEPING_EVERY);
+    ev.set_timer(Key::Flush, now + flush_every);
+    emit_line(&format!("READY mode=socket shards={count}"))?;
+
+    let mut wakes = Vec::new();
+    'serve: loop {
+        ev.turn(&mut wakes).context("waiting for events")?;
+        for wake in wakes.drain(..) {
+            match wake.key() {
+                Key::Signals => {
+                    if signals.take().context("reading signals")?.is_some() {
+                        break 'serve;
+                    }
+                }
+                Key::Udp => {
+                    if !server.serve_burst()? {
+                        ev.set_timer(Key::Udp, Instant::now());
+                    }
+                }
+                Key::Reclaim => {
+                    let now = FailoverTime::from_unix(unix_now());
+                    let report = server.shards.reclaim(now, RECLAIM_BUDGET);
+                    tracing::trace!("reclaim: {report:?}");
+                    ev.set_timer(Key::Reclaim, Instant::now() + HOUSEKEEPING_EVERY);
+                }
+                Key::Flush => {
+                    server.shards.flush_if_due(Instant::now());
+                    ev.set_timer(Key::Flush, Instant::now() + flush_every);
+                }
+                Key::Control(k) => {
+                    let engine = server.shards.counters();
+                    let mut target = SocketModeTarget {
+                        interfaces: &config.interfaces,
+                        engine: &engine,
+                        socket: server.socket.counters(),
+                        shards: usize::try_from(count).unwrap_or(usize::MAX),
+                        bindings: server.shards.stored(),
+                        capacity: store.capacity.saturating_mul(u64::from(count)),
+                    };
+                    control.handle(wake.map(|_| k), &mut ev, &mut target);
+                }
+            }
         }
-        if server
-            .socket
-            .wait_readable(TICK)
-            .context("waiting for datagrams")?
-        {
-            server.serve_burst()?;
-        }
-        let now = FailoverTime::from_unix(unix_now());
-        let report = server.shards.reclaim(now, RECLAIM_BUDGET);
-        tracing::trace!("reclaim: {report:?}");
-        server.shards.flush_if_due(Instant::now());
-        let engine = server.shards.counters();
-        control.serve_pending(&mut SocketModeTarget {
-            interfaces: &config.interfaces,
-            engine: &engine,
-            socket: server.socket.counters(),
-            shards: usize::try_from(count).unwrap_or(usize::MAX),
-            bindings: server.shards.stored(),
-            capacity: store.capacity.saturating_mul(u64::from(count)),
-        });
     }
     let SocketServer { socket, shards, .. } = server;
     let counters = shards.counters();
@@ -175,8 +234,8 @@ impl SocketServer {
     }
 }
 
-/// [`ControlTarget`] of the socket datapath: one thread, no workers. Build it from the run
-/// loop's state right before [`ControlServer::serve_pending`] (with several shard engines,
+/// [`ControlTarget`] of the socket datapath: one thread, no workers. Built from the loop's
+/// state for each wake-up of the control socket (with several shard engines,
 /// [`Counters::merge`] them into one first).
 ///
 /// `tune cores` is refused: the socket datapath has no per-queue workers to pin.

@@ -7,7 +7,7 @@ use std::net::Ipv6Addr;
 use std::os::fd::{AsRawFd as _, RawFd};
 use std::sync::atomic::{Ordering, fence};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tandem_datapath::worker::{Action, Handler};
 use tandem_lease::FailoverTime;
@@ -16,14 +16,12 @@ use tandem_wire::frame::ethernet::EthernetAddress;
 use tandem_wire::frame::{Frame, FrameRepr};
 
 use super::mailbox::{Exchange, HandoffStats, ParcelKind};
-use super::shard::{RECLAIM_BUDGET, Shard};
+use super::shard::{HOUSEKEEPING_EVERY, RECLAIM_BUDGET, Shard};
 use crate::entropy::XorShift64Star;
 use crate::timefmt::unix_now;
 
 /// Most inbox parcels a worker takes per loop iteration.
 const INBOX_BATCH: usize = 64;
-/// How often a worker expires leases and msyncs the stores of its shards.
-pub const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(200);
 /// The engine's output buffer (a reply that does not fit is dropped and counted).
 pub(super) const SCRATCH_LEN: usize = 4096;
 /// UDP port of DHCPv6 servers and relay agents (RFC 8415 §7.2).
@@ -352,6 +350,7 @@ impl Drop for ShardWorker {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
 
     use tandem_config::Config;
     use tandem_store::StoreOptions;

@@ -16,16 +16,18 @@
 //!   (so the reply leaves on the interface and queue the request arrived on). Nothing is
 //!   allocated per packet. A sleeping worker is woken through an eventfd only when it sleeps.
 //! * Housekeeping runs on each worker for the shards it owns: incremental expiry and msync,
-//!   every [`HOUSEKEEPING_EVERY`](super::worker::HOUSEKEEPING_EVERY).
-//! * The control socket (`<state-dir>/tandem.sock`, [`crate::control`]) is served from the
-//!   main thread every [`MAIN_TICK`]: `status` shows the workers, the XDP program's counters
-//!   summed over the interfaces and the engine counters of every shard, as each worker last
+//!   every [`HOUSEKEEPING_EVERY`](super::shard::HOUSEKEEPING_EVERY).
+//! * The main thread runs the [`EventLoop`]: the stop signals and the control socket
+//!   (`<state-dir>/tandem.sock`, [`crate::control`]) are its sources; timers relay the XDP
+//!   programs' log records ([`LOG_RELAY_EVERY`]) and check that no worker has stopped
+//!   ([`WORKER_HEALTH_EVERY`]). `status` shows the workers, the XDP program's counters summed
+//!   over the interfaces and the engine counters of every shard, as each worker last
 //!   published them during its housekeeping (so at most
-//!   [`HOUSEKEEPING_EVERY`](super::worker::HOUSEKEEPING_EVERY) old); `tune
-//!   cores` re-pins the workers.
-//! * SIGINT/SIGTERM: the workers stop, each closes its stores; then `COUNTERS …` (the engine
-//!   counters of every shard added up, the XDP program's `xdp_*` counters summed over the
-//!   interfaces, the hand-off totals) and one `WORKER …` line per worker are printed.
+//!   [`HOUSEKEEPING_EVERY`](super::shard::HOUSEKEEPING_EVERY) old); `tune cores` re-pins the
+//!   workers.
+//! * SIGHUP/SIGINT/SIGTERM: the workers stop, each closes its stores; then `COUNTERS …` (the
+//!   engine counters of every shard added up, the XDP program's `xdp_*` counters summed over
+//!   the interfaces, the hand-off totals) and one `WORKER …` line per worker are printed.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,7 +38,6 @@ use anyhow::{Context as _, bail};
 use tandem_config::XdpMode;
 use tandem_datapath::iface;
 use tandem_datapath::sys::cpu::allowed_cores;
-use tandem_datapath::sys::signal::SignalSet;
 use tandem_datapath::worker::{self, WorkerConfig, WorkerHandle};
 use tandem_datapath::xdp::{AttachMode, AttachedMode, LogLevel, XdpProgram};
 use tandem_proto::Counters;
@@ -46,15 +47,37 @@ use super::mailbox::{Exchange, HandoffStats};
 use super::setup::Setup;
 use super::shard::{Shard, resolve_shards};
 use super::worker::{Final, Iface, Published, SCRATCH_LEN, ShardWorker};
-use crate::control::{self, ControlServer, ControlTarget, StatusReport, WorkerView};
+use crate::control::{self, ControlKey, ControlServer, ControlTarget, StatusReport, WorkerView};
 use crate::counters::{engine_counters, engine_fields, xdp_counters};
 use crate::entropy::XorShift64Star;
+use crate::event_loop::{EventLoop, StopSignals};
 use crate::output::{emit_line, hex};
 use crate::placement::{resolve_cores, resolve_queues, worker_error};
 use crate::tune;
 
-/// How often the main thread relays the XDP program's log and checks on the workers.
-const MAIN_TICK: Duration = Duration::from_millis(50);
+/// How often the main thread relays the XDP program's log records.
+pub const LOG_RELAY_EVERY: Duration = Duration::from_millis(50);
+/// How often the main thread checks that no worker has stopped.
+pub const WORKER_HEALTH_EVERY: Duration = Duration::from_millis(50);
+
+/// The sources and timers of the main thread's event loop in XDP mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    /// SIGHUP, SIGINT, SIGTERM.
+    Signals,
+    /// The control socket.
+    Control(ControlKey),
+    /// Relay of the XDP programs' log records.
+    LogRelay,
+    /// The check that every worker thread still runs.
+    WorkerHealth,
+}
+
+impl From<ControlKey> for Key {
+    fn from(k: ControlKey) -> Self {
+        Self::Control(k)
+    }
+}
 
 /// A worker as the main thread sees it.
 #[derive(Debug)]
@@ -149,7 +172,7 @@ const fn attach_mode(mode: XdpMode) -> AttachMode {
 ///
 /// # Errors
 /// Setup errors (interfaces, XDP attach, AF_XDP sockets, stores) with what to do about them.
-pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCode> {
     let Setup {
         config,
         state_dir,
@@ -314,27 +337,54 @@ pub(crate) fn run(setup: Setup, signals: &SignalSet) -> anyhow::Result<ExitCode>
         "READY mode=xdp attach={attach} workers={workers} shards={shards}"
     ))?;
 
+    let mut ev = EventLoop::new().context("creating the event loop")?;
+    signals
+        .register(&mut ev, Key::Signals)
+        .context("polling the signals")?;
+    control
+        .register(&mut ev)
+        .context("polling the control socket")?;
+    let now = Instant::now();
+    ev.set_timer(Key::LogRelay, now);
+    ev.set_timer(Key::WorkerHealth, now + WORKER_HEALTH_EVERY);
+
     let mut failed = false;
-    loop {
-        for p in &mut programs {
-            p.flush_log();
-        }
-        control.serve_pending(&mut XdpTarget {
-            interfaces: &config.interfaces,
-            attach: &attach,
-            shards,
-            capacity: store.capacity,
-            running: &running,
-            programs: &programs,
-        });
-        if let Some(sig) = signals.wait(MAIN_TICK).context("waiting for signals")? {
-            tracing::info!("got signal {sig}, stopping");
-            break;
-        }
-        if running.iter().any(|r| r.handle.is_finished()) {
-            tracing::error!("a worker stopped unexpectedly, stopping");
-            failed = true;
-            break;
+    let mut wakes = Vec::new();
+    'serve: loop {
+        ev.turn(&mut wakes).context("waiting for events")?;
+        for wake in wakes.drain(..) {
+            match wake.key() {
+                Key::Signals => {
+                    if signals.take().context("reading signals")?.is_some() {
+                        break 'serve;
+                    }
+                }
+                Key::LogRelay => {
+                    for p in &mut programs {
+                        p.flush_log();
+                    }
+                    ev.set_timer(Key::LogRelay, Instant::now() + LOG_RELAY_EVERY);
+                }
+                Key::WorkerHealth => {
+                    if running.iter().any(|r| r.handle.is_finished()) {
+                        tracing::error!("a worker stopped unexpectedly, stopping");
+                        failed = true;
+                        break 'serve;
+                    }
+                    ev.set_timer(Key::WorkerHealth, Instant::now() + WORKER_HEALTH_EVERY);
+                }
+                Key::Control(k) => {
+                    let mut target = XdpTarget {
+                        interfaces: &config.interfaces,
+                        attach: &attach,
+                        shards,
+                        capacity: store.capacity,
+                        running: &running,
+                        programs: &programs,
+                    };
+                    control.handle(wake.map(|_| k), &mut ev, &mut target);
+                }
+            }
         }
     }
     stop.store(true, Ordering::Relaxed);
