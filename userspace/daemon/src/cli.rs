@@ -60,10 +60,10 @@ pub enum Command {
     /// tables in the state directory, sharded by client DUID (`leases.tdb`, or
     /// `leases-<k>-of-<S>.tdb`), the server DUID next to them. Prints `READY mode=socket
     /// shards=S` or `READY mode=xdp attach=native|generic workers=W shards=S` once serving. On
-    /// SIGINT/SIGTERM it flushes the stores, prints `COUNTERS rx_<type>=N … tx_<type>=N …
-    /// drop_<reason>=N … <event>=N …` (xdp: then `xdp_<name>=N …` and `handoff_*=N`, and one
-    /// `WORKER …` line per worker) and exits 0. Exits 1 with the reason on a configuration or
-    /// setup error.
+    /// SIGHUP/SIGINT/SIGTERM it flushes the stores, prints `COUNTERS rx_<type>=N …
+    /// tx_<type>=N … drop_<reason>=N … <event>=N …` (xdp: then `xdp_<name>=N …` and
+    /// `handoff_*=N`, and one `WORKER …` line per worker) and exits 0. Exits 1 with the reason
+    /// on a configuration or setup error.
     Run(RunArgs),
     /// List the leases in a state directory (of a running or a stopped server).
     ///
@@ -100,11 +100,12 @@ pub enum Command {
     /// RELAY-REPL chain; everything else is dropped and counted. Other traffic (ND, ping,
     /// SSH, other UDP) still reaches the kernel.
     ///
-    /// Once serving, prints `READY iface=IF mode=native|generic queues=N`. On SIGINT/SIGTERM
-    /// or after --duration it prints `COUNTERS xdp_<name>=<n> …` (the XDP program's counters
-    /// summed over CPUs) and one `WORKER queue=Q core=C rx=N tx=N dropped=N replies=N` line
-    /// per queue (rx: frames received, replies: frames answered, tx: replies the kernel
-    /// reports sent, dropped: frames not answered; core=- when not pinned), then exits 0.
+    /// Once serving, prints `READY iface=IF mode=native|generic queues=N`. On
+    /// SIGHUP/SIGINT/SIGTERM or after --duration it prints `COUNTERS xdp_<name>=<n> …` (the XDP
+    /// program's counters summed over CPUs) and one `WORKER queue=Q core=C rx=N tx=N dropped=N
+    /// replies=N` line per queue (rx: frames received, replies: frames answered, tx: replies
+    /// the kernel reports sent, dropped: frames not answered; core=- when not pinned), then
+    /// exits 0.
     /// Exits 1 with the reason on any setup error.
     XdpDemo(DemoArgs),
 }
