@@ -11,7 +11,8 @@
 //! * [`worker`]: pinned worker threads that drive the AF_XDP rings.
 //!
 //! This crate makes no protocol decisions: what to answer is decided by the code that drives
-//! it. `unsafe` is allowed here (AF_XDP rings and mmap), each block with a `// SAFETY:` note.
+//! it. `unsafe` is allowed here (AF_XDP rings and mmap, and the system calls behind [`iface`],
+//! [`udp`] and [`sys`]), each block with a `// SAFETY:` note; the daemon above has none.
 //! Everything that touches the kernel needs root, or `CAP_BPF` + `CAP_NET_ADMIN` (+
 //! `CAP_NET_RAW` for AF_XDP sockets).
 
