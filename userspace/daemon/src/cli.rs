@@ -1,30 +1,29 @@
-//! The `tandem` command line and the lifecycle of its commands.
+//! The `tandem` command line: the arguments, parsed into each command's options, and the
+//! dispatch to the module that runs the command ([`crate::server`] for `run`, [`crate::demo`]
+//! for `xdp-demo`); the small commands (`check`, `leases`, `status`, `tune`, `xdp-verify`) are
+//! a call or two each, here.
 //!
 //! stdout carries only the machine-readable lines of the contract (`F: OK …`, `verified …`,
 //! `READY …`, `COUNTERS …`, `WORKER …`, the lease listing), each flushed at once; logs go to
 //! stderr (level from `RUST_LOG`, default `info`).
 
-use std::ffi::CString;
-use std::fs;
-use std::io::{self, IsTerminal as _, Write as _};
+use std::io::{self, IsTerminal as _};
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
-use tandem_datapath::worker::{self, WorkerConfig, WorkerHandle, parse_core_list};
-use tandem_datapath::xdp::{self, AttachMode, LogLevel, XdpProgram};
+use tandem_datapath::sys::cpu::allowed_cores;
+use tandem_datapath::worker::parse_core_list;
+use tandem_datapath::xdp::{AttachMode, LogLevel, XdpProgram};
 
-use crate::demo::DemoHandler;
-
-/// How often the main thread relays the XDP program's log records and checks on the workers.
-const HOUSEKEEPING: Duration = Duration::from_millis(50);
-/// Entries in the XDP program's XSKS map: the highest steerable queue is one less.
-const MAX_QUEUES: u32 = 64;
+use crate::demo::DemoOptions;
+use crate::output::emit_line;
+use crate::placement::MAX_QUEUES;
+use crate::server::RunOptions;
+use crate::timefmt::unix_now;
 
 /// Tandem: a DHCPv6 server appliance (RFC 8415) with an XDP/AF_XDP datapath.
 ///
@@ -61,10 +60,10 @@ pub enum Command {
     /// tables in the state directory, sharded by client DUID (`leases.tdb`, or
     /// `leases-<k>-of-<S>.tdb`), the server DUID next to them. Prints `READY mode=socket
     /// shards=S` or `READY mode=xdp attach=native|generic workers=W shards=S` once serving. On
-    /// SIGINT/SIGTERM it flushes the stores, prints `COUNTERS rx_<type>=N … tx_<type>=N …
-    /// drop_<reason>=N … <event>=N …` (xdp: then `xdp_<name>=N …` and `handoff_*=N`, and one
-    /// `WORKER …` line per worker) and exits 0. Exits 1 with the reason on a configuration or
-    /// setup error.
+    /// SIGHUP/SIGINT/SIGTERM it flushes the stores, prints `COUNTERS rx_<type>=N …
+    /// tx_<type>=N … drop_<reason>=N … <event>=N …` (xdp: then `xdp_<name>=N …` and
+    /// `handoff_*=N`, and one `WORKER …` line per worker) and exits 0. Exits 1 with the reason
+    /// on a configuration or setup error.
     Run(RunArgs),
     /// List the leases in a state directory (of a running or a stopped server).
     ///
@@ -101,11 +100,12 @@ pub enum Command {
     /// RELAY-REPL chain; everything else is dropped and counted. Other traffic (ND, ping,
     /// SSH, other UDP) still reaches the kernel.
     ///
-    /// Once serving, prints `READY iface=IF mode=native|generic queues=N`. On SIGINT/SIGTERM
-    /// or after --duration it prints `COUNTERS xdp_<name>=<n> …` (the XDP program's counters
-    /// summed over CPUs) and one `WORKER queue=Q core=C rx=N tx=N dropped=N replies=N` line
-    /// per queue (rx: frames received, replies: frames answered, tx: replies the kernel
-    /// reports sent, dropped: frames not answered; core=- when not pinned), then exits 0.
+    /// Once serving, prints `READY iface=IF mode=native|generic queues=N`. On
+    /// SIGHUP/SIGINT/SIGTERM or after --duration it prints `COUNTERS xdp_<name>=<n> …` (the XDP
+    /// program's counters summed over CPUs) and one `WORKER queue=Q core=C rx=N tx=N dropped=N
+    /// replies=N` line per queue (rx: frames received, replies: frames answered, tx: replies
+    /// the kernel reports sent, dropped: frames not answered; core=- when not pinned), then
+    /// exits 0.
     /// Exits 1 with the reason on any setup error.
     XdpDemo(DemoArgs),
 }
@@ -275,6 +275,36 @@ pub struct DemoArgs {
     pub log_level: LogLevel,
 }
 
+impl RunArgs {
+    /// What the server is asked to do.
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            config: self.config.clone(),
+            state_dir: self.state_dir.clone(),
+            capacity: self.capacity,
+            flush_interval: self.flush_interval,
+            datapath: self.datapath,
+            cores: self.cores.as_ref().map(|c| c.0.clone()),
+        }
+    }
+}
+
+impl DemoArgs {
+    /// What the demo is asked to do.
+    fn options(&self) -> DemoOptions {
+        DemoOptions {
+            iface: self.iface.clone(),
+            queues: self.queues,
+            mode: self.mode,
+            busy_poll: self.busy_poll,
+            cores: self.cores.as_ref().map(|c| c.0.clone()),
+            server_addr: self.server_addr,
+            duration: self.duration,
+            log_level: self.log_level,
+        }
+    }
+}
+
 /// A parsed `--cores` list (see [`parse_core_list`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cores(pub Vec<usize>);
@@ -299,12 +329,12 @@ pub fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Check(args) => check(&args),
-        Command::Run(args) => crate::run::run(&args),
+        Command::Run(args) => crate::server::run(&args.options()),
         Command::Leases(args) => leases(&args),
         Command::Status(args) => status(&args),
         Command::Tune(args) => tune(&args),
         Command::XdpVerify(args) => verify(&args),
-        Command::XdpDemo(args) => demo(&args),
+        Command::XdpDemo(args) => crate::demo::run(&args.options()),
     };
     match result {
         Ok(code) => code,
@@ -343,15 +373,6 @@ fn init_logging() {
         .with_ansi(io::stderr().is_terminal())
         .with_target(true)
         .try_init();
-}
-
-/// Prints one line on stdout and flushes it (the READY/COUNTERS/WORKER lines are read by
-/// scripts and tests while the process runs).
-pub(crate) fn emit_line(line: &str) -> anyhow::Result<()> {
-    let mut out = io::stdout().lock();
-    writeln!(out, "{line}")
-        .and_then(|()| out.flush())
-        .context("writing to stdout")
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
@@ -414,7 +435,7 @@ fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
             .to_owned(),
         ),
         TuneCommand::Cores(a) => {
-            tune_cores_allowed(&a.cores.0, &crate::tune::allowed_cores())?;
+            tune_cores_allowed(&a.cores.0, &allowed_cores())?;
             let list: Vec<String> = a.cores.0.iter().map(ToString::to_string).collect();
             (&a.server, format!("tune cores {}", list.join(",")))
         }
@@ -433,18 +454,11 @@ fn tune_cores_allowed(cores: &[usize], allowed: &[usize]) -> anyhow::Result<()> 
 }
 
 fn leases(args: &LeasesArgs) -> anyhow::Result<ExitCode> {
-    let stores = crate::shard::open_all_read_only(&args.state_dir)?;
+    let stores = crate::server::shard::open_all_read_only(&args.state_dir)?;
     let bindings: Vec<_> = stores.iter().flat_map(crate::leases::collect).collect();
     crate::leases::write_listing(&bindings, args.json, unix_now(), &mut io::stdout().lock())
         .context("writing to stdout")?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Seconds since 1970-01-01T00:00:00Z by the system clock (0 if it is set before 1970).
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -452,371 +466,6 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let stats = program.verifier_stats()?;
     emit_line(&format!("verified {stats}"))?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
-    // Block SIGINT/SIGTERM before any thread exists: every thread inherits the mask, and the
-    // main thread collects them with sigtimedwait.
-    let signals = SignalSet::block(&[libc::SIGINT, libc::SIGTERM])?;
-
-    let iface = args.iface.as_str();
-    let mac = interface_mac(iface)?;
-    let server_addr = match args.server_addr {
-        Some(addr) => addr,
-        None => default_server_addr(iface)?,
-    };
-    let queues = resolve_queues(iface, args.queues, "--queues")?;
-    let cores = resolve_cores(args.cores.as_ref().map(|c| c.0.as_slice()), "--cores")?;
-
-    let mut program = XdpProgram::load(args.log_level)?;
-    let mode = program.attach(iface, args.mode)?;
-    log::info!("XDP program attached to {iface} in {mode} mode; server address {server_addr}");
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut workers: Vec<WorkerHandle> = Vec::new();
-    let started = start_workers(
-        args,
-        iface,
-        queues,
-        &cores,
-        mac,
-        server_addr,
-        &stop,
-        &mut program,
-        &mut workers,
-    );
-    if let Err(e) = started {
-        stop.store(true, Ordering::Relaxed);
-        for w in workers {
-            let _ = w.join();
-        }
-        return Err(e);
-    }
-    emit_line(&format!("READY iface={iface} mode={mode} queues={queues}"))?;
-
-    let deadline = args.duration.map(|d| Instant::now() + d);
-    let mut failed = false;
-    loop {
-        program.flush_log();
-        if let Some(sig) = signals.wait(HOUSEKEEPING)? {
-            log::info!("got signal {sig}, stopping");
-            break;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            log::info!("--duration elapsed, stopping");
-            break;
-        }
-        if workers.iter().any(WorkerHandle::is_finished) {
-            log::error!("a worker stopped unexpectedly, stopping");
-            failed = true;
-            break;
-        }
-    }
-
-    stop.store(true, Ordering::Relaxed);
-    let mut lines = Vec::with_capacity(workers.len());
-    for w in workers {
-        let (queue, core, stats) = (w.queue(), w.core(), Arc::clone(w.stats()));
-        if let Err(e) = w.join() {
-            log::error!("worker of queue {queue}: {e}");
-            failed = true;
-        }
-        let s = stats.snapshot();
-        let core = core.map_or_else(|| "-".to_owned(), |c| c.to_string());
-        log::debug!("queue {queue}: {s:?}");
-        lines.push(format!(
-            "WORKER queue={queue} core={core} rx={} tx={} dropped={} replies={}",
-            s.rx,
-            s.tx,
-            s.dropped
-                .saturating_add(s.tx_full)
-                .saturating_add(s.bad_desc),
-            s.replies,
-        ));
-    }
-    program.flush_log();
-    let counters = program.counters()?;
-    emit_line(&format!("COUNTERS {counters}"))?;
-    for line in lines {
-        emit_line(&line)?;
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-/// The RX queues to serve on `iface`: `wanted` (checked against what the interface has), else
-/// all of them. `flag` names the setting in errors (`--queues`, `[datapath] queues`).
-pub(crate) fn resolve_queues(iface: &str, wanted: Option<u32>, flag: &str) -> anyhow::Result<u32> {
-    let available =
-        xdp::rx_queue_count(iface).with_context(|| format!("counting the RX queues of {iface}"))?;
-    Ok(match wanted {
-        Some(n) if n > available => bail!(
-            "{iface} has {available} RX queue(s), {flag} {n} asks for more (see `ethtool -l {iface}`)"
-        ),
-        Some(n) => n,
-        None if available == 0 => bail!("{iface} reports no RX queues"),
-        None if available > MAX_QUEUES => bail!(
-            "{iface} has {available} RX queues but the XDP program steers at most {MAX_QUEUES}: \
-             set {flag} N or reduce them with `ethtool -L {iface} combined N`"
-        ),
-        None => available,
-    })
-}
-
-/// The worker cores: `list` (each checked against the cores this process may run on), else
-/// the allowed cores in turn. `flag` names the setting in errors.
-pub(crate) fn resolve_cores(
-    list: Option<&[usize]>,
-    flag: &str,
-) -> anyhow::Result<Vec<Option<usize>>> {
-    let allowed = default_cores();
-    let Some(list) = list else {
-        return Ok(allowed);
-    };
-    let known = |c: &usize| allowed.iter().flatten().any(|a| a == c) || allowed == [None];
-    if let Some(bad) = list.iter().find(|c| !known(c)) {
-        bail!(
-            "{flag}: core {bad} is not one this process may run on (allowed: {})",
-            allowed
-                .iter()
-                .flatten()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-    }
-    Ok(list.iter().copied().map(Some).collect())
-}
-
-/// A worker setup error with the AF_XDP hint (what to do), if there is one.
-pub(crate) fn worker_error(e: &worker::WorkerError) -> anyhow::Error {
-    let hint = match e {
-        worker::WorkerError::Xsk(x) => x.hint(),
-        _ => None,
-    };
-    match hint {
-        Some(hint) => anyhow!("{e} ({hint})"),
-        None => anyhow!("{e}"),
-    }
-}
-
-/// Spawns one worker per queue and steers each queue to its socket.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "a private helper of `demo`, called once"
-)]
-fn start_workers(
-    args: &DemoArgs,
-    iface: &str,
-    queues: u32,
-    cores: &[Option<usize>],
-    mac: [u8; 6],
-    server_addr: Ipv6Addr,
-    stop: &Arc<AtomicBool>,
-    program: &mut XdpProgram,
-    workers: &mut Vec<WorkerHandle>,
-) -> anyhow::Result<()> {
-    for queue in 0..queues {
-        let core = usize::try_from(queue)
-            .ok()
-            .and_then(|q| cores.get(q.checked_rem(cores.len())?))
-            .copied()
-            .flatten();
-        let mut config = WorkerConfig::new(iface, queue);
-        config.core = core;
-        config.busy_poll = args.busy_poll;
-        let handler = DemoHandler::new(mac, server_addr);
-        let worker =
-            worker::spawn(config, handler, Arc::clone(stop)).map_err(|e| worker_error(&e))?;
-        log::info!(
-            "queue {queue}: AF_XDP socket fd {} ({} mode), worker on core {}",
-            worker.fd(),
-            if worker.zero_copy() {
-                "zero-copy"
-            } else {
-                "copy"
-            },
-            core.map_or_else(|| "any".to_owned(), |c| c.to_string()),
-        );
-        let fd = worker.fd();
-        workers.push(worker);
-        program.register_socket(queue, fd)?;
-    }
-    Ok(())
-}
-
-/// The cores this process may run on, as the default worker placement; unpinned if unknown.
-fn default_cores() -> Vec<Option<usize>> {
-    let mut set = std::mem::MaybeUninit::<libc::cpu_set_t>::zeroed();
-    // SAFETY: `set` is a zeroed cpu_set_t (a valid, empty set) of the size passed; the call only
-    // writes into it.
-    let rc = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), set.as_mut_ptr()) };
-    if rc != 0 {
-        return vec![None];
-    }
-    // SAFETY: zero-initialised above and filled by a successful sched_getaffinity.
-    let set = unsafe { set.assume_init() };
-    let max = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
-    // SAFETY: CPU_ISSET only reads bit `c` of `set`, and `c < CPU_SETSIZE` is in bounds.
-    let is_set = |c: usize| unsafe { libc::CPU_ISSET(c, &set) };
-    let cores: Vec<_> = (0..max).filter(|&c| is_set(c)).map(Some).collect();
-    if cores.is_empty() { vec![None] } else { cores }
-}
-
-/// The hardware address of `iface` (`SIOCGIFHWADDR`, so it works in any network namespace
-/// whatever sysfs shows).
-pub(crate) fn interface_mac(iface: &str) -> anyhow::Result<[u8; 6]> {
-    let name =
-        CString::new(iface).map_err(|_| anyhow!("interface name {iface:?} contains a NUL byte"))?;
-    let bytes = name.as_bytes_with_nul();
-    if bytes.len() > libc::IFNAMSIZ {
-        bail!(
-            "interface name {iface:?} is longer than {} bytes",
-            libc::IFNAMSIZ - 1
-        );
-    }
-    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
-    if unsafe { libc::if_nametoindex(name.as_ptr()) } == 0 {
-        bail!(
-            "no interface named `{iface}` in this network namespace (see `ip link show`; inside \
-             a namespace run under `ip netns exec NS ...`)"
-        );
-    }
-    // SAFETY: a plain datagram socket; the result is checked below and closed by OwnedFd.
-    let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error())
-            .context("creating a socket to query the MAC address");
-    }
-    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    // SAFETY: ifreq is plain old data; all-zero is a valid value.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
-        *dst = libc::c_char::from_ne_bytes([*src]);
-    }
-    // SAFETY: SIOCGIFHWADDR reads ifr_name and writes the ifr_hwaddr member of `req`, which is
-    // a valid, exclusively borrowed ifreq for the duration of the call.
-    let rc = unsafe {
-        libc::ioctl(
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            libc::SIOCGIFHWADDR,
-            &raw mut req,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("reading the MAC address of {iface}"));
-    }
-    // SAFETY: a successful SIOCGIFHWADDR filled the `ifru_hwaddr` member of the union.
-    let hw = unsafe { req.ifr_ifru.ifru_hwaddr };
-    if i32::from(hw.sa_family) != i32::from(libc::ARPHRD_ETHER) {
-        bail!(
-            "{iface} is not an Ethernet interface (hardware type {})",
-            hw.sa_family
-        );
-    }
-    let mut mac = [0u8; 6];
-    for (dst, src) in mac.iter_mut().zip(hw.sa_data) {
-        *dst = src.to_ne_bytes()[0];
-    }
-    Ok(mac)
-}
-
-/// The first global address of `iface`, else its link-local address, from
-/// `/proc/net/if_inet6` (which shows the caller's network namespace). Tentative and
-/// DAD-failed addresses are skipped.
-pub(crate) fn default_server_addr(iface: &str) -> anyhow::Result<Ipv6Addr> {
-    let table = fs::read_to_string("/proc/net/if_inet6").context("reading /proc/net/if_inet6")?;
-    pick_server_addr(&table, iface).ok_or_else(|| {
-        anyhow!("{iface} has no usable IPv6 address: add one (`ip addr add ... dev {iface}`) or pass --server-addr")
-    })
-}
-
-/// Picks the address as [`default_server_addr`] does from the text of `/proc/net/if_inet6`
-/// (`<32 hex addr> <ifindex> <plen> <scope> <flags> <name>` per line).
-fn pick_server_addr(table: &str, iface: &str) -> Option<Ipv6Addr> {
-    const SCOPE_GLOBAL: u8 = 0x00;
-    const SCOPE_LINK: u8 = 0x20;
-    const IFA_F_DADFAILED: u32 = 0x08;
-    const IFA_F_TENTATIVE: u32 = 0x40;
-    let mut link_local = None;
-    for line in table.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [addr, _index, _plen, scope, flags, name] = fields.as_slice() else {
-            continue;
-        };
-        if *name != iface {
-            continue;
-        }
-        let (Ok(addr), Ok(scope), Ok(flags)) = (
-            u128::from_str_radix(addr, 16),
-            u8::from_str_radix(scope, 16),
-            u32::from_str_radix(flags, 16),
-        ) else {
-            continue;
-        };
-        if flags & (IFA_F_DADFAILED | IFA_F_TENTATIVE) != 0 {
-            continue;
-        }
-        let addr = Ipv6Addr::from(addr);
-        match scope {
-            SCOPE_GLOBAL => return Some(addr),
-            SCOPE_LINK if link_local.is_none() => link_local = Some(addr),
-            _ => {}
-        }
-    }
-    link_local
-}
-
-/// A set of blocked signals that the main thread waits for.
-#[derive(Debug)]
-pub(crate) struct SignalSet {
-    set: libc::sigset_t,
-}
-
-impl SignalSet {
-    /// Blocks `signals` in the calling thread (and every thread it spawns afterwards).
-    pub(crate) fn block(signals: &[libc::c_int]) -> anyhow::Result<Self> {
-        let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-        // SAFETY: sigemptyset initialises the set it is given.
-        unsafe { libc::sigemptyset(set.as_mut_ptr()) };
-        // SAFETY: initialised by sigemptyset above.
-        let mut set = unsafe { set.assume_init() };
-        for &sig in signals {
-            // SAFETY: `set` is an initialised sigset_t; `sig` is a valid signal number.
-            unsafe { libc::sigaddset(&raw mut set, sig) };
-        }
-        // SAFETY: `set` is valid for reads; the old mask is not requested.
-        let rc =
-            unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut()) };
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc)).context("blocking SIGINT/SIGTERM");
-        }
-        Ok(Self { set })
-    }
-
-    /// Waits up to `timeout` for one of the signals; `Ok(None)` on timeout or interruption.
-    pub(crate) fn wait(&self, timeout: Duration) -> anyhow::Result<Option<libc::c_int>> {
-        let ts = libc::timespec {
-            tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-            tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
-        };
-        // SAFETY: `self.set` and `ts` are valid for reads; no siginfo is requested.
-        let sig =
-            unsafe { libc::sigtimedwait(&raw const self.set, std::ptr::null_mut(), &raw const ts) };
-        if sig >= 0 {
-            return Ok(Some(sig));
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EAGAIN | libc::EINTR) => Ok(None),
-            _ => Err(err).context("waiting for signals"),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -1028,26 +677,6 @@ mod tests {
             panic!("not xdp-verify")
         };
         assert_eq!(args.log_level, LogLevel::Off);
-    }
-
-    #[test]
-    fn server_addr_global_preferred_over_link_local() {
-        let table = "\
-fe800000000000000000000000000001 02 40 20 80 veth0
-fd0000dc000000000000000000000009 03 40 00 80 other
-fd0000dc000000000000000000000002 02 40 00 c0 veth0
-fd0000dc000000000000000000000001 02 40 00 80 veth0
-";
-        assert_eq!(
-            pick_server_addr(table, "veth0"),
-            Some("fd00:dc::1".parse().unwrap())
-        );
-        let only_ll = "fe800000000000000000000000000001 02 40 20 80 veth0\n";
-        assert_eq!(
-            pick_server_addr(only_ll, "veth0"),
-            Some("fe80::1".parse().unwrap())
-        );
-        assert_eq!(pick_server_addr(only_ll, "veth1"), None);
     }
 
     #[test]

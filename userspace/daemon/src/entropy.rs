@@ -27,22 +27,7 @@ impl XorShift64Star {
     /// # Errors
     /// If the kernel gives no randomness.
     pub fn from_os() -> io::Result<Self> {
-        let mut seed = [0u8; 8];
-        let mut filled = 0;
-        while let Some(rest) = seed.get_mut(filled..).filter(|r| !r.is_empty()) {
-            // SAFETY: `rest` is a live, exclusively borrowed buffer of the length passed.
-            let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-            match usize::try_from(n) {
-                Ok(n) => filled += n,
-                Err(_) => {
-                    let e = io::Error::last_os_error();
-                    if e.raw_os_error() != Some(libc::EINTR) {
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        Ok(Self::new(u64::from_ne_bytes(seed)))
+        tandem_datapath::sys::random::seed().map(Self::new)
     }
 }
 

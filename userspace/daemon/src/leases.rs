@@ -8,6 +8,7 @@ use std::io::{self, Write};
 
 use tandem_lease::{Binding, BindingStatus, LeaseKind, LeaseStore};
 
+use crate::output::hex;
 use crate::timefmt::failover_rfc3339;
 
 /// Bindings visited per `scan` call.
@@ -19,14 +20,6 @@ pub fn state_name(status: BindingStatus) -> String {
     status
         .name()
         .map_or_else(|| format!("unknown({})", status.0), str::to_ascii_lowercase)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// `true` for the bindings `tandem leases` lists: all but never-held FREE records.

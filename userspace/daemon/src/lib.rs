@@ -3,30 +3,35 @@
 //!
 //! Layer L3 (composition): the `tandem` program.
 //!
-//! * [`cli`]: the command line (`tandem check`, `run`, `leases`, `xdp-verify`, `xdp-demo`) and
-//!   the process lifecycle (signals, worker threads, the final counter report).
+//! * [`cli`]: the command line (`tandem check`, `run`, `leases`, `status`, `tune`,
+//!   `xdp-verify`, `xdp-demo`): parses the arguments and dispatches.
+//! * [`server`]: `tandem run`: setup, the sharded lease database, the socket and XDP
+//!   datapaths' loops, the XDP shard workers and their hand-off mailbox.
+//! * [`demo`]: `tandem xdp-demo` and the demo DHCPv6 responder its AF_XDP workers run.
+//! * [`event_loop`]: the main thread's event loop: mio sources and timers by key.
+//! * [`control`]: the control socket of a running server (`status`, `tune`).
 //! * [`check`]: configuration checking, shared by `check` and `run`.
 //! * [`leases`]: the `tandem leases` listing.
-//! * [`run`]: `tandem run`, the server loop (socket datapath).
-//! * [`shard`]: the lease database sharded by client DUID (one engine and store per shard).
-//! * [`xdp_run`]: `tandem run` on the XDP/AF_XDP datapath (per-queue workers, hand-off).
+//! * [`placement`]: RX queues and cores of the AF_XDP workers.
+//! * [`tune`]: NIC queue and IRQ affinity inspection, core list checks.
+//! * [`counters`]: the names of the counters in `COUNTERS` lines and `status`.
+//! * [`output`]: the result lines on stdout.
 //! * [`entropy`]: the engine's random source.
-//! * [`socket`]: the plain UDP-socket datapath of `tandem run`.
-//! * [`timefmt`]: RFC 3339 formatting of lease times.
-//! * [`control`]: the control socket of a running server (`status`, `tune`).
-//! * [`tune`]: NIC queue and IRQ affinity inspection, allowed cores.
-//! * [`demo`]: the demo DHCPv6 responder the AF_XDP workers run in `xdp-demo`.
+//! * [`timefmt`]: the clock in Unix seconds and RFC 3339 formatting of lease times.
 #![deny(missing_docs)]
+// Every system call goes through tandem-datapath's safe APIs (the L2 crate holds the `unsafe`).
+#![forbid(unsafe_code)]
 
 pub mod check;
 pub mod cli;
 pub mod control;
+pub mod counters;
 pub mod demo;
 pub mod entropy;
+pub mod event_loop;
 pub mod leases;
-pub mod run;
-pub mod shard;
-pub mod socket;
+pub mod output;
+pub mod placement;
+pub mod server;
 pub mod timefmt;
 pub mod tune;
-pub mod xdp_run;

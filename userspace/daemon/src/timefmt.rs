@@ -1,7 +1,14 @@
-//! Wall-clock formatting for lease listings: Unix seconds → RFC 3339 UTC, by hand (no time
-//! crate in the tree).
+//! Wall-clock time for leases: the clock in Unix seconds ([`unix_now`]) and its formatting
+//! for lease listings, Unix seconds → RFC 3339 UTC, by hand (no time crate in the tree).
 
 use tandem_lease::FailoverTime;
+
+/// Seconds since 1970-01-01T00:00:00Z by the system clock (0 if it is set before 1970).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// The civil (proleptic Gregorian) date of `days` days since 1970-01-01: `(year, month 1..=12,
 /// day 1..=31)`. Howard Hinnant's `civil_from_days`, for days ≥ 0.

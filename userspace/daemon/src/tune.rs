@@ -1,7 +1,8 @@
 //! NIC queue and IRQ affinity inspection for `tandem tune show`: the RX queues of an
 //! interface (`/sys/class/net/IF/queues/rx-N`), the interrupts of its queues (from
 //! `/proc/interrupts`, matched by interface name, PCI device or MSI vector) and their CPU
-//! affinity (`/proc/irq/N/smp_affinity_list`); and the CPUs this process may use.
+//! affinity (`/proc/irq/N/smp_affinity_list`); and checks of core lists against the CPUs this
+//! process may use ([`tandem_datapath::sys::cpu::allowed_cores`]).
 
 use std::fs;
 use std::io;
@@ -240,26 +241,6 @@ pub fn inspect(iface: &str) -> NicReport {
     }
 }
 
-/// The CPUs this process may run on (the affinity of its main thread, which Tandem never
-/// pins), ascending; empty if the kernel does not say.
-pub fn allowed_cores() -> Vec<usize> {
-    // SAFETY: an all-zero cpu_set_t is a valid, empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: getpid has no preconditions; `set` is a valid, exclusively borrowed cpu_set_t of
-    // the size passed, which the call fills.
-    let rc = unsafe {
-        libc::sched_getaffinity(libc::getpid(), size_of::<libc::cpu_set_t>(), &raw mut set)
-    };
-    if rc != 0 {
-        return Vec::new();
-    }
-    let max = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
-    // SAFETY: CPU_ISSET only reads bit `c < CPU_SETSIZE` of `set`, in bounds.
-    (0..max)
-        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-        .collect()
-}
-
 /// Checks that every core of `cores` is one of `allowed`; the error names the first that is
 /// not and lists the allowed ones.
 ///
@@ -431,12 +412,5 @@ mod tests {
             "core 9 is not one this process may run on (allowed: 0-2)"
         );
         assert_eq!(check_cores(&[9], &[]), Ok(()));
-    }
-
-    #[test]
-    fn allowed_cores_include_current_cpu_set() {
-        let allowed = allowed_cores();
-        assert!(!allowed.is_empty());
-        assert!(allowed.windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -53,18 +53,10 @@ pub enum Action {
 pub trait Handler {
     /// `frame` is the received packet inside its UMEM chunk: its first `len` bytes are the
     /// packet and `frame.len()` is all the chunk space from the packet start, so a reply may be
-    /// longer than the request. Write the reply at the start of `frame` and return its length,
-    /// or `None` to drop the packet. A length of 0 or over `frame.len()` counts as a drop.
-    fn handle(&mut self, frame: &mut [u8], len: usize) -> Option<usize>;
-
-    /// Like [`handle`](Self::handle) but may also hand the frame off ([`Action::HandedOff`]).
-    /// The worker calls this one; the default wraps `handle`.
-    fn handle_frame(&mut self, frame: &mut [u8], len: usize) -> Action {
-        match self.handle(frame, len) {
-            Some(n) => Action::Reply(n),
-            None => Action::Drop,
-        }
-    }
+    /// longer than the request. Write the reply at the start of `frame` and return
+    /// [`Action::Reply`] with its length (0 or over `frame.len()` counts as a drop), or
+    /// [`Action::Drop`], or [`Action::HandedOff`] if the frame was copied elsewhere.
+    fn handle(&mut self, frame: &mut [u8], len: usize) -> Action;
 
     /// Called once per loop iteration (at least every [`POLL_TIMEOUT_MS`] when idle, and
     /// after a wake-up through [`wake_fd`](Self::wake_fd)): work that did not arrive on this
@@ -95,9 +87,10 @@ pub trait Handler {
     fn woke(&mut self) {}
 }
 
+/// A closure answers in place (`Some(reply length)`) or drops (`None`); it never hands off.
 impl<F: FnMut(&mut [u8], usize) -> Option<usize>> Handler for F {
-    fn handle(&mut self, frame: &mut [u8], len: usize) -> Option<usize> {
-        self(frame, len)
+    fn handle(&mut self, frame: &mut [u8], len: usize) -> Action {
+        self(frame, len).map_or(Action::Drop, Action::Reply)
     }
 }
 
@@ -262,7 +255,7 @@ impl CorePin {
         *seen = wanted;
         let set_size = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
         let ok = if wanted == NO_CORE {
-            unpin_current_thread()
+            crate::sys::cpu::unpin_current_thread()
         } else {
             // core_affinity indexes a cpu_set_t with the id: keep it in bounds.
             wanted < set_size
@@ -282,21 +275,6 @@ impl CorePin {
             log::warn!("queue {queue}: cannot move the worker to core {wanted}; it stays put");
         }
     }
-}
-
-/// Lets the calling thread run on every CPU the process's main thread may use (the process's
-/// CPU set: the main thread is never pinned). `false` if the kernel refused.
-fn unpin_current_thread() -> bool {
-    // SAFETY: an all-zero cpu_set_t is a valid, empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: getpid has no preconditions; its id names the main thread. `set` is a valid,
-    // exclusively borrowed cpu_set_t of the size passed, which the call fills.
-    let rc = unsafe {
-        libc::sched_getaffinity(libc::getpid(), size_of::<libc::cpu_set_t>(), &raw mut set)
-    };
-    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 names the calling thread.
-    rc == 0
-        && unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const set) } == 0
 }
 
 /// Why a worker could not start or stopped with an error.
@@ -664,7 +642,7 @@ impl<H: Handler> Worker<H> {
             };
             let room = frame.len();
             let len = usize::try_from(desc.len).unwrap_or(usize::MAX);
-            match self.handler.handle_frame(frame, len) {
+            match self.handler.handle(frame, len) {
                 Action::HandedOff => {
                     handed_off += 1;
                     if self.spare.len() < SPARE_FRAMES {
@@ -880,10 +858,10 @@ mod tests {
     }
 
     #[test]
-    fn default_handle_frame_maps_reply_and_drop_without_outbound() {
+    fn closure_handler_maps_reply_and_drop_without_outbound() {
         let mut h = |frame: &mut [u8], len: usize| (frame.first() == Some(&1)).then_some(len);
-        assert_eq!(h.handle_frame(&mut [1, 2], 2), Action::Reply(2));
-        assert_eq!(h.handle_frame(&mut [0, 2], 2), Action::Drop);
+        assert_eq!(h.handle(&mut [1, 2], 2), Action::Reply(2));
+        assert_eq!(h.handle(&mut [0, 2], 2), Action::Drop);
         let mut calls = 0;
         assert_eq!(
             h.poll_outbound(&mut |_| {
@@ -906,8 +884,8 @@ mod tests {
         };
         let mut chunk = [0u8; 8];
         chunk[..3].copy_from_slice(b"abc");
-        assert_eq!(echo_longer.handle(&mut chunk, 3), Some(5));
+        assert_eq!(echo_longer.handle(&mut chunk, 3), Action::Reply(5));
         assert_eq!(&chunk[..5], b"abc!!");
-        assert_eq!(echo_longer.handle(&mut chunk[..4], 3), None);
+        assert_eq!(echo_longer.handle(&mut chunk[..4], 3), Action::Drop);
     }
 }

@@ -25,7 +25,6 @@
 
 use std::{
     error::Error as StdError,
-    ffi::CString,
     fmt, fs, io,
     os::fd::RawFd,
     path::{Path, PathBuf},
@@ -816,11 +815,9 @@ fn check_interface(iface: &str) -> Result<(), XdpError> {
     if !is_valid_ifname(iface) {
         return Err(missing());
     }
-    let name = CString::new(iface).map_err(|_| missing())?;
-    // SAFETY: `name` is a valid NUL-terminated string that outlives the call; if_nametoindex
-    // only reads it.
-    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if index == 0 { Err(missing()) } else { Ok(()) }
+    crate::iface::interface_index(iface)
+        .map(|_| ())
+        .ok_or_else(missing)
 }
 
 fn xdp_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {

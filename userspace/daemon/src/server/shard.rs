@@ -12,22 +12,30 @@
 //!   is an error that says what to do ([`resolve_shards`]).
 //!
 //! The socket datapath serves a whole [`ShardSet`] from its one thread; the XDP datapath gives
-//! each worker the [`Shard`]s it owns ([`Shard::open`]).
+//! each worker the [`Shard`]s it owns ([`Shard::open`]). Every store is wrapped in a
+//! [`LoggingStore`] while the engine writes to it.
 
 use std::fs;
 use std::io;
+use std::net::Ipv6Addr;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use tandem_config::Config;
-use tandem_lease::FailoverTime;
-use tandem_proto::{
-    Counters, DropReason, Engine, Entropy, Outcome, ReclaimReport, RxMeta, shard_of,
-};
+use tandem_lease::{Binding, BindingStatus, ClientKey, FailoverTime, LeaseKind, LeaseStore};
+use tandem_proto::{Counters, Engine, ReclaimReport, shard_of};
 use tandem_store::{Store, StoreOptions};
 
-use crate::run::LoggingStore;
+use crate::leases::state_name;
+use crate::output::hex;
+
+/// How often the owner of a shard (an XDP worker, or the socket datapath's loop) runs its
+/// housekeeping: incremental expiry ([`Engine::reclaim`]) and, on XDP workers, the msync
+/// when due.
+pub const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(200);
+/// Bindings [`Engine::reclaim`] may visit per housekeeping pass and shard.
+pub const RECLAIM_BUDGET: usize = 1024;
 
 /// The file recording the shard count of a state directory.
 pub const SHARDS_FILE: &str = "shards";
@@ -182,18 +190,10 @@ impl Shard {
         })
     }
 
-    /// Runs the engine on one datagram of a client of this shard (leases committed to the
-    /// store before a Reply exists).
-    pub fn handle(
-        &mut self,
-        now: FailoverTime,
-        rx: &RxMeta<'_>,
-        payload: &[u8],
-        rng: &mut dyn Entropy,
-        out: &mut [u8],
-    ) -> Outcome {
-        let mut store = LoggingStore(&mut self.store);
-        self.engine.handle(now, rx, payload, &mut store, rng, out)
+    /// The engine and its store, wrapped in a [`LoggingStore`], for a call of
+    /// [`Engine::handle`] (which commits leases to the store before a Reply exists).
+    pub fn engine_and_store(&mut self) -> (&mut Engine, LoggingStore<'_, Store>) {
+        (&mut self.engine, LoggingStore(&mut self.store))
     }
 
     /// Incremental expiry of up to `budget` bindings.
@@ -255,26 +255,16 @@ impl ShardSet {
             .sum()
     }
 
-    /// Routes one datagram to its shard ([`shard_of`]; shard 0 without a Client ID) and runs
-    /// its engine.
-    pub fn handle(
-        &mut self,
-        now: FailoverTime,
-        rx: &RxMeta<'_>,
-        payload: &[u8],
-        rng: &mut dyn Entropy,
-        out: &mut [u8],
-    ) -> Outcome {
+    /// The shard of the client that sent `payload` ([`shard_of`]; shard 0 when it has no
+    /// parsable Client ID). `None` only for a set without shards, which [`ShardSet::open`]
+    /// never makes.
+    pub fn shard_for(&mut self, payload: &[u8]) -> Option<&mut Shard> {
         let n = self.shards.len();
         let idx = shard_of(payload, self.count())
             .and_then(|k| usize::try_from(k).ok())
             .filter(|i| *i < n)
             .unwrap_or(0);
-        match self.shards.get_mut(idx) {
-            Some(shard) => shard.handle(now, rx, payload, rng, out),
-            // Unreachable: a set has at least one shard.
-            None => Outcome::Drop(DropReason::Malformed),
-        }
+        self.shards.get_mut(idx)
     }
 
     /// Incremental expiry: `budget` bindings per shard; the reports summed.
@@ -347,18 +337,74 @@ pub fn open_all_read_only(dir: &Path) -> anyhow::Result<Vec<Store>> {
         .collect()
 }
 
+/// A [`LeaseStore`] adapter that logs each lease write (debug) and each failed write (warn).
+#[derive(Debug)]
+pub struct LoggingStore<'a, S>(pub &'a mut S);
+
+impl<S: LeaseStore> LeaseStore for LoggingStore<'_, S> {
+    type Error = S::Error;
+
+    fn get(&self, kind: LeaseKind, addr: Ipv6Addr) -> Option<Binding> {
+        self.0.get(kind, addr)
+    }
+
+    fn for_client(&self, key: &ClientKey, f: &mut dyn FnMut(&Binding)) {
+        self.0.for_client(key, f);
+    }
+
+    fn put(&mut self, binding: &Binding) -> Result<(), Self::Error> {
+        match self.0.put(binding) {
+            Ok(()) => {
+                if binding.status == BindingStatus::ACTIVE {
+                    tracing::debug!(
+                        "lease committed: {}/{} to DUID {} IAID {} (preferred {} s, valid {} s)",
+                        binding.addr,
+                        binding.prefix_len,
+                        hex(binding.duid.as_bytes()),
+                        binding.iaid,
+                        binding.preferred,
+                        binding.valid,
+                    );
+                } else {
+                    tracing::debug!(
+                        "lease {}/{} now {}",
+                        binding.addr,
+                        binding.prefix_len,
+                        state_name(binding.status)
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "lease store: writing {}/{} failed: {e}",
+                    binding.addr,
+                    binding.prefix_len
+                );
+                Err(e)
+            }
+        }
+    }
+
+    fn scan(&self, cursor: u64, max: usize, f: &mut dyn FnMut(&Binding)) -> Option<u64> {
+        self.0.scan(cursor, max, f)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicU32, Ordering};
-    use std::time::Duration;
 
-    use tandem_lease::LeaseStore as _;
-    use tandem_proto::SplitMix64;
+    use tandem_proto::{DropReason, Outcome, RxMeta, SplitMix64};
 
     use super::*;
 
-    /// One subnet on `eth0` with a 4096-address pool (also used by `xdp_run`'s tests).
+    /// One subnet on `eth0` with a 4096-address pool (also used by the worker's tests).
     pub(crate) const CONFIG: &str = r#"
 [[interface]]
 name = "eth0"
@@ -374,7 +420,7 @@ valid-lifetime = 7200
 "#;
     const SERVER_DUID: &[u8] = &[0, 3, 0, 1, 2, 0, 0, 0, 0, 0xee];
 
-    /// A scratch directory removed on drop (also used by `xdp_run`'s tests).
+    /// A scratch directory removed on drop (also used by the worker's tests).
     pub(crate) struct TempDir(pub(crate) PathBuf);
 
     impl TempDir {
@@ -480,11 +526,31 @@ valid-lifetime = 7200
             let payload = request(&duid);
             let k = shard_of(&payload, 3).unwrap();
             expected[usize::try_from(k).unwrap()] += 1;
-            let o = set.handle(FailoverTime(1000), &rx, &payload, &mut rng, &mut out);
+            let shard = set.shard_for(&payload).unwrap();
+            assert_eq!(shard.index, k);
+            let (engine, mut store) = shard.engine_and_store();
+            let o = engine.handle(
+                FailoverTime(1000),
+                &rx,
+                &payload,
+                &mut store,
+                &mut rng,
+                &mut out,
+            );
             assert!(matches!(o, Outcome::Reply { .. }), "{o:?}");
         }
         // A datagram without a Client ID goes to shard 0 and is counted there.
-        let o = set.handle(FailoverTime(1000), &rx, &[0xff], &mut rng, &mut out);
+        let shard = set.shard_for(&[0xff]).unwrap();
+        assert_eq!(shard.index, 0);
+        let (engine, mut store) = shard.engine_and_store();
+        let o = engine.handle(
+            FailoverTime(1000),
+            &rx,
+            &[0xff],
+            &mut store,
+            &mut rng,
+            &mut out,
+        );
         assert_eq!(o, Outcome::Drop(DropReason::Malformed));
         for (shard, want) in set.shards().iter().zip(expected) {
             assert_eq!(shard.store.len(), want, "shard {}", shard.index);
@@ -516,5 +582,17 @@ valid-lifetime = 7200
         let dir = TempDir::new();
         let err = open_all_read_only(&dir.0).unwrap_err().to_string();
         assert!(err.contains("holds no lease database"), "{err}");
+    }
+
+    #[test]
+    fn logging_store_passes_writes_through() {
+        let mut inner = tandem_lease::MemStore::with_capacity_limit(1);
+        let a = Binding::free(LeaseKind::Address, "2001:db8::1".parse().unwrap(), 128, 0);
+        let b = Binding::free(LeaseKind::Address, "2001:db8::2".parse().unwrap(), 128, 0);
+        let mut logged = LoggingStore(&mut inner);
+        logged.put(&a).unwrap();
+        assert!(logged.put(&b).is_err());
+        assert_eq!(logged.len(), 1);
+        assert_eq!(logged.get(LeaseKind::Address, a.addr), Some(a));
     }
 }

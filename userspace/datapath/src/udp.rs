@@ -17,11 +17,12 @@
 //! (no pointer arithmetic); only the system calls are `unsafe`.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::io;
 use std::net::{Ipv6Addr, SocketAddrV6};
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd as _, OwnedFd, RawFd};
 use std::time::Duration;
+
+use crate::iface::interface_index;
 
 /// The DHCPv6 server port (RFC 8415 §7.2).
 pub const SERVER_PORT: u16 = 547;
@@ -50,42 +51,17 @@ const fn align(len: usize) -> usize {
 struct ControlBuf<const N: usize>([u8; N]);
 
 /// Why the socket could not be set up.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SocketError {
     /// A configured interface does not exist in this network namespace.
+    #[error(
+        "configured interface `{0}` does not exist in this network namespace (see `ip link \
+         show`)"
+    )]
     NoSuchInterface(String),
     /// A system call failed; the text says which.
-    Io(String, io::Error),
-}
-
-impl std::fmt::Display for SocketError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::NoSuchInterface(name) => write!(
-                f,
-                "configured interface `{name}` does not exist in this network namespace (see \
-                 `ip link show`)"
-            ),
-            Self::Io(what, e) => write!(f, "{what}: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for SocketError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::NoSuchInterface(_) => None,
-            Self::Io(_, e) => Some(e),
-        }
-    }
-}
-
-/// The index of interface `name` (`if_nametoindex`), `None` if there is no such interface.
-pub fn interface_index(name: &str) -> Option<u32> {
-    let c = CString::new(name).ok()?;
-    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
-    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    (index != 0).then_some(index)
+    #[error("{0}: {1}")]
+    Io(String, #[source] io::Error),
 }
 
 /// One received datagram (the payload is in the caller's buffer).
@@ -367,6 +343,19 @@ impl ServerSocket {
             ))),
             Err(_) => Err(io::Error::last_os_error()),
         }
+    }
+}
+
+/// The socket's descriptor, for an event loop (the socket is non-blocking).
+impl AsFd for ServerSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for ServerSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
     }
 }
 

@@ -19,7 +19,7 @@
 
 use core::net::Ipv6Addr;
 
-use tandem_datapath::worker::Handler;
+use tandem_datapath::worker::{Action, Handler};
 use tandem_wire::dhcp::message::Message;
 use tandem_wire::dhcp::relay::RelayChain;
 use tandem_wire::dhcp::{Duid, IaNa, IaPd, MessageType, Packet, StatusCode, StatusCodeOption};
@@ -223,7 +223,16 @@ fn collect_iaids<T>(
 }
 
 impl Handler for DemoHandler {
-    fn handle(&mut self, frame: &mut [u8], len: usize) -> Option<usize> {
+    fn handle(&mut self, frame: &mut [u8], len: usize) -> Action {
+        self.reply_in_place(frame, len)
+            .map_or(Action::Drop, Action::Reply)
+    }
+}
+
+impl DemoHandler {
+    /// The demo's path from a received frame (`frame[..len]`, in its UMEM chunk `frame`) to
+    /// the reply frame written over it: its length, or `None` to drop it.
+    pub fn reply_in_place(&self, frame: &mut [u8], len: usize) -> Option<usize> {
         let mut reply = [0u8; REPLY_BUF_LEN];
         let (headers, reply_len) = {
             // Local senders over veth leave the UDP checksum to the device (CHECKSUM_PARTIAL).
@@ -320,7 +329,7 @@ mod tests {
     fn solicit_direct_gets_advertise_with_status_per_ia() {
         let (mut chunk, len) = frame("fe80::2", "ff02::1:2", 546, 547, &SOLICIT);
         let out = handler()
-            .handle(&mut chunk, len)
+            .reply_in_place(&mut chunk, len)
             .expect("a Solicit is answered");
 
         let tx = Frame::parse(&chunk[..out]).expect("reply frame parses, checksum included");
@@ -364,7 +373,7 @@ mod tests {
     #[test]
     fn solicit_unicast_answered_from_its_destination() {
         let (mut chunk, len) = frame("fd00:dc::2", "fd00:dc::99", 40000, 547, &SOLICIT);
-        let out = handler().handle(&mut chunk, len).unwrap();
+        let out = handler().reply_in_place(&mut chunk, len).unwrap();
         let tx = Frame::parse(&chunk[..out]).unwrap();
         assert_eq!(tx.src_ip(), "fd00:dc::99".parse::<Ipv6Addr>().unwrap());
         assert_eq!(tx.dst_port(), 40000);
@@ -384,7 +393,7 @@ mod tests {
         relay_forw.extend_from_slice(&SOLICIT);
         let (mut chunk, len) = frame("fd00:1::9", "fd00:dc::1", 547, 547, &relay_forw);
         let out = handler()
-            .handle(&mut chunk, len)
+            .reply_in_place(&mut chunk, len)
             .expect("a relayed Solicit is answered");
 
         let tx = Frame::parse(&chunk[..out]).unwrap();
@@ -405,7 +414,7 @@ mod tests {
     fn information_request_gets_reply_with_ids() {
         let info_req = hex!("0b 123456 0001 000a 0003 0001 020000 00dc02");
         let (mut chunk, len) = frame("fe80::2", "ff02::1:2", 546, 547, &info_req);
-        let out = handler().handle(&mut chunk, len).unwrap();
+        let out = handler().reply_in_place(&mut chunk, len).unwrap();
         let msg = Message::parse(Frame::parse(&chunk[..out]).unwrap().payload()).unwrap();
         assert_eq!(msg.msg_type, MessageType::REPLY);
         assert_eq!(msg.transaction_id, 0x123456);
@@ -417,7 +426,7 @@ mod tests {
 
         let anonymous = hex!("0b 123456");
         let (mut chunk, len) = frame("fe80::2", "ff02::1:2", 546, 547, &anonymous);
-        let out = handler().handle(&mut chunk, len).unwrap();
+        let out = handler().reply_in_place(&mut chunk, len).unwrap();
         let msg = Message::parse(Frame::parse(&chunk[..out]).unwrap().payload()).unwrap();
         assert_eq!(msg.count(OptionCode::CLIENTID), 0);
         assert_eq!(msg.count(OptionCode::SERVERID), 1);
@@ -427,12 +436,12 @@ mod tests {
     fn solicit_without_client_id_or_with_server_id_dropped() {
         let no_client_id = hex!("01 0a0b0c 0008 0002 0000");
         let (mut chunk, len) = frame("fe80::2", "ff02::1:2", 546, 547, &no_client_id);
-        assert_eq!(handler().handle(&mut chunk, len), None);
+        assert_eq!(handler().reply_in_place(&mut chunk, len), None);
 
         let mut with_server_id = SOLICIT.to_vec();
         with_server_id.extend_from_slice(&hex!("0002 000a 0003 0001 020000 00dc01"));
         let (mut chunk, len) = frame("fe80::2", "ff02::1:2", 546, 547, &with_server_id);
-        assert_eq!(handler().handle(&mut chunk, len), None);
+        assert_eq!(handler().reply_in_place(&mut chunk, len), None);
     }
 
     #[test]
@@ -440,20 +449,24 @@ mod tests {
         let mut request = SOLICIT;
         request[0] = MessageType::REQUEST.0;
         let (mut chunk, len) = frame("fe80::2", "ff02::1:2", 546, 547, &request);
-        assert_eq!(handler().handle(&mut chunk, len), None);
+        assert_eq!(handler().reply_in_place(&mut chunk, len), None);
 
         let info_req_with_ia = hex!("0b 123456 0003 000c 00000001 00000000 00000000");
         let (mut chunk, len) = frame("fe80::2", "ff02::1:2", 546, 547, &info_req_with_ia);
-        assert_eq!(handler().handle(&mut chunk, len), None);
+        assert_eq!(handler().reply_in_place(&mut chunk, len), None);
     }
 
     #[test]
     fn garbage_frames_dropped() {
-        let mut h = handler();
+        let h = handler();
         let mut chunk = [0xa5u8; 2048];
-        assert_eq!(h.handle(&mut chunk, 0), None);
-        assert_eq!(h.handle(&mut chunk, 100), None);
-        assert_eq!(h.handle(&mut chunk, 4000), None, "len past the chunk");
+        assert_eq!(h.reply_in_place(&mut chunk, 0), None);
+        assert_eq!(h.reply_in_place(&mut chunk, 100), None);
+        assert_eq!(
+            h.reply_in_place(&mut chunk, 4000),
+            None,
+            "len past the chunk"
+        );
         // A valid frame with a garbage DHCPv6 payload (option length past the end).
         let (mut chunk, len) = frame(
             "fe80::2",
@@ -462,10 +475,10 @@ mod tests {
             547,
             &hex!("01 000001 0001 00ff 00"),
         );
-        assert_eq!(h.handle(&mut chunk, len), None);
+        assert_eq!(h.reply_in_place(&mut chunk, len), None);
         // A truncated frame (checksum and lengths no longer match).
         let (mut chunk, len) = frame("fe80::2", "ff02::1:2", 546, 547, &SOLICIT);
-        assert_eq!(h.handle(&mut chunk, len - 1), None);
+        assert_eq!(h.reply_in_place(&mut chunk, len - 1), None);
     }
 
     #[test]
@@ -485,7 +498,7 @@ mod tests {
             Err(tandem_wire::Error::Checksum)
         );
         let out = handler()
-            .handle(&mut chunk, len)
+            .reply_in_place(&mut chunk, len)
             .expect("partial checksum accepted");
         assert_eq!(
             Message::parse(Frame::parse(&chunk[..out]).unwrap().payload())
@@ -497,21 +510,21 @@ mod tests {
         // Any other wrong checksum is still a drop.
         let (mut chunk, len) = frame("fd00:dc::2", "fd00:dc::1", 40000, 547, &SOLICIT);
         chunk[udp_at + 6] ^= 0x40;
-        assert_eq!(handler().handle(&mut chunk, len), None);
+        assert_eq!(handler().reply_in_place(&mut chunk, len), None);
     }
 
     #[test]
     fn non_server_port_dropped() {
         let (mut chunk, len) = frame("fe80::2", "ff02::1:2", 546, 546, &SOLICIT);
-        assert_eq!(handler().handle(&mut chunk, len), None);
+        assert_eq!(handler().reply_in_place(&mut chunk, len), None);
         let (mut chunk, len) = frame("fe80::2", "fd00:dc::1", 546, 5353, &SOLICIT);
-        assert_eq!(handler().handle(&mut chunk, len), None);
+        assert_eq!(handler().reply_in_place(&mut chunk, len), None);
     }
 
     #[test]
     fn multicast_source_dropped() {
         let (mut chunk, len) = frame("ff02::1", "ff02::1:2", 546, 547, &SOLICIT);
-        assert_eq!(handler().handle(&mut chunk, len), None);
+        assert_eq!(handler().reply_in_place(&mut chunk, len), None);
     }
 
     #[test]
@@ -523,7 +536,7 @@ mod tests {
             solicit.extend_from_slice(&[0; 8]);
         }
         let (mut chunk, len) = frame("fe80::2", "ff02::1:2", 546, 547, &solicit);
-        assert_eq!(handler().handle(&mut chunk, len), None);
+        assert_eq!(handler().reply_in_place(&mut chunk, len), None);
     }
 
     #[test]
@@ -537,6 +550,6 @@ mod tests {
         .to_vec();
         relay_repl.extend_from_slice(&SOLICIT);
         let (mut chunk, len) = frame("fd00:1::9", "fd00:dc::1", 547, 547, &relay_repl);
-        assert_eq!(handler().handle(&mut chunk, len), None);
+        assert_eq!(handler().reply_in_place(&mut chunk, len), None);
     }
 }

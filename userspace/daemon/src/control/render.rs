@@ -1,0 +1,317 @@
+//! The control socket's answers as text for people and as one-line JSON objects.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::rates::Rates;
+use super::report::{StatusReport, WorkerView};
+use crate::tune::{Irqs, NicReport};
+
+/// A JSON string literal of `s`.
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "null".to_owned(), |v| v.to_string())
+}
+
+/// `{"name":N,…}`
+fn json_counters(counters: &[(String, u64)]) -> String {
+    let fields: Vec<String> = counters
+        .iter()
+        .map(|(n, v)| format!("{}:{v}", json_str(n)))
+        .collect();
+    format!("{{{}}}", fields.join(","))
+}
+
+fn worker_json(w: &WorkerView) -> String {
+    format!(
+        "{{\"iface\":{},\"queue\":{},\"core\":{},\"rx\":{},\"tx\":{},\"dropped\":{},\"replies\":{}",
+        json_str(&w.iface),
+        w.queue,
+        json_opt(w.core),
+        w.rx,
+        w.tx,
+        w.dropped,
+        w.replies
+    )
+}
+
+/// `status --json`: one object, `{"datapath":"xdp","attach_mode":"native"|null,
+/// "interfaces":[…],"shards":N,"bindings":N,"capacity":N,"workers":[{"iface":…,"queue":N,
+/// "core":N|null,"rx":N,"tx":N,"dropped":N,"replies":N}],"xdp":{…},"engine":{…},
+/// "socket":{…}}`.
+pub fn status_json(r: &StatusReport) -> String {
+    let interfaces: Vec<String> = r.interfaces.iter().map(|i| json_str(i)).collect();
+    let workers: Vec<String> = r.workers.iter().map(|w| worker_json(w) + "}").collect();
+    format!(
+        "{{\"datapath\":{},\"attach_mode\":{},\"interfaces\":[{}],\"shards\":{},\
+         \"bindings\":{},\"capacity\":{},\"workers\":[{}],\"xdp\":{},\"engine\":{},\
+         \"socket\":{}}}\n",
+        json_str(&r.datapath),
+        r.attach_mode
+            .as_deref()
+            .map_or_else(|| "null".to_owned(), json_str),
+        interfaces.join(","),
+        r.shards,
+        r.bindings,
+        r.capacity,
+        workers.join(","),
+        json_counters(&r.xdp),
+        json_counters(&r.engine),
+        json_counters(&r.socket),
+    )
+}
+
+/// Left-aligned columns, two spaces apart, each row indented by two spaces.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = header.iter().map(|&h| h.to_owned()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(&widths) {
+            let _ = write!(line, "  {cell:<w$}");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn counters_text(counters: &[(String, u64)]) -> String {
+    let fields: Vec<String> = counters.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    fields.join(" ")
+}
+
+fn core_text(core: Option<usize>) -> String {
+    core.map_or_else(|| "-".to_owned(), |c| c.to_string())
+}
+
+/// `status` for people.
+pub fn status_text(r: &StatusReport) -> String {
+    let mut out = String::new();
+    let _ = match &r.attach_mode {
+        Some(mode) => writeln!(out, "datapath: {} ({mode} mode)", r.datapath),
+        None => writeln!(out, "datapath: {}", r.datapath),
+    };
+    let _ = writeln!(out, "interfaces: {}", r.interfaces.join(", "));
+    let _ = writeln!(
+        out,
+        "leases: {} binding(s) in {} shard(s), capacity {}",
+        r.bindings, r.shards, r.capacity
+    );
+    if r.workers.is_empty() {
+        let _ = writeln!(out, "workers: none");
+    } else {
+        let _ = writeln!(out, "workers: {}", r.workers.len());
+        let rows: Vec<Vec<String>> = r
+            .workers
+            .iter()
+            .map(|w| {
+                vec![
+                    w.iface.clone(),
+                    w.queue.to_string(),
+                    core_text(w.core),
+                    w.rx.to_string(),
+                    w.tx.to_string(),
+                    w.dropped.to_string(),
+                    w.replies.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["IFACE", "QUEUE", "CORE", "RX", "TX", "DROPPED", "REPLIES"],
+            &rows,
+        ));
+    }
+    for (title, counters) in [
+        ("xdp", &r.xdp),
+        ("engine", &r.engine),
+        ("socket", &r.socket),
+    ] {
+        if !counters.is_empty() {
+            let _ = writeln!(out, "{title}: {}", counters_text(counters));
+        }
+    }
+    out
+}
+
+/// What `tune show` prints.
+pub(super) struct TuneShow<'a> {
+    pub(super) datapath: &'a str,
+    pub(super) workers: &'a [WorkerView],
+    pub(super) interval: Option<Duration>,
+    pub(super) rates: &'a [Option<Rates>],
+    pub(super) nics: &'a [NicReport],
+}
+
+impl TuneShow<'_> {
+    pub(super) fn text(&self) -> String {
+        let mut out = String::new();
+        if self.workers.is_empty() {
+            let _ = writeln!(
+                out,
+                "workers: none ({} datapath: one thread serves every interface)",
+                self.datapath
+            );
+        } else {
+            let _ = match self.interval {
+                Some(d) => writeln!(
+                    out,
+                    "workers ({} datapath; rates over the last {:.1} s):",
+                    self.datapath,
+                    d.as_secs_f64()
+                ),
+                None => writeln!(
+                    out,
+                    "workers ({} datapath; rates not measured yet, ask again in a second):",
+                    self.datapath
+                ),
+            };
+            let rate = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.1}"));
+            let rows: Vec<Vec<String>> = self
+                .workers
+                .iter()
+                .zip(self.rates.iter().chain(std::iter::repeat(&None)))
+                .map(|(w, r)| {
+                    vec![
+                        w.iface.clone(),
+                        w.queue.to_string(),
+                        core_text(w.core),
+                        rate(r.map(|r| r.rx)),
+                        rate(r.map(|r| r.tx)),
+                    ]
+                })
+                .collect();
+            out.push_str(&table(&["IFACE", "QUEUE", "CORE", "RX/S", "TX/S"], &rows));
+        }
+        for nic in self.nics {
+            let queues = match &nic.rx_queues {
+                Ok(q) => format!("{} RX queue(s)", q.len()),
+                Err(e) => e.clone(),
+            };
+            let _ = write!(out, "interface {}: {queues}; ", nic.iface);
+            match &nic.irqs {
+                Irqs::Virtual => out.push_str("no IRQs (virtual device)\n"),
+                Irqs::NotFound => {
+                    out.push_str("no IRQs of its queues found in /proc/interrupts\n");
+                }
+                Irqs::Unreadable(e) => {
+                    let _ = writeln!(out, "IRQs unknown ({e})");
+                }
+                Irqs::Found(irqs) => {
+                    let _ = writeln!(out, "{} IRQ(s):", irqs.len());
+                    let rows: Vec<Vec<String>> = irqs
+                        .iter()
+                        .map(|i| {
+                            vec![
+                                i.irq.to_string(),
+                                i.affinity.clone().unwrap_or_else(|| "?".to_owned()),
+                                i.name.clone(),
+                            ]
+                        })
+                        .collect();
+                    out.push_str(&table(&["IRQ", "CPUS", "NAME"], &rows));
+                }
+            }
+        }
+        out
+    }
+
+    pub(super) fn json(&self) -> String {
+        let rate = |r: Option<f64>| r.map_or_else(|| "null".to_owned(), |r| format!("{r:.1}"));
+        let workers: Vec<String> = self
+            .workers
+            .iter()
+            .zip(self.rates.iter().chain(std::iter::repeat(&None)))
+            .map(|(w, r)| {
+                format!(
+                    "{},\"rx_pps\":{},\"tx_pps\":{}}}",
+                    worker_json(w),
+                    rate(r.map(|r| r.rx)),
+                    rate(r.map(|r| r.tx))
+                )
+            })
+            .collect();
+        let nics: Vec<String> = self
+            .nics
+            .iter()
+            .map(|nic| {
+                let (queues, queues_error) = match &nic.rx_queues {
+                    Ok(q) => {
+                        let q: Vec<String> = q.iter().map(u32::to_string).collect();
+                        (format!("[{}]", q.join(",")), "null".to_owned())
+                    }
+                    Err(e) => ("null".to_owned(), json_str(e)),
+                };
+                let (state, irqs) = match &nic.irqs {
+                    Irqs::Virtual => ("\"virtual\"".to_owned(), String::new()),
+                    Irqs::NotFound => ("\"not_found\"".to_owned(), String::new()),
+                    Irqs::Unreadable(e) => (json_str(e), String::new()),
+                    Irqs::Found(irqs) => {
+                        let list: Vec<String> = irqs
+                            .iter()
+                            .map(|i| {
+                                format!(
+                                    "{{\"irq\":{},\"name\":{},\"affinity\":{}}}",
+                                    i.irq,
+                                    json_str(&i.name),
+                                    i.affinity
+                                        .as_deref()
+                                        .map_or_else(|| "null".to_owned(), json_str)
+                                )
+                            })
+                            .collect();
+                        ("\"found\"".to_owned(), list.join(","))
+                    }
+                };
+                format!(
+                    "{{\"name\":{},\"rx_queues\":{queues},\"rx_queues_error\":{queues_error},\
+                     \"irq_status\":{state},\"irqs\":[{irqs}]}}",
+                    json_str(&nic.iface)
+                )
+            })
+            .collect();
+        format!(
+            "{{\"datapath\":{},\"rate_interval_s\":{},\"workers\":[{}],\"interfaces\":[{}]}}\n",
+            json_str(self.datapath),
+            self.interval
+                .map_or_else(|| "null".to_owned(), |d| format!("{:.3}", d.as_secs_f64())),
+            workers.join(","),
+            nics.join(",")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_escaped() {
+        assert_eq!(json_str("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
+    }
+}

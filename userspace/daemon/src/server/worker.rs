@@ -1,0 +1,535 @@
+//! The handler of one XDP worker: the shards it owns, the path from a received frame to the
+//! reply written in place, the hand-off of frames whose shard another worker owns (through
+//! [`super::mailbox`]), and the housekeeping of its shards (see [`super::xdp_loop`] for the
+//! whole datapath).
+
+use std::net::Ipv6Addr;
+use std::os::fd::{AsRawFd as _, RawFd};
+use std::sync::atomic::{Ordering, fence};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tandem_datapath::worker::{Action, Handler};
+use tandem_lease::FailoverTime;
+use tandem_proto::{Counters, Outcome, RxMeta, shard_of};
+use tandem_wire::frame::ethernet::EthernetAddress;
+use tandem_wire::frame::{Frame, FrameRepr};
+
+use super::mailbox::{Exchange, HandoffStats, ParcelKind};
+use super::shard::{HOUSEKEEPING_EVERY, RECLAIM_BUDGET, Shard};
+use crate::entropy::XorShift64Star;
+use crate::timefmt::unix_now;
+
+/// Most inbox parcels a worker takes per loop iteration.
+const INBOX_BATCH: usize = 64;
+/// The engine's output buffer (a reply that does not fit is dropped and counted).
+pub(super) const SCRATCH_LEN: usize = 4096;
+/// UDP port of DHCPv6 servers and relay agents (RFC 8415 §7.2).
+const SERVER_PORT: u16 = 547;
+
+/// An interface the workers serve.
+#[derive(Debug)]
+pub(super) struct Iface {
+    pub(super) name: String,
+    pub(super) mac: EthernetAddress,
+    /// Source address of replies to multicast requests.
+    pub(super) server_addr: Ipv6Addr,
+}
+
+/// What a worker leaves behind when it stops.
+#[derive(Debug, Default)]
+pub(super) struct Final {
+    pub(super) counters: Counters,
+    pub(super) close_failed: bool,
+}
+
+/// What a worker last published about its shards, for `status` (see [`ShardWorker::publish`]).
+#[derive(Debug, Default)]
+pub(super) struct Published {
+    /// The engine counters of the owned shards, added up.
+    pub(super) counters: Counters,
+    /// Bindings stored in the owned shards.
+    pub(super) bindings: usize,
+}
+
+impl Published {
+    /// The snapshot of `owned` (indexed by shard, `Some` for the owned ones).
+    pub(super) fn of(owned: &[Option<Shard>]) -> Self {
+        let mut p = Self::default();
+        for shard in owned.iter().flatten() {
+            p.counters.merge(shard.engine.counters());
+            p.bindings = p
+                .bindings
+                .saturating_add(tandem_lease::LeaseStore::len(&shard.store));
+        }
+        p
+    }
+}
+
+/// The handler of one XDP worker (see the module docs).
+pub(super) struct ShardWorker {
+    pub(super) index: usize,
+    pub(super) workers: usize,
+    pub(super) shards: u32,
+    pub(super) iface: usize,
+    pub(super) ifaces: Arc<[Iface]>,
+    /// Indexed by shard; `Some` for the shards this worker owns.
+    pub(super) owned: Vec<Option<Shard>>,
+    pub(super) exchange: Arc<Exchange>,
+    pub(super) rng: XorShift64Star,
+    pub(super) scratch: Box<[u8]>,
+    pub(super) last_housekeeping: Instant,
+    pub(super) stats: Arc<HandoffStats>,
+    pub(super) result: Arc<Mutex<Final>>,
+    /// Refreshed by every housekeeping pass, read by the control socket.
+    pub(super) published: Arc<Mutex<Published>>,
+}
+
+/// `true` for a frame to answer: to port 547, from a unicast source (RFC 4291 §2.7).
+fn answerable(rx: &Frame<'_>) -> bool {
+    rx.dst_port() == SERVER_PORT && !rx.src_ip().is_multicast() && !rx.src_ip().is_unspecified()
+}
+
+/// Where a request frame went in [`ShardWorker::serve`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Served {
+    /// The reply frame is written over the request: its length.
+    Reply(usize),
+    /// The client's shard belongs to worker `.0`: the frame is left as it was (its UDP
+    /// checksum completed), ready to be handed over.
+    Elsewhere(usize),
+    /// Nothing to send: not a request to answer, malformed, or dropped by the engine.
+    Drop,
+}
+
+/// Writes the reply frame (headers, then `payload`) at the start of `buf`; its length.
+fn write_reply(buf: &mut [u8], headers: &FrameRepr, payload: &[u8]) -> Option<usize> {
+    buf.get_mut(headers.header_len()..)?
+        .get_mut(..payload.len())?
+        .copy_from_slice(payload);
+    headers.emit_headers(buf, payload.len()).ok()
+}
+
+impl ShardWorker {
+    fn owner(&self, shard: u32) -> usize {
+        usize::try_from(shard).map_or(0, |k| k % self.workers.max(1))
+    }
+
+    /// The one path from a request frame to its reply, for frames from this worker's RX ring
+    /// and parcels from other workers alike: parses `buf[..len]` (received on interface
+    /// `iface`), finds the shard of its client ([`shard_of`]) and, if this worker owns it,
+    /// runs the shard's engine and writes the reply frame over the request (headers from
+    /// [`FrameRepr::reply_to`]: back to where it came from, VLAN tags kept).
+    fn serve(&mut self, iface: usize, buf: &mut [u8], len: usize) -> Served {
+        let (headers, n) = {
+            // Local senders over veth leave the UDP checksum to the device (CHECKSUM_PARTIAL):
+            // completed here, in the frame, so a parcel copy parses as is.
+            let Some(bytes) = buf.get_mut(..len) else {
+                return Served::Drop;
+            };
+            let Ok(rx) = Frame::parse_completing_partial(bytes) else {
+                return Served::Drop;
+            };
+            if !answerable(&rx) {
+                return Served::Drop;
+            }
+            let k = shard_of(rx.payload(), self.shards).unwrap_or(0);
+            let owner = self.owner(k);
+            if owner != self.index {
+                return Served::Elsewhere(owner);
+            }
+            let shard = usize::try_from(k)
+                .ok()
+                .and_then(|k| self.owned.get_mut(k))
+                .and_then(Option::as_mut);
+            let (Some(shard), Some(info)) = (shard, self.ifaces.get(iface)) else {
+                return Served::Drop;
+            };
+            let meta = RxMeta {
+                interface: &info.name,
+                src: rx.src_ip(),
+                dst: rx.dst_ip(),
+            };
+            let now = FailoverTime::from_unix(unix_now());
+            let (engine, mut store) = shard.engine_and_store();
+            match engine.handle(
+                now,
+                &meta,
+                rx.payload(),
+                &mut store,
+                &mut self.rng,
+                &mut self.scratch,
+            ) {
+                Outcome::Reply { len } => {
+                    (FrameRepr::reply_to(&rx, info.mac, info.server_addr), len)
+                }
+                Outcome::Drop(reason) => {
+                    tracing::debug!(
+                        "dropped a datagram from {} on {}: {}",
+                        rx.src_ip(),
+                        info.name,
+                        reason.name()
+                    );
+                    return Served::Drop;
+                }
+            }
+        };
+        self.scratch
+            .get(..n)
+            .and_then(|payload| write_reply(buf, &headers, payload))
+            .map_or(Served::Drop, Served::Reply)
+    }
+
+    /// Copies the frame into a parcel for worker `owner`; `false` if that failed.
+    fn hand_off(&self, owner: usize, frame: &[u8]) -> bool {
+        let Some(inbox) = self.exchange.inboxes.get(owner) else {
+            return false;
+        };
+        let Some(mut parcel) = self.exchange.pool.pop() else {
+            return false;
+        };
+        let Some(dst) = parcel.buf.get_mut(..frame.len()) else {
+            let _ = self.exchange.pool.push(parcel);
+            return false;
+        };
+        dst.copy_from_slice(frame);
+        parcel.kind = ParcelKind::Request;
+        parcel.origin = self.index;
+        parcel.iface = self.iface;
+        parcel.len = frame.len();
+        match inbox.push(parcel) {
+            Ok(()) => true,
+            Err(parcel) => {
+                let _ = self.exchange.pool.push(parcel);
+                false
+            }
+        }
+    }
+
+    /// Expiry and msync of the owned shards, when due.
+    fn housekeeping(&mut self) {
+        if self.last_housekeeping.elapsed() < HOUSEKEEPING_EVERY {
+            return;
+        }
+        self.last_housekeeping = Instant::now();
+        let now = FailoverTime::from_unix(unix_now());
+        for shard in self.owned.iter_mut().flatten() {
+            let report = shard.reclaim(now, RECLAIM_BUDGET);
+            tracing::trace!("shard {} reclaim: {report:?}", shard.index);
+            shard.flush_if_due(self.last_housekeeping);
+        }
+        self.publish();
+    }
+
+    /// Publishes the engine counters and binding count of the owned shards for `status`
+    /// (once per housekeeping pass, never per packet).
+    fn publish(&self) {
+        let snapshot = Published::of(&self.owned);
+        if let Ok(mut p) = self.published.lock() {
+            *p = snapshot;
+        }
+    }
+}
+
+impl Handler for ShardWorker {
+    fn handle(&mut self, frame: &mut [u8], len: usize) -> Action {
+        match self.serve(self.iface, frame, len) {
+            Served::Reply(n) => Action::Reply(n),
+            Served::Elsewhere(owner) => {
+                if self.hand_off(owner, frame.get(..len).unwrap_or_default()) {
+                    self.stats.out.fetch_add(1, Ordering::Relaxed);
+                    Action::HandedOff
+                } else {
+                    self.stats.lost.fetch_add(1, Ordering::Relaxed);
+                    Action::Drop
+                }
+            }
+            Served::Drop => Action::Drop,
+        }
+    }
+
+    fn poll_outbound(&mut self, send: &mut dyn FnMut(&[u8]) -> bool) -> usize {
+        // Called on every loop iteration: only short borrows of the shared exchange, no
+        // reference-count traffic on its cache line.
+        let mut done = 0;
+        while done < INBOX_BATCH {
+            let Some(mut parcel) = self
+                .exchange
+                .inboxes
+                .get(self.index)
+                .and_then(|inbox| inbox.queue.pop())
+            else {
+                break;
+            };
+            done += 1;
+            match parcel.kind {
+                ParcelKind::Request => {
+                    // The sender found this worker to be the owner of the shard; anything but a
+                    // reply (`Elsewhere` included, which a consistent partition never gives)
+                    // returns the parcel to the pool.
+                    let (iface, len) = (parcel.iface, parcel.len);
+                    let served = self.serve(iface, &mut parcel.buf, len);
+                    match (served, self.exchange.inboxes.get(parcel.origin)) {
+                        (Served::Reply(n), Some(back)) => {
+                            parcel.kind = ParcelKind::Reply;
+                            parcel.len = n;
+                            self.stats.served.fetch_add(1, Ordering::Relaxed);
+                            if let Err(parcel) = back.push(parcel) {
+                                self.stats.lost.fetch_add(1, Ordering::Relaxed);
+                                let _ = self.exchange.pool.push(parcel);
+                            }
+                        }
+                        _ => {
+                            let _ = self.exchange.pool.push(parcel);
+                        }
+                    }
+                }
+                ParcelKind::Reply => {
+                    let frame = parcel.buf.get(..parcel.len).unwrap_or_default();
+                    if send(frame) {
+                        self.stats.back.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        self.stats.lost.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = self.exchange.pool.push(parcel);
+                }
+            }
+        }
+        self.housekeeping();
+        done
+    }
+
+    fn wake_fd(&self) -> Option<RawFd> {
+        self.exchange
+            .inboxes
+            .get(self.index)
+            .map(|i| i.wake.as_raw_fd())
+    }
+
+    fn ready_to_sleep(&mut self) -> bool {
+        let Some(inbox) = self.exchange.inboxes.get(self.index) else {
+            return true;
+        };
+        inbox.sleeping.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if inbox.queue.is_empty() {
+            true
+        } else {
+            inbox.sleeping.store(false, Ordering::SeqCst);
+            false
+        }
+    }
+
+    fn woke(&mut self) {
+        if let Some(inbox) = self.exchange.inboxes.get(self.index) {
+            inbox.sleeping.store(false, Ordering::SeqCst);
+            inbox.drain_wake();
+        }
+    }
+}
+
+impl Drop for ShardWorker {
+    /// Closes the stores of the owned shards and leaves the engine counters for the report.
+    fn drop(&mut self) {
+        let mut counters = Counters::default();
+        let mut failed = false;
+        for shard in self.owned.iter_mut().filter_map(Option::take) {
+            counters.merge(shard.engine.counters());
+            let index = shard.index;
+            if let Err(e) = shard.store.close() {
+                tracing::error!("closing lease shard {index}: {e}");
+                failed = true;
+            }
+        }
+        if let Ok(mut fin) = self.result.lock() {
+            fin.counters.merge(&counters);
+            fin.close_failed |= failed;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tandem_config::Config;
+    use tandem_store::StoreOptions;
+    use tandem_wire::dhcp::{MessageType, Packet};
+    use tandem_wire::frame::build_udp_frame;
+
+    use super::*;
+    use crate::server::mailbox::PARCELS_PER_WORKER;
+    use crate::server::shard::tests::{CONFIG, TempDir, opt};
+
+    const SERVER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+    const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+    /// A Solicit frame from a direct client with DUID `duid`, as a client sends it.
+    fn solicit_frame(duid: &[u8]) -> Vec<u8> {
+        let mut payload = vec![1, 0, 0, 9];
+        payload.extend(opt(1, duid));
+        payload.extend(opt(3, &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]));
+        let repr = FrameRepr {
+            dst_mac: EthernetAddress([0x33, 0x33, 0, 1, 0, 2]),
+            src_mac: EthernetAddress(CLIENT_MAC),
+            vlans: Default::default(),
+            src_ip: "fe80::2".parse().unwrap(),
+            dst_ip: "ff02::1:2".parse().unwrap(),
+            hop_limit: 1,
+            traffic_class: 0,
+            flow_label: 0,
+            src_port: 546,
+            dst_port: 547,
+        };
+        let mut out = vec![0u8; 512];
+        let n = build_udp_frame(&repr, &payload, &mut out).unwrap();
+        out.truncate(n);
+        out
+    }
+
+    /// Two workers of one interface, shards 0 and 1 of 2, over stores in a fresh directory.
+    fn pair() -> (TempDir, [ShardWorker; 2]) {
+        let dir = TempDir::new();
+        let config = Config::from_str(CONFIG, "t.toml").unwrap();
+        let ifaces: Arc<[Iface]> = vec![Iface {
+            name: "eth0".into(),
+            mac: EthernetAddress(SERVER_MAC),
+            server_addr: "fe80::1".parse().unwrap(),
+        }]
+        .into();
+        let exchange = Arc::new(Exchange::new(2).unwrap());
+        let result = Arc::new(Mutex::new(Final::default()));
+        let options = StoreOptions {
+            capacity: 64,
+            flush_interval: Duration::from_secs(1),
+        };
+        let worker = |index: usize| {
+            let mut owned: Vec<Option<Shard>> = vec![None, None];
+            let k = u32::try_from(index).unwrap();
+            owned[index] =
+                Some(Shard::open(&dir.0, &config, &[0, 3, 0, 1, 9], k, 2, options).unwrap());
+            ShardWorker {
+                index,
+                workers: 2,
+                shards: 2,
+                iface: 0,
+                ifaces: Arc::clone(&ifaces),
+                owned,
+                exchange: Arc::clone(&exchange),
+                rng: XorShift64Star::new(7),
+                scratch: vec![0; SCRATCH_LEN].into_boxed_slice(),
+                last_housekeeping: Instant::now(),
+                stats: Arc::new(HandoffStats::default()),
+                result: Arc::clone(&result),
+                published: Arc::new(Mutex::new(Published::default())),
+            }
+        };
+        let workers = [worker(0), worker(1)];
+        (dir, workers)
+    }
+
+    /// A DUID whose shard of 2 is `k`.
+    fn duid_of_shard(k: u32) -> Vec<u8> {
+        (0u8..)
+            .map(|n| vec![0, 3, 0, 1, 2, 0, 0, 0, 0, n])
+            .find(|d| tandem_proto::duid_hash(d) % 2 == u64::from(k))
+            .unwrap()
+    }
+
+    fn assert_advertise_to_client(frame: &[u8]) {
+        let rx = Frame::parse(frame).unwrap();
+        assert_eq!(rx.dst_ip(), "fe80::2".parse::<Ipv6Addr>().unwrap());
+        assert_eq!((rx.src_port(), rx.dst_port()), (547, 546));
+        assert_eq!(rx.dst_mac(), EthernetAddress(CLIENT_MAC));
+        let Packet::Client(msg) = Packet::parse(rx.payload()).unwrap() else {
+            panic!("not a client-format message");
+        };
+        assert_eq!(msg.msg_type, MessageType::ADVERTISE);
+    }
+
+    #[test]
+    fn worker_own_shard_answered_in_place() {
+        let (_dir, [mut w0, _w1]) = pair();
+        let mut frame = solicit_frame(&duid_of_shard(0));
+        let len = frame.len();
+        frame.resize(2048, 0);
+        let Action::Reply(n) = w0.handle(&mut frame, len) else {
+            panic!("no reply");
+        };
+        assert_advertise_to_client(&frame[..n]);
+        assert_eq!(w0.stats.out.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn worker_other_shard_handed_off_answered_and_sent_by_origin() {
+        let (_dir, [mut w0, mut w1]) = pair();
+        let mut frame = solicit_frame(&duid_of_shard(1));
+        let len = frame.len();
+        frame.resize(2048, 0);
+        assert_eq!(w0.handle(&mut frame, len), Action::HandedOff);
+        assert_eq!(w0.stats.out.load(Ordering::Relaxed), 1);
+        // The owner answers the parcel and sends it back; it transmits nothing itself.
+        let mut sent_by_owner = 0;
+        let done = w1.poll_outbound(&mut |_| {
+            sent_by_owner += 1;
+            true
+        });
+        assert_eq!((done, sent_by_owner), (1, 0));
+        assert_eq!(w1.stats.served.load(Ordering::Relaxed), 1);
+        // The origin transmits the reply frame.
+        let mut sent = Vec::new();
+        assert_eq!(
+            w0.poll_outbound(&mut |f| {
+                sent.push(f.to_vec());
+                true
+            }),
+            1
+        );
+        assert_eq!(sent.len(), 1);
+        assert_advertise_to_client(&sent[0]);
+        assert_eq!(w0.stats.back.load(Ordering::Relaxed), 1);
+        // Every parcel is back in the pool.
+        assert_eq!(w0.exchange.pool.len(), 2 * PARCELS_PER_WORKER);
+        drop(w0);
+        drop(w1);
+    }
+
+    #[test]
+    fn worker_drop_closes_stores_and_leaves_counters() {
+        let (_dir, [mut w0, w1]) = pair();
+        let mut frame = solicit_frame(&duid_of_shard(0));
+        let len = frame.len();
+        frame.resize(2048, 0);
+        assert!(matches!(w0.handle(&mut frame, len), Action::Reply(_)));
+        let result = Arc::clone(&w0.result);
+        drop(w0);
+        drop(w1);
+        let fin = result.lock().unwrap();
+        assert_eq!(fin.counters.replies(MessageType::ADVERTISE), 1);
+        assert!(!fin.close_failed);
+    }
+
+    #[test]
+    fn worker_housekeeping_publishes_engine_counters() {
+        let (_dir, [mut w0, _w1]) = pair();
+        let mut frame = solicit_frame(&duid_of_shard(0));
+        let len = frame.len();
+        frame.resize(2048, 0);
+        assert!(matches!(w0.handle(&mut frame, len), Action::Reply(_)));
+        assert_eq!(
+            w0.published
+                .lock()
+                .unwrap()
+                .counters
+                .replies(MessageType::ADVERTISE),
+            0,
+            "nothing published before housekeeping"
+        );
+        w0.last_housekeeping = Instant::now() - HOUSEKEEPING_EVERY;
+        w0.housekeeping();
+        let published = w0.published.lock().unwrap();
+        assert_eq!(published.counters.replies(MessageType::ADVERTISE), 1);
+        assert_eq!(published.counters.received(MessageType::SOLICIT), 1);
+        assert_eq!(published.bindings, 0, "an Advertise commits nothing");
+    }
+}
