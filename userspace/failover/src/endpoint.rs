@@ -838,6 +838,15 @@ impl Endpoint {
             }
         }
         if first {
+            // D18: auto-partner-down counts time without communications; a partner that
+            // talks to us (in RECOVER / RECOVER-WAIT, the only partners COMMUNICATIONS-
+            // INTERRUPTED stays with) is not down.
+            if let State::CommunicationsInterrupted {
+                auto_partner_down_ms,
+            } = &mut self.state
+            {
+                *auto_partner_down_ms = None;
+            }
             self.events.push_back(Event::LinkUp);
             if !self.communicated {
                 self.communicated = true;
@@ -934,11 +943,22 @@ impl Endpoint {
 
     /// The connection is gone: communications are not OK (§8.1), run the machine.
     fn link_down(&mut self, now: Now, reason: DownReason) {
-        if self.link.take().is_none() {
+        let Some(conn) = self.link.take() else {
             return;
-        }
+        };
         self.last_down = Some(reason);
         self.events.push_back(Event::LinkDown(reason));
+        // D18: losing communications again while in COMMUNICATIONS-INTERRUPTED restarts the
+        // auto-partner-down timer (a connection that never got to communications OK leaves
+        // it running).
+        let auto = self.auto_partner_down_deadline(now);
+        if conn.phase == Phase::Established
+            && let State::CommunicationsInterrupted {
+                auto_partner_down_ms,
+            } = &mut self.state
+        {
+            *auto_partner_down_ms = auto;
+        }
         self.settle(now);
     }
 
@@ -1006,11 +1026,13 @@ impl Endpoint {
             StateName::Normal => State::Normal,
             StateName::CommunicationsInterrupted => State::CommunicationsInterrupted {
                 // §8.9: "a timer is started for the length of the configured
-                // auto-partner-down period" on entry (D18).
-                auto_partner_down_ms: self
-                    .config
-                    .auto_partner_down
-                    .map(|s| now.mono_ms + u64::from(s) * 1000),
+                // auto-partner-down period" on entry; armed only while communications are
+                // not OK (D18).
+                auto_partner_down_ms: if self.communications_ok() {
+                    None
+                } else {
+                    self.auto_partner_down_deadline(now)
+                },
             },
             StateName::PartnerDown => State::PartnerDown { since: now.wall },
             StateName::PotentialConflict => State::PotentialConflict,
@@ -1039,6 +1061,13 @@ impl Endpoint {
             self.events.push_back(Event::Alarm(to));
         }
         self.set_policy(machine::serving_policy(self.config.role, to, self.mclt));
+    }
+
+    /// When auto-partner-down fires if armed now (§8.9), `None` when not configured.
+    fn auto_partner_down_deadline(&self, now: Now) -> Option<u64> {
+        self.config
+            .auto_partner_down
+            .map(|s| now.mono_ms + u64::from(s) * 1000)
     }
 
     /// §8.6.2: TIME-OF-FAILURE (or our start) + MCLT; at once if neither side has run failover
@@ -1071,11 +1100,10 @@ impl Endpoint {
                     server_state: name.code(),
                     server_flags: flags,
                     start_time_of_state: StartTimeOfState(since),
-                    // §6.3: only in PARTNER-DOWN (D18: the time it was entered).
-                    partner_down_time: match self.state {
-                        State::PartnerDown { since } => Some(PartnerDownTime(since)),
-                        _ => None,
-                    },
+                    // §6.3: only in PARTNER-DOWN (D18: the time it was entered), also when
+                    // STARTUP announces a previous PARTNER-DOWN (§8.3.1).
+                    partner_down_time: (name == StateName::PartnerDown)
+                        .then_some(PartnerDownTime(since)),
                 });
                 let xid = self.alloc_xid();
                 self.send(now, &state, xid);

@@ -1054,3 +1054,57 @@ fn a_new_connection_replaces_the_old_one() {
     one.recv(&state_msg(Normal, COMMUNICATED, since), 2);
     assert_eq!(one.state(), Normal);
 }
+
+#[test]
+fn auto_partner_down_counts_only_time_without_communications_d18() {
+    let mut cfg = config(Role::Primary);
+    cfg.auto_partner_down = Some(30);
+    // Back from a restart in COMMUNICATIONS-INTERRUPTED with a partner in RECOVER: we stay
+    // (§8.9.2) and talk to it.
+    let mut one = One::new(cfg, Some(record(CommunicationsInterrupted, 5)));
+    one.handshake_with(Recover, COMMUNICATED);
+    assert_eq!(one.state(), CommunicationsInterrupted);
+    for _ in 0..20 {
+        one.advance(4_000);
+        one.recv(&Failover::Contact, 0);
+    }
+    assert_eq!(
+        one.state(),
+        CommunicationsInterrupted,
+        "the partner is not down"
+    );
+    assert!(
+        one.ep.poll_timeout().unwrap() > one.mono_ms,
+        "no timer left behind"
+    );
+    // Communications fail: the timer starts now.
+    one.closed();
+    one.advance(29_000);
+    assert_eq!(one.state(), CommunicationsInterrupted);
+    one.advance(1_000);
+    assert_eq!(one.state(), PartnerDown, "§8.9.2 auto-partner-down");
+}
+
+#[test]
+fn auto_partner_down_keeps_running_through_failed_handshakes_d18() {
+    let mut cfg = config(Role::Primary);
+    cfg.auto_partner_down = Some(30);
+    let mut one = One::new(cfg, Some(record(CommunicationsInterrupted, 5)));
+    one.advance(10_000); // STARTUP over: COMMUNICATIONS-INTERRUPTED, timer until 40 s
+    assert_eq!(one.state(), CommunicationsInterrupted);
+    // The partner's host accepts TCP but its server never answers CONNECT.
+    one.connected();
+    one.advance(20_000); // our keepalive: the connection is declared dead at 30 s
+    assert!(
+        one.events
+            .contains(&Event::LinkDown(DownReason::KeepaliveExpired))
+    );
+    one.advance(9_999);
+    assert_eq!(one.state(), CommunicationsInterrupted);
+    one.advance(1);
+    assert_eq!(
+        one.state(),
+        PartnerDown,
+        "40 s after entering COMMUNICATIONS-INTERRUPTED"
+    );
+}
