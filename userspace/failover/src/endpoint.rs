@@ -408,7 +408,9 @@ impl Endpoint {
                     DownReason::UpdateTimeout,
                 );
             } else if conn.send_deadline_ms.is_some_and(|t| now.mono_ms >= t) {
-                self.send(now, &Failover::Contact, 0);
+                // §5.4: CONTACT is initiated by us, so it carries its own transaction-id.
+                let xid = self.alloc_xid();
+                self.send(now, &Failover::Contact, xid);
             }
         }
         if self.recorded.is_some() && now.mono_ms >= self.heartbeat_ms {
@@ -1022,6 +1024,7 @@ impl Endpoint {
     fn enter(&mut self, now: Now, to: StateName) {
         let from = self.state.name();
         self.state = match to {
+            // STARTUP is only ever the first state (`new`); nothing transitions into it.
             StateName::Startup | StateName::Recover => State::Recover { request_all: None },
             StateName::Normal => State::Normal,
             StateName::CommunicationsInterrupted => State::CommunicationsInterrupted {

@@ -548,8 +548,12 @@ fn transaction_ids_of_initiated_messages_are_unique_and_responses_echo_5_4() {
     let sent = one.take_sent();
     let mut xids: Vec<u32> = sent
         .iter()
+        // Responses carry the request's transaction-id (§5.4); the rest are ours.
         .filter(|s| {
-            matches!(s.msg_type(), Some(t) if t != MessageType::UPDDONE && t != MessageType::CONTACT)
+            !matches!(
+                s.msg_type(),
+                None | Some(MessageType::UPDDONE | MessageType::CONNECTREPLY)
+            )
         })
         .map(Sent::xid)
         .collect();
