@@ -56,7 +56,7 @@
 //!   sentence.
 //!
 //! Decisions where the RFC is silent or contradicts itself are numbered in
-//! `docs/failover.md` (D7–D18) and cited in the code.
+//! `docs/failover.md` (D7–D19) and cited in the code.
 //!
 //! [RFC 8156]: https://www.rfc-editor.org/rfc/rfc8156
 #![no_std]

@@ -97,7 +97,8 @@ impl Persisted {
         b
     }
 
-    /// Decodes [`Persisted::to_bytes`]; refuses another length, version or an unknown state.
+    /// Decodes [`Persisted::to_bytes`]; refuses another length, version, an unknown state or
+    /// STARTUP.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, PersistedFormatError> {
         let b: &[u8; Self::LEN] = bytes
             .try_into()
@@ -147,8 +148,14 @@ impl Persisted {
     }
 }
 
+/// A recorded state: any §5.5.16 value but STARTUP, which is never recorded (the record keeps
+/// the state STARTUP resumes from) nor received (D11).
 fn state_of(v: u8) -> Result<StateName, PersistedFormatError> {
-    StateName::from_code(ServerState(v)).ok_or(PersistedFormatError("unknown state value"))
+    match StateName::from_code(ServerState(v)) {
+        Some(StateName::Startup) => Err(PersistedFormatError("STARTUP is never recorded")),
+        Some(s) => Ok(s),
+        None => Err(PersistedFormatError("unknown state value")),
+    }
 }
 
 /// Writes into a buffer whose size the caller computed ([`Persisted::LEN`]); a write past the
@@ -237,5 +244,9 @@ mod tests {
         assert!(Persisted::from_bytes(&b).is_err()); // state 0
         b[1] = 11;
         assert!(Persisted::from_bytes(&b).is_err());
+        b[1] = StateName::Startup.code().0;
+        assert!(Persisted::from_bytes(&b).is_err());
+        b[1] = StateName::Normal.code().0;
+        assert!(Persisted::from_bytes(&b).is_ok());
     }
 }
