@@ -229,12 +229,14 @@ impl Endpoint {
                 ),
             };
         let startup_ms = u64::from(config.startup_secs) * 1000;
-        let heartbeat_ms = now.mono_ms + u64::from(config.heartbeat) * 500;
+        let heartbeat_ms = now
+            .mono_ms
+            .saturating_add(u64::from(config.heartbeat) * 500);
         let mut ep = Self {
             mclt,
             state: State::Startup {
                 previous: previous_state,
-                until_ms: now.mono_ms + startup_ms,
+                until_ms: now.mono_ms.saturating_add(startup_ms),
             },
             state_since: now.wall,
             previous: prev,
@@ -301,7 +303,7 @@ impl Endpoint {
             phase,
             since_ms: now.mono_ms,
             connect_xid: None,
-            recv_deadline_ms: now.mono_ms + keepalive_ms,
+            recv_deadline_ms: now.mono_ms.saturating_add(keepalive_ms),
             send_interval_ms: (keepalive_ms / u64::from(CONTACT_PER_KEEPALIVE_TIME)).max(1000),
             send_deadline_ms: None,
             partner_max_unacked: None,
@@ -335,7 +337,7 @@ impl Endpoint {
         let keepalive_ms = u64::from(self.config.keepalive) * 1000;
         let phase = match self.link.as_mut() {
             Some(conn) => {
-                conn.recv_deadline_ms = now.mono_ms + keepalive_ms;
+                conn.recv_deadline_ms = now.mono_ms.saturating_add(keepalive_ms);
                 conn.phase
             }
             None => return,
@@ -656,7 +658,7 @@ impl Endpoint {
                     .and_then(|c| c.updates.iter_mut().find(|u| u.epoch == epoch))
                 {
                     // §8.5.2: the timeout runs while "no BNDUPD messages are being received".
-                    u.deadline_ms = now.mono_ms + timeout * 1000;
+                    u.deadline_ms = now.mono_ms.saturating_add(timeout * 1000);
                 }
                 let reply = Failover::Bndreply(Bndreply {
                     payload: None,
@@ -712,7 +714,7 @@ impl Endpoint {
             None
         };
         if let Some(why) = refusal {
-            self.counters.misbehaved[why.kind() as usize] += 1;
+            self.counters.count_misbehaved(why.kind());
             self.events.push_back(Event::PeerMisbehaved(why));
             return self.refuse_connect(now, xid, why.status(), why.text());
         }
@@ -796,7 +798,7 @@ impl Endpoint {
             c.send_interval_ms = (u64::from(p.keepalive_time.0) * 1000
                 / u64::from(CONTACT_PER_KEEPALIVE_TIME))
             .max(1000);
-            c.send_deadline_ms = Some(now.mono_ms + c.send_interval_ms);
+            c.send_deadline_ms = Some(now.mono_ms.saturating_add(c.send_interval_ms));
             c.partner_max_unacked = Some(p.max_unacked_bndupd.0);
         }
     }
@@ -889,7 +891,7 @@ impl Endpoint {
     // Ending connections.
 
     fn misbehaved(&mut self, now: Now, why: PeerMisbehaved) {
-        self.counters.misbehaved[why.kind() as usize] += 1;
+        self.counters.count_misbehaved(why.kind());
         self.events.push_back(Event::PeerMisbehaved(why));
         self.disconnect(
             now,
@@ -1070,7 +1072,7 @@ impl Endpoint {
     fn auto_partner_down_deadline(&self, now: Now) -> Option<u64> {
         self.config
             .auto_partner_down
-            .map(|s| now.mono_ms + u64::from(s) * 1000)
+            .map(|s| now.mono_ms.saturating_add(u64::from(s) * 1000))
     }
 
     /// §8.6.2: TIME-OF-FAILURE (or our start) + MCLT; at once if neither side has run failover
@@ -1084,7 +1086,8 @@ impl Endpoint {
         let base = self.time_of_failure.unwrap_or(self.started_at);
         let end = base.wrapping_add(self.mclt);
         let left = end.wrapping_sub(now.wall).max(0);
-        now.mono_ms + u64::from(left.unsigned_abs()) * 1000
+        now.mono_ms
+            .saturating_add(u64::from(left.unsigned_abs()) * 1000)
     }
 
     /// What the current state asks for on the current connection: a STATE whenever what we
@@ -1168,7 +1171,9 @@ impl Endpoint {
         let req = UpdateRequest {
             xid,
             epoch: self.epoch,
-            deadline_ms: now.mono_ms + u64::from(self.config.update_timeout) * 1000,
+            deadline_ms: now
+                .mono_ms
+                .saturating_add(u64::from(self.config.update_timeout) * 1000),
         };
         if let Some(c) = self.link.as_mut() {
             c.updates.push(req);
@@ -1216,7 +1221,9 @@ impl Endpoint {
     fn mark_dirty(&mut self, now: Now) {
         self.record_dirty = true;
         self.operating_until = now.wall.wrapping_add(self.config.heartbeat);
-        self.heartbeat_ms = now.mono_ms + u64::from(self.config.heartbeat) * 500;
+        self.heartbeat_ms = now
+            .mono_ms
+            .saturating_add(u64::from(self.config.heartbeat) * 500);
     }
 
     // ----------------------------------------------------------------------------------------
@@ -1261,7 +1268,7 @@ impl Endpoint {
         if let Some(c) = self.link.as_mut()
             && c.send_deadline_ms.is_some()
         {
-            c.send_deadline_ms = Some(now.mono_ms + c.send_interval_ms);
+            c.send_deadline_ms = Some(now.mono_ms.saturating_add(c.send_interval_ms));
         }
     }
 

@@ -174,6 +174,9 @@ impl MisbehaviorKind {
     pub const COUNT: usize = 9;
 }
 
+// Every kind indexes `Counters::misbehaved`: the last one is `COUNT - 1`.
+const _: () = assert!(MisbehaviorKind::BadServerState as usize + 1 == MisbehaviorKind::COUNT);
+
 impl PeerMisbehaved {
     /// Its kind.
     pub const fn kind(&self) -> MisbehaviorKind {
@@ -325,8 +328,15 @@ pub struct Counters {
 
 impl Counters {
     /// Violations of `kind`.
-    pub const fn misbehaved(&self, kind: MisbehaviorKind) -> u64 {
-        self.misbehaved[kind as usize]
+    pub fn misbehaved(&self, kind: MisbehaviorKind) -> u64 {
+        self.misbehaved.get(kind as usize).copied().unwrap_or(0)
+    }
+
+    /// Counts one violation of `kind`.
+    pub(crate) fn count_misbehaved(&mut self, kind: MisbehaviorKind) {
+        if let Some(c) = self.misbehaved.get_mut(kind as usize) {
+            *c += 1;
+        }
     }
 }
 
