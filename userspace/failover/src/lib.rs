@@ -41,6 +41,42 @@
 //! RFC 8156 §3 time for sent-time, skew and state start times. Messages are stamped with the
 //! `Now` of the call that queued them, so the driver should send without delay (§7.1).
 //!
+//! Two endpoints wired back to back, the smallest driver there is:
+//!
+//! ```
+//! use tandem_failover::{Config, Endpoint, FailoverTime, Now, Role, StateName, Transmit};
+//!
+//! /// Makes `from`'s records durable at once and hands its frames to `to`.
+//! fn pump(from: &mut Endpoint, to: &mut Endpoint, now: Now) {
+//!     loop {
+//!         if from.poll_persist().is_some() {
+//!             from.handle_persisted(); // (a real driver writes the record first)
+//!             continue;
+//!         }
+//!         match from.poll_transmit() {
+//!             Some(Transmit::Frame(f)) => to.handle_message(now, &f[2..]),
+//!             Some(Transmit::Close { .. }) => to.handle_closed(now),
+//!             None => break,
+//!         }
+//!     }
+//!     while let Some(_event) = from.poll_event() {}
+//! }
+//!
+//! let now = Now { mono_ms: 0, wall: FailoverTime(800_000_000) };
+//! let mut p = Endpoint::new(Config::new(Role::Primary, "dc1"), None, now).unwrap();
+//! let mut s = Endpoint::new(Config::new(Role::Secondary, "dc1"), None, now).unwrap();
+//! s.handle_connected(now); // accepted on port 647
+//! p.handle_connected(now); // the primary sends CONNECT
+//! for _ in 0..5 {
+//!     pump(&mut p, &mut s, now);
+//!     pump(&mut s, &mut p, now);
+//! }
+//! // A fresh pair: RECOVER, UPDREQ / UPDDONE each way, RECOVER-DONE, NORMAL (D8).
+//! assert!(p.communications_ok() && s.communications_ok());
+//! assert_eq!(p.state().name(), StateName::Normal);
+//! assert_eq!(s.state().name(), StateName::Normal);
+//! ```
+//!
 //! What the driver does itself: connecting (the primary retries periodically and backs off
 //! after a refusal, §6.1), listening and choosing the endpoint of an incoming connection
 //! ([`connect_relationship_name`]), STARTTLS (RFC 7653 §8.2, §9.1), framing with
@@ -83,3 +119,4 @@ pub use event::{
 pub use machine::StateName;
 pub use persist::{PartnerRecord, Persisted, PersistedFormatError};
 pub use tandem_lease::ServingPolicy;
+pub use tandem_wire::failover::FailoverTime;
