@@ -1,0 +1,1304 @@
+//! [`Endpoint`]: one side of an RFC 8156 relationship, sans I/O.
+
+use alloc::collections::VecDeque;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use tandem_lease::ServingPolicy;
+use tandem_wire::dhcp::{MessageType, StatusCode, StatusCodeOption};
+use tandem_wire::failover::frame::MAX_MESSAGE_LEN;
+use tandem_wire::failover::option::{
+    ConnectFlags, KeepaliveTime, MaxUnackedBndupd, Mclt, PartnerDownTime, ProtocolVersion,
+    RelationshipName, ServerFlags, StartTimeOfState,
+};
+use tandem_wire::failover::time::MAX_SKEW_SECS;
+use tandem_wire::failover::{
+    Bndreply, ConnectParams, Connectreply, Failover, FailoverTime, MAX_TRANSACTION_ID,
+};
+
+use crate::config::{CONTACT_PER_KEEPALIVE_TIME, Config, ConfigError, MIN_MCLT_SECS, Role};
+use crate::event::{
+    Counters, DownReason, Event, LinkStatus, Now, Operator, PeerMisbehaved, Phase, Refused, Status,
+    Transmit,
+};
+use crate::machine::{self, StateName};
+use crate::persist::{PartnerRecord, Persisted};
+
+/// Longest chain of transitions one input can cause; the machine reaches a fixpoint in at
+/// most three (tested in `machine`), this is a guard.
+const MAX_CHAIN: usize = 8;
+
+/// An RFC 8156 §8 endpoint state with the data it needs, in the order of the
+/// OPTION_F_SERVER_STATE values (§5.5.16). Times ending in `_ms` are on the monotonic clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// STARTUP (§8.3): unresponsive, waiting for communications until `until_ms`;
+    /// `previous` is PREVIOUS-STATE after §8.3.2 step 2, what STATE announces meanwhile.
+    Startup {
+        /// PREVIOUS-STATE.
+        previous: StateName,
+        /// When the STARTUP timer expires (§8.3.2 step 6).
+        until_ms: u64,
+    },
+    /// NORMAL (§8.8).
+    Normal,
+    /// COMMUNICATIONS-INTERRUPTED (§8.9), with the auto-partner-down deadline if configured.
+    CommunicationsInterrupted {
+        /// When auto-partner-down moves to PARTNER-DOWN (§8.9.2).
+        auto_partner_down_ms: Option<u64>,
+    },
+    /// PARTNER-DOWN (§8.4) since `since` (sent as OPTION_F_PARTNER_DOWN_TIME, §6.3).
+    PartnerDown {
+        /// When PARTNER-DOWN was entered.
+        since: FailoverTime,
+    },
+    /// POTENTIAL-CONFLICT (§8.10).
+    PotentialConflict,
+    /// RECOVER (§8.5). `request_all`: UPDREQALL (`true`) or UPDREQ, decided on the first
+    /// communications OK and reused when reissuing (§8.5.2).
+    Recover {
+        /// Whether the request is UPDREQALL.
+        request_all: Option<bool>,
+    },
+    /// RECOVER-WAIT (§8.6) until `until_ms`: TIME-OF-FAILURE (or our start) + MCLT.
+    RecoverWait {
+        /// When RECOVER-DONE follows (§8.6.2).
+        until_ms: u64,
+    },
+    /// RECOVER-DONE (§8.7).
+    RecoverDone,
+    /// RESOLUTION-INTERRUPTED (§8.11).
+    ResolutionInterrupted,
+    /// CONFLICT-DONE (§8.12).
+    ConflictDone,
+}
+
+impl State {
+    /// The state's name.
+    pub const fn name(&self) -> StateName {
+        match self {
+            Self::Startup { .. } => StateName::Startup,
+            Self::Normal => StateName::Normal,
+            Self::CommunicationsInterrupted { .. } => StateName::CommunicationsInterrupted,
+            Self::PartnerDown { .. } => StateName::PartnerDown,
+            Self::PotentialConflict => StateName::PotentialConflict,
+            Self::Recover { .. } => StateName::Recover,
+            Self::RecoverWait { .. } => StateName::RecoverWait,
+            Self::RecoverDone => StateName::RecoverDone,
+            Self::ResolutionInterrupted => StateName::ResolutionInterrupted,
+            Self::ConflictDone => StateName::ConflictDone,
+        }
+    }
+}
+
+/// A transmit waiting in the outbox, held until record `needs` is durable.
+#[derive(Debug)]
+struct Queued {
+    transmit: Transmit,
+    needs: u64,
+}
+
+/// An UPDREQ / UPDREQALL we sent and whose UPDDONE has not come.
+#[derive(Clone, Copy, Debug)]
+struct UpdateRequest {
+    xid: u32,
+    /// The state entry it was sent for; an UPDDONE for an older entry is dropped.
+    epoch: u64,
+    /// Drop the connection if neither UPDDONE nor BNDUPD arrives by then (§8.5.2).
+    deadline_ms: u64,
+}
+
+/// One connection (§6): from [`Endpoint::handle_connected`] until it ends.
+#[derive(Debug)]
+struct Conn {
+    phase: Phase,
+    since_ms: u64,
+    /// Primary: the CONNECT awaiting its CONNECTREPLY.
+    connect_xid: Option<u32>,
+    /// FO_KEEPALIVE_TIMER (§6.6): reset on every message received.
+    recv_deadline_ms: u64,
+    /// FO_SEND_TIME in ms (partner's keepalive / 4, §6.5), known after the handshake.
+    send_interval_ms: u64,
+    /// FO_SEND_TIMER (§6.6): armed once the handshake is done (D9).
+    send_deadline_ms: Option<u64>,
+    /// The partner's OPTION_F_MAX_UNACKED_BNDUPD (for part 2's BNDUPD window).
+    partner_max_unacked: Option<u32>,
+    /// What our last STATE on this connection said.
+    last_state_sent: Option<(StateName, ServerFlags)>,
+    /// The flags most recently received had STARTUP set (our ACK_STARTUP, §5.5.15).
+    ack_startup: bool,
+    /// Our outstanding UPDREQ / UPDREQALL messages.
+    updates: Vec<UpdateRequest>,
+    /// The state entry whose update request got its UPDDONE.
+    update_done_epoch: Option<u64>,
+    /// Our outstanding POOLREQ.
+    pool_xid: Option<u32>,
+    /// The state entry (NORMAL) for which POOLREQ was sent.
+    pool_epoch: Option<u64>,
+}
+
+/// One side of an RFC 8156 failover relationship (§6.2: one relationship name, one role).
+/// Performs no I/O and reads no clock; see the crate documentation for the call order.
+#[derive(Debug)]
+pub struct Endpoint {
+    config: Config,
+    /// The MCLT in use (the secondary adopts the primary's, §6.1.2).
+    mclt: u32,
+    state: State,
+    state_since: FailoverTime,
+    previous: Option<StateName>,
+    /// Counts state entries; requests are tied to the entry they were sent in.
+    epoch: u64,
+    /// The state and start time the records carry: the last non-STARTUP state (`None` on a
+    /// first start until a state is entered).
+    recorded: Option<(StateName, FailoverTime)>,
+    /// No persisted record at start (§8.3.2 step 1, second paragraph).
+    fresh: bool,
+    /// TIME-OF-FAILURE (§8.3.2 step 1): `None` when unknown (no record).
+    time_of_failure: Option<FailoverTime>,
+    /// When this endpoint was created (RECOVER-WAIT's base without TIME-OF-FAILURE, §8.6.2).
+    started_at: FailoverTime,
+    /// COMMUNICATED as read from storage at start.
+    communicated_at_start: bool,
+    /// COMMUNICATED now.
+    communicated: bool,
+    /// The partner's COMMUNICATED bit in the first STATE it sent us after our start: whether
+    /// it had talked to us before (§8.5.2, §8.6.2).
+    partner_communicated_at_first_state: Option<bool>,
+    partner: Option<PartnerRecord>,
+    last_contact: Option<FailoverTime>,
+    link: Option<Conn>,
+    last_down: Option<DownReason>,
+    next_xid: u32,
+    outbox: VecDeque<Queued>,
+    /// Something persisted changed since the last record was polled.
+    record_dirty: bool,
+    record_seq: u64,
+    polled_seq: u64,
+    durable_seq: u64,
+    operating_until: FailoverTime,
+    heartbeat_ms: u64,
+    events: VecDeque<Event>,
+    policy: ServingPolicy,
+    counters: Counters,
+    skew: Option<i64>,
+    max_abs_skew: u64,
+    shut_down: bool,
+}
+
+impl Endpoint {
+    /// An endpoint that starts in STARTUP (§8.3). `persisted` is the last record the driver
+    /// confirmed durable, or `None` on a first start: PREVIOUS-STATE is then RECOVER with an
+    /// unknown TIME-OF-FAILURE (§8.3.2 step 1; docs/failover.md D8).
+    pub fn new(
+        config: Config,
+        persisted: Option<Persisted>,
+        now: Now,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let role = config.role;
+        let (previous_state, recorded, tof, communicated, mclt, partner, last_contact, prev) =
+            match persisted {
+                Some(p) => {
+                    let mclt = match role {
+                        // §6.1.2: the secondary keeps the primary's MCLT until a new CONNECT.
+                        Role::Secondary if p.mclt >= MIN_MCLT_SECS => p.mclt,
+                        _ => config.mclt,
+                    };
+                    let tof = (p.operating_until.0 != 0).then_some(p.operating_until);
+                    (
+                        machine::startup_previous_state(p.state),
+                        Some((p.state, p.state_since)),
+                        tof,
+                        p.communicated,
+                        mclt,
+                        p.partner,
+                        p.last_contact,
+                        p.previous,
+                    )
+                }
+                None => (
+                    StateName::Recover,
+                    None,
+                    None,
+                    false,
+                    config.mclt,
+                    None,
+                    None,
+                    None,
+                ),
+            };
+        let startup_ms = u64::from(config.startup_secs) * 1000;
+        let heartbeat_ms = now
+            .mono_ms
+            .saturating_add(u64::from(config.heartbeat) * 500);
+        let mut ep = Self {
+            mclt,
+            state: State::Startup {
+                previous: previous_state,
+                until_ms: now.mono_ms.saturating_add(startup_ms),
+            },
+            state_since: now.wall,
+            previous: prev,
+            epoch: 0,
+            recorded,
+            fresh: persisted.is_none(),
+            time_of_failure: tof,
+            started_at: now.wall,
+            communicated_at_start: communicated,
+            communicated,
+            partner_communicated_at_first_state: None,
+            partner,
+            last_contact,
+            link: None,
+            last_down: None,
+            next_xid: 1,
+            outbox: VecDeque::new(),
+            record_dirty: false,
+            record_seq: 0,
+            polled_seq: 0,
+            durable_seq: 0,
+            operating_until: now.wall,
+            heartbeat_ms,
+            events: VecDeque::new(),
+            policy: machine::serving_policy(role, StateName::Startup, mclt),
+            counters: Counters::default(),
+            skew: None,
+            max_abs_skew: 0,
+            shut_down: false,
+            config,
+        };
+        // A fresh record right away: its operating-until bounds this run's TIME-OF-FAILURE.
+        if ep.recorded.is_some() {
+            ep.mark_dirty(now);
+        }
+        ep.events.push_back(Event::PolicyChanged(ep.policy));
+        Ok(ep)
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Inputs.
+
+    /// The transport to the partner is up (TCP connected, TLS done if configured, §6.1). The
+    /// primary sends CONNECT (§6.1.1); the secondary waits for one. A connection still up is
+    /// replaced (the driver has closed it). The keepalive timer starts now (§6.6), which also
+    /// bounds the wait for CONNECT / CONNECTREPLY (D9).
+    pub fn handle_connected(&mut self, now: Now) {
+        if self.shut_down {
+            self.push(Transmit::Close {
+                reason: DownReason::Shutdown,
+            });
+            return;
+        }
+        if self.link.is_some() {
+            self.link_down(now, DownReason::Replaced);
+        }
+        self.outbox.clear();
+        let keepalive_ms = u64::from(self.config.keepalive) * 1000;
+        let phase = match self.config.role {
+            Role::Primary => Phase::AwaitConnectreply,
+            Role::Secondary => Phase::AwaitConnect,
+        };
+        self.link = Some(Conn {
+            phase,
+            since_ms: now.mono_ms,
+            connect_xid: None,
+            recv_deadline_ms: now.mono_ms.saturating_add(keepalive_ms),
+            send_interval_ms: (keepalive_ms / u64::from(CONTACT_PER_KEEPALIVE_TIME)).max(1000),
+            send_deadline_ms: None,
+            partner_max_unacked: None,
+            last_state_sent: None,
+            ack_startup: false,
+            updates: Vec::new(),
+            update_done_epoch: None,
+            pool_xid: None,
+            pool_epoch: None,
+        });
+        if self.config.role == Role::Primary {
+            let xid = self.alloc_xid();
+            if let Some(conn) = self.link.as_mut() {
+                conn.connect_xid = Some(xid);
+            }
+            let name = self.config.relationship_name.clone();
+            let connect = Failover::Connect(self.connect_params(Some(&name)));
+            self.send(now, &connect, xid);
+        }
+    }
+
+    /// One message from the partner: the bytes of one frame without the 2-octet length
+    /// (RFC 5460 §5.1; [`tandem_wire::failover::FrameDecoder::next_message`]). Never panics:
+    /// a protocol violation ends the connection with DISCONNECT and a counted reason (D11).
+    pub fn handle_message(&mut self, now: Now, frame: &[u8]) {
+        if self.shut_down || self.link.is_none() {
+            self.counters.ignored_while_down += 1;
+            return;
+        }
+        self.last_contact = Some(now.wall);
+        let keepalive_ms = u64::from(self.config.keepalive) * 1000;
+        let phase = match self.link.as_mut() {
+            Some(conn) => {
+                conn.recv_deadline_ms = now.mono_ms.saturating_add(keepalive_ms);
+                conn.phase
+            }
+            None => return,
+        };
+        if frame.len() > MAX_MESSAGE_LEN {
+            return self.misbehaved(now, PeerMisbehaved::Oversized { len: frame.len() });
+        }
+        if let Some(&t) = frame.first() {
+            let t = MessageType(t);
+            if !t.is_failover() && t != MessageType::STARTTLS && t != MessageType::REPLY {
+                // D11: an unassigned type is dropped, like RFC 8415 §16's unknown types.
+                self.counters.unknown_message_types += 1;
+                return;
+            }
+        }
+        let (msg, typed) = match Failover::parse_bytes(frame) {
+            Ok(parsed) => parsed,
+            Err(e) => return self.misbehaved(now, PeerMisbehaved::Malformed(e)),
+        };
+        let xid = msg.transaction_id;
+        // §7.1, §7.5.1: every message's sent-time is compared with our clock.
+        if let Some(sent) = msg.sent_time {
+            let skew = i64::from(sent.wrapping_sub(now.wall));
+            self.skew = Some(skew);
+            self.max_abs_skew = self.max_abs_skew.max(skew.unsigned_abs());
+            if skew.unsigned_abs() > u64::from(MAX_SKEW_SECS) {
+                let refuse_connect =
+                    phase == Phase::AwaitConnect && matches!(typed, Failover::Connect(_));
+                return self.excessive_skew(now, skew, refuse_connect.then_some(xid));
+            }
+        }
+        self.dispatch(now, phase, xid, typed);
+    }
+
+    /// The transport closed under us (reset, EOF, write error). No DISCONNECT is sent.
+    pub fn handle_closed(&mut self, now: Now) {
+        if self.link.is_some() {
+            self.outbox.clear();
+            self.link_down(now, DownReason::TransportClosed);
+        }
+    }
+
+    /// Time passed: call at (or after) [`Endpoint::poll_timeout`]. Sends CONTACT (§6.6),
+    /// declares a silent connection dead (§6.6), and takes the timed transitions: STARTUP's
+    /// timer (§8.3.2 step 6), auto-partner-down (§8.9.2) and RECOVER-WAIT's (§8.6.2).
+    pub fn handle_timeout(&mut self, now: Now) {
+        if self.shut_down {
+            return;
+        }
+        if let Some(conn) = self.link.as_ref() {
+            let current = self.epoch;
+            if now.mono_ms >= conn.recv_deadline_ms {
+                self.counters.keepalive_expired += 1;
+                self.disconnect(
+                    now,
+                    StatusCode::UNSPEC_FAIL,
+                    "nothing received within keepalive-time",
+                    DownReason::KeepaliveExpired,
+                );
+            } else if conn
+                .updates
+                .iter()
+                .any(|u| u.epoch == current && now.mono_ms >= u.deadline_ms)
+            {
+                self.counters.update_timeouts += 1;
+                self.disconnect(
+                    now,
+                    StatusCode::UNSPEC_FAIL,
+                    "no UPDDONE and no BNDUPD within the update timeout",
+                    DownReason::UpdateTimeout,
+                );
+            } else if conn.send_deadline_ms.is_some_and(|t| now.mono_ms >= t) {
+                // §5.4: CONTACT is initiated by us, so it carries its own transaction-id.
+                let xid = self.alloc_xid();
+                self.send(now, &Failover::Contact, xid);
+            }
+        }
+        if self.recorded.is_some() && now.mono_ms >= self.heartbeat_ms {
+            self.mark_dirty(now);
+        }
+        self.settle(now);
+    }
+
+    /// An operator command. PARTNER-DOWN is refused outside NORMAL, COMMUNICATIONS-INTERRUPTED
+    /// and RESOLUTION-INTERRUPTED (§8.8.2, §8.9.2, §8.11.2).
+    pub fn handle_operator(&mut self, now: Now, cmd: Operator) -> Result<(), Refused> {
+        if self.shut_down {
+            return Err(Refused::ShutDown);
+        }
+        match cmd {
+            Operator::PartnerDown => {
+                let name = self.state.name();
+                if !machine::operator_partner_down_allowed(name) {
+                    return Err(Refused::NotFromState(name));
+                }
+                self.enter(now, StateName::PartnerDown);
+                // Not `settle`: the partner's last known state is what the operator overrides;
+                // PARTNER-DOWN reacts to the partner's next STATE (§8.4.2).
+                self.actions(now);
+                Ok(())
+            }
+            Operator::Shutdown => {
+                self.shut_down = true;
+                if self.link.is_some() {
+                    let xid = self.alloc_xid();
+                    self.push_frame(
+                        now,
+                        &Failover::Disconnect(Some(StatusCodeOption::new(
+                            StatusCode::SERVER_SHUTTING_DOWN,
+                            "operator shutdown",
+                        ))),
+                        xid,
+                    );
+                    self.push(Transmit::Close {
+                        reason: DownReason::Shutdown,
+                    });
+                    self.link = None;
+                    self.last_down = Some(DownReason::Shutdown);
+                    self.events.push_back(Event::LinkDown(DownReason::Shutdown));
+                }
+                // The last record says we stopped now; the state stays what it was, and the
+                // next start takes §8.3.2 step 2 (D7).
+                self.mark_dirty(now);
+                self.operating_until = now.wall;
+                self.set_policy(machine::serving_policy(
+                    self.config.role,
+                    StateName::Startup,
+                    self.mclt,
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    /// The driver made the last record returned by [`Endpoint::poll_persist`] durable:
+    /// transmits held behind it may go.
+    pub fn handle_persisted(&mut self) {
+        self.durable_seq = self.polled_seq;
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Outputs.
+
+    /// The record to make durable now, if something changed (a state, the partner's state, the
+    /// MCLT, the COMMUNICATED flag, or the periodic operating-time refresh). Several changes
+    /// between two polls give one record, the latest.
+    pub fn poll_persist(&mut self) -> Option<Persisted> {
+        if !self.record_dirty {
+            return None;
+        }
+        let (state, state_since) = self.recorded?;
+        self.record_dirty = false;
+        self.record_seq += 1;
+        self.polled_seq = self.record_seq;
+        Some(Persisted {
+            state,
+            state_since,
+            previous: self.previous,
+            partner: self.partner,
+            last_contact: self.last_contact,
+            communicated: self.communicated,
+            mclt: self.mclt,
+            operating_until: self.operating_until,
+        })
+    }
+
+    /// The next thing to send, or `None` (nothing, or held until the record before it is
+    /// confirmed with [`Endpoint::handle_persisted`]).
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        let front = self.outbox.front()?;
+        if front.needs > self.durable_seq {
+            return None;
+        }
+        self.outbox.pop_front().map(|q| q.transmit)
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`Endpoint::handle_timeout`] next (monotonic ms), if ever.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if self.shut_down {
+            return None;
+        }
+        let mut t: Option<u64> = None;
+        let mut at = |v: u64| t = Some(t.map_or(v, |x| x.min(v)));
+        match self.state {
+            State::Startup { until_ms, .. } => at(until_ms),
+            State::CommunicationsInterrupted {
+                auto_partner_down_ms: Some(ms),
+            } => at(ms),
+            State::RecoverWait { until_ms } => at(until_ms),
+            _ => {}
+        }
+        if let Some(conn) = &self.link {
+            at(conn.recv_deadline_ms);
+            if let Some(s) = conn.send_deadline_ms {
+                at(s);
+            }
+            for u in &conn.updates {
+                if u.epoch == self.epoch {
+                    at(u.deadline_ms);
+                }
+            }
+        }
+        if self.recorded.is_some() {
+            at(self.heartbeat_ms);
+        }
+        t
+    }
+
+    /// The current state.
+    pub const fn state(&self) -> State {
+        self.state
+    }
+
+    /// What the engine may do now (also announced by [`Event::PolicyChanged`]).
+    pub const fn policy(&self) -> ServingPolicy {
+        self.policy
+    }
+
+    /// Communications OK (§6.1): the partner's STATE arrived on the current connection.
+    pub fn communications_ok(&self) -> bool {
+        self.link
+            .as_ref()
+            .is_some_and(|c| c.phase == Phase::Established)
+    }
+
+    /// A snapshot for the control socket and metrics.
+    pub fn status(&self) -> Status {
+        Status {
+            role: self.config.role,
+            state: self.state.name(),
+            state_since: self.state_since,
+            previous: self.previous,
+            policy: self.policy,
+            mclt: self.mclt,
+            partner: self.partner,
+            link: match &self.link {
+                Some(c) => LinkStatus::Up {
+                    phase: c.phase,
+                    since_ms: c.since_ms,
+                },
+                None => LinkStatus::Down {
+                    reason: self.last_down,
+                },
+            },
+            communications_ok: self.communications_ok(),
+            flags: self.flags(),
+            last_contact: self.last_contact,
+            skew: self.skew,
+            max_abs_skew: self.max_abs_skew,
+            counters: self.counters,
+        }
+    }
+
+    /// The counters.
+    pub const fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The configuration.
+    pub const fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The MCLT in use.
+    pub const fn mclt(&self) -> u32 {
+        self.mclt
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Receiving.
+
+    fn dispatch(&mut self, now: Now, phase: Phase, xid: u32, msg: Failover<'_>) {
+        let role = self.config.role;
+        let unexpected = PeerMisbehaved::Unexpected {
+            msg_type: msg.msg_type(),
+            phase,
+        };
+        match (phase, msg) {
+            // §5.3.10: either side, any time; no reply.
+            (_, Failover::Disconnect(status)) => {
+                self.counters.disconnects_received += 1;
+                let reason = DownReason::PartnerDisconnected(status.map(|s| s.code));
+                self.push(Transmit::Close { reason });
+                self.link_down(now, reason);
+            }
+            (Phase::AwaitConnect, Failover::Connect(params)) => self.on_connect(now, xid, &params),
+            (Phase::AwaitConnectreply, Failover::Connectreply(reply)) => {
+                self.on_connectreply(now, xid, &reply);
+            }
+            (Phase::AwaitState | Phase::Established, Failover::State(s)) => {
+                self.on_state(now, &s);
+            }
+            // CONTACT "MAY be sent at any time" (§5.3.12) once connected; tolerated before the
+            // partner's STATE too (D11).
+            (Phase::AwaitState | Phase::Established, Failover::Contact) => {}
+            (Phase::Established, Failover::Updreq | Failover::Updreqall) => {
+                let all = matches!(msg, Failover::Updreqall);
+                self.events.push_back(Event::UpdateRequested { all });
+                // Part 1: no binding updates are queued, so all of them (none) are sent and
+                // acked; UPDDONE carries the request's transaction-id (§5.3.7, D17).
+                self.send(now, &Failover::Upddone, xid);
+            }
+            (Phase::Established, Failover::Upddone) => self.on_upddone(now, xid),
+            (Phase::Established, Failover::Bndupd(_)) => {
+                // Part 2 stores bindings; until then the update is refused, never acked
+                // (§7.5.2: an ack means "stored"). The partner keeps it flagged for resend.
+                self.counters.bndupd_refused += 1;
+                self.events.push_back(Event::BindingUpdateRefused);
+                let (epoch, timeout) = (self.epoch, u64::from(self.config.update_timeout));
+                if let Some(u) = self
+                    .link
+                    .as_mut()
+                    .and_then(|c| c.updates.iter_mut().find(|u| u.epoch == epoch))
+                {
+                    // §8.5.2: the timeout runs while "no BNDUPD messages are being received".
+                    u.deadline_ms = now.mono_ms.saturating_add(timeout * 1000);
+                }
+                let reply = Failover::Bndreply(Bndreply {
+                    payload: None,
+                    status: Some(StatusCodeOption::new(
+                        StatusCode::UNSPEC_FAIL,
+                        "binding updates are not implemented yet",
+                    )),
+                });
+                self.send(now, &reply, xid);
+            }
+            (Phase::Established, Failover::Poolreq) if role == Role::Primary => {
+                // §5.3.4: POOLRESP acknowledges the task; the rebalancing is part 2 (D17).
+                self.events.push_back(Event::PoolRequested);
+                self.send(now, &Failover::Poolresp, xid);
+            }
+            (Phase::Established, Failover::Poolresp) if role == Role::Secondary => {
+                let ours = self.link.as_ref().and_then(|c| c.pool_xid);
+                if ours == Some(xid) {
+                    if let Some(c) = self.link.as_mut() {
+                        c.pool_xid = None;
+                    }
+                } else {
+                    self.misbehaved(
+                        now,
+                        PeerMisbehaved::UnknownTransactionId {
+                            msg_type: MessageType::POOLRESP,
+                            transaction_id: xid,
+                        },
+                    );
+                }
+            }
+            _ => self.misbehaved(now, unexpected),
+        }
+    }
+
+    /// §6.1.2: the secondary checks CONNECT and answers CONNECTREPLY (D10 for the order).
+    fn on_connect(&mut self, now: Now, xid: u32, p: &ConnectParams<'_>) {
+        let refusal = if p.protocol_version.major != ProtocolVersion::V1_0.major {
+            Some(PeerMisbehaved::UnsupportedVersion {
+                major: p.protocol_version.major,
+                minor: p.protocol_version.minor,
+            })
+        } else if p
+            .relationship_name
+            .is_some_and(|n| n.0 != self.config.relationship_name)
+        {
+            Some(PeerMisbehaved::RelationshipName)
+        } else if p.mclt.0 < MIN_MCLT_SECS {
+            Some(PeerMisbehaved::Mclt { received: p.mclt.0 })
+        } else if !self.flags_compatible(p.connect_flags) {
+            Some(PeerMisbehaved::ConnectFlags)
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            self.counters.count_misbehaved(why.kind());
+            self.events.push_back(Event::PeerMisbehaved(why));
+            return self.refuse_connect(now, xid, why.status(), why.text());
+        }
+        // §6.1.2: "Use this MCLT supplied by the primary server. Remember this MCLT".
+        if p.mclt.0 != self.mclt {
+            self.mclt = p.mclt.0;
+            self.mark_dirty(now);
+            self.set_policy(machine::serving_policy(
+                self.config.role,
+                self.state.name(),
+                self.mclt,
+            ));
+        }
+        self.handshake_done(now, p);
+        let reply = Failover::Connectreply(Connectreply::Accept(self.connect_params(None)));
+        self.send(now, &reply, xid);
+        // §6.1.2: "After sending a CONNECTREPLY message to accept ... MUST send a STATE".
+        self.settle(now);
+    }
+
+    /// §6.1.3: the primary checks CONNECTREPLY.
+    fn on_connectreply(&mut self, now: Now, xid: u32, reply: &Connectreply<'_>) {
+        let ours = self.link.as_ref().and_then(|c| c.connect_xid);
+        if ours != Some(xid) {
+            return self.misbehaved(
+                now,
+                PeerMisbehaved::UnknownTransactionId {
+                    msg_type: MessageType::CONNECTREPLY,
+                    transaction_id: xid,
+                },
+            );
+        }
+        let p = match reply {
+            Connectreply::Reject(status) => {
+                self.counters.connects_refused_by_partner += 1;
+                let reason = DownReason::ConnectRefusedByPartner(status.code);
+                self.push(Transmit::Close { reason });
+                return self.link_down(now, reason);
+            }
+            Connectreply::Accept(p) => p,
+        };
+        if p.protocol_version.major != ProtocolVersion::V1_0.major {
+            return self.misbehaved(
+                now,
+                PeerMisbehaved::UnsupportedVersion {
+                    major: p.protocol_version.major,
+                    minor: p.protocol_version.minor,
+                },
+            );
+        }
+        if p.mclt.0 != self.mclt {
+            return self.misbehaved(now, PeerMisbehaved::Mclt { received: p.mclt.0 });
+        }
+        if p.relationship_name
+            .is_some_and(|n| n.0 != self.config.relationship_name)
+        {
+            return self.misbehaved(now, PeerMisbehaved::RelationshipName);
+        }
+        if !self.flags_compatible(p.connect_flags) {
+            return self.misbehaved(now, PeerMisbehaved::ConnectFlags);
+        }
+        if let Some(c) = self.link.as_mut() {
+            c.connect_xid = None;
+        }
+        self.handshake_done(now, p);
+        // §6.1.3: "the primary server MUST send a STATE message".
+        self.settle(now);
+    }
+
+    /// We cannot process a partner that delegates several prefix lengths from one delegable
+    /// prefix if we announce FIXED_PD_LENGTH (§5.5.2, §6.1.2, D10). MBZ bits are ignored.
+    fn flags_compatible(&self, theirs: ConnectFlags) -> bool {
+        !self.config.fixed_pd_length || theirs.fixed_pd_length()
+    }
+
+    fn handshake_done(&mut self, now: Now, p: &ConnectParams<'_>) {
+        if let Some(c) = self.link.as_mut() {
+            c.phase = Phase::AwaitState;
+            // §6.6: FO_SEND_TIME = received keepalive-time / FO_CONTACT_PER_KEEPALIVE_TIME;
+            // at least one second (D9).
+            c.send_interval_ms = (u64::from(p.keepalive_time.0) * 1000
+                / u64::from(CONTACT_PER_KEEPALIVE_TIME))
+            .max(1000);
+            c.send_deadline_ms = Some(now.mono_ms.saturating_add(c.send_interval_ms));
+            c.partner_max_unacked = Some(p.max_unacked_bndupd.0);
+        }
+    }
+
+    /// §6.4: remember the partner's state, flags and start time; the first STATE on a
+    /// connection makes communications OK (§6.1); then run the machine (§8.1).
+    fn on_state(&mut self, now: Now, s: &tandem_wire::failover::State) {
+        let name = match StateName::from_code(s.server_state) {
+            Some(StateName::Startup) | None => {
+                return self.misbehaved(now, PeerMisbehaved::BadServerState(s.server_state.0));
+            }
+            Some(n) => n,
+        };
+        let record = PartnerRecord {
+            state: name,
+            flags: s.server_flags,
+            since: s.start_time_of_state.0,
+            // §6.4: "If the state is not PARTNER-DOWN, clear any memory of the
+            // partner-down-time."
+            partner_down_time: if name == StateName::PartnerDown {
+                s.partner_down_time.map(|t| t.0)
+            } else {
+                None
+            },
+        };
+        if self.partner != Some(record) {
+            self.partner = Some(record);
+            self.events.push_back(Event::PartnerStateChanged(record));
+            self.mark_dirty(now);
+        }
+        if self.partner_communicated_at_first_state.is_none() {
+            self.partner_communicated_at_first_state =
+                Some(s.server_flags.contains(ServerFlags::COMMUNICATED));
+        }
+        let mut first = false;
+        if let Some(c) = self.link.as_mut() {
+            c.ack_startup = s.server_flags.contains(ServerFlags::STARTUP);
+            if c.phase == Phase::AwaitState {
+                c.phase = Phase::Established;
+                first = true;
+            }
+        }
+        if first {
+            // D18: auto-partner-down counts time without communications; a partner that
+            // talks to us (in RECOVER / RECOVER-WAIT, the only partners COMMUNICATIONS-
+            // INTERRUPTED stays with) is not down.
+            if let State::CommunicationsInterrupted {
+                auto_partner_down_ms,
+            } = &mut self.state
+            {
+                *auto_partner_down_ms = None;
+            }
+            self.events.push_back(Event::LinkUp);
+            if !self.communicated {
+                self.communicated = true;
+                self.mark_dirty(now);
+            }
+        }
+        self.settle(now);
+    }
+
+    fn on_upddone(&mut self, now: Now, xid: u32) {
+        let found = self.link.as_mut().and_then(|c| {
+            let i = c.updates.iter().position(|u| u.xid == xid)?;
+            Some(c.updates.swap_remove(i))
+        });
+        let Some(req) = found else {
+            return self.misbehaved(
+                now,
+                PeerMisbehaved::UnknownTransactionId {
+                    msg_type: MessageType::UPDDONE,
+                    transaction_id: xid,
+                },
+            );
+        };
+        if req.epoch != self.epoch {
+            self.counters.stale_upddone += 1;
+            return;
+        }
+        if let Some(c) = self.link.as_mut() {
+            c.update_done_epoch = Some(req.epoch);
+        }
+        if let Some(next) = machine::after_upddone(self.config.role, self.state.name()) {
+            self.enter(now, next);
+        }
+        self.settle(now);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Ending connections.
+
+    fn misbehaved(&mut self, now: Now, why: PeerMisbehaved) {
+        self.counters.count_misbehaved(why.kind());
+        self.events.push_back(Event::PeerMisbehaved(why));
+        self.disconnect(
+            now,
+            why.status(),
+            why.text(),
+            DownReason::PeerMisbehaved(why.kind()),
+        );
+    }
+
+    fn excessive_skew(&mut self, now: Now, skew: i64, connect_xid: Option<u32>) {
+        self.counters.excessive_skew += 1;
+        self.events.push_back(Event::ExcessiveTimeSkew(skew));
+        match connect_xid {
+            // §6.1.2: "return ExcessiveTimeSkew in the OPTION_STATUS_CODE to reject the
+            // CONNECT message".
+            Some(xid) => self.refuse_connect(
+                now,
+                xid,
+                StatusCode::EXCESSIVE_TIME_SKEW,
+                "clocks differ by more than 5 seconds",
+            ),
+            // §7.5.1: "if it is greater than 5 seconds the receiving server SHOULD drop the
+            // connection".
+            None => self.disconnect(
+                now,
+                StatusCode::EXCESSIVE_TIME_SKEW,
+                "clocks differ by more than 5 seconds",
+                DownReason::ExcessiveTimeSkew,
+            ),
+        }
+    }
+
+    fn refuse_connect(&mut self, now: Now, xid: u32, code: StatusCode, text: &'static str) {
+        self.counters.connects_refused += 1;
+        let reply = Failover::Connectreply(Connectreply::Reject(StatusCodeOption::new(code, text)));
+        self.push_frame(now, &reply, xid);
+        let reason = DownReason::ConnectRefused(code);
+        self.push(Transmit::Close { reason });
+        self.link_down(now, reason);
+    }
+
+    /// DISCONNECT with a status (§5.3.10), close, and take the connection down.
+    fn disconnect(&mut self, now: Now, code: StatusCode, text: &'static str, reason: DownReason) {
+        let xid = self.alloc_xid();
+        self.push_frame(
+            now,
+            &Failover::Disconnect(Some(StatusCodeOption::new(code, text))),
+            xid,
+        );
+        self.push(Transmit::Close { reason });
+        self.link_down(now, reason);
+    }
+
+    /// The connection is gone: communications are not OK (§8.1), run the machine.
+    fn link_down(&mut self, now: Now, reason: DownReason) {
+        let Some(conn) = self.link.take() else {
+            return;
+        };
+        self.last_down = Some(reason);
+        self.events.push_back(Event::LinkDown(reason));
+        // D18: losing communications again while in COMMUNICATIONS-INTERRUPTED restarts the
+        // auto-partner-down timer (a connection that never got to communications OK leaves
+        // it running).
+        let auto = self.auto_partner_down_deadline(now);
+        if conn.phase == Phase::Established
+            && let State::CommunicationsInterrupted {
+                auto_partner_down_ms,
+            } = &mut self.state
+        {
+            *auto_partner_down_ms = auto;
+        }
+        self.settle(now);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // The machine.
+
+    /// Runs the state machine until nothing changes (§8.1, D13), then does what the resulting
+    /// state asks on this connection.
+    fn settle(&mut self, now: Now) {
+        if self.shut_down {
+            return;
+        }
+        for _ in 0..MAX_CHAIN {
+            match self.next_state(now) {
+                Some(next) if next != self.state.name() => self.enter(now, next),
+                _ => break,
+            }
+        }
+        self.actions(now);
+    }
+
+    fn next_state(&self, now: Now) -> Option<StateName> {
+        if let State::RecoverWait { until_ms } = self.state
+            && now.mono_ms >= until_ms
+        {
+            // §8.6.2, with or without communications.
+            return Some(StateName::RecoverDone);
+        }
+        if !self.communications_ok() {
+            return match self.state {
+                State::Startup { previous, until_ms } => (now.mono_ms >= until_ms).then_some({
+                    // §8.3.2 step 6, or the commissioning option of step 1 (D8).
+                    if self.fresh && self.config.first_start_partner_down {
+                        StateName::PartnerDown
+                    } else {
+                        previous
+                    }
+                }),
+                State::CommunicationsInterrupted {
+                    auto_partner_down_ms: Some(at),
+                } if now.mono_ms >= at => Some(StateName::PartnerDown),
+                s => machine::after_communications_failed(s.name()),
+            };
+        }
+        // Communications OK: the partner's record came from this connection's STATE.
+        let p = self.partner?;
+        let startup = p.flags.contains(ServerFlags::STARTUP);
+        match self.state {
+            State::Startup { previous, .. } => Some(machine::startup_resume(
+                previous,
+                self.time_of_failure,
+                p.state,
+                p.since,
+            )),
+            s => machine::after_partner_state(self.config.role, s.name(), p.state, startup),
+        }
+    }
+
+    /// Enters `to` (never STARTUP): records it (§8.1 "MUST record the new state ... in stable
+    /// storage"), announces events and the policy. The STATE goes out from `actions`.
+    fn enter(&mut self, now: Now, to: StateName) {
+        let from = self.state.name();
+        self.state = match to {
+            // STARTUP is only ever the first state (`new`); nothing transitions into it.
+            StateName::Startup | StateName::Recover => State::Recover { request_all: None },
+            StateName::Normal => State::Normal,
+            StateName::CommunicationsInterrupted => State::CommunicationsInterrupted {
+                // §8.9: "a timer is started for the length of the configured
+                // auto-partner-down period" on entry; armed only while communications are
+                // not OK (D18).
+                auto_partner_down_ms: if self.communications_ok() {
+                    None
+                } else {
+                    self.auto_partner_down_deadline(now)
+                },
+            },
+            StateName::PartnerDown => State::PartnerDown { since: now.wall },
+            StateName::PotentialConflict => State::PotentialConflict,
+            StateName::RecoverWait => State::RecoverWait {
+                until_ms: self.recover_wait_until(now),
+            },
+            StateName::RecoverDone => State::RecoverDone,
+            StateName::ResolutionInterrupted => State::ResolutionInterrupted,
+            StateName::ConflictDone => State::ConflictDone,
+        };
+        let to = self.state.name();
+        self.previous = Some(match from {
+            StateName::Startup => self.recorded.map_or(StateName::Recover, |r| r.0),
+            f => f,
+        });
+        self.state_since = now.wall;
+        self.recorded = Some((to, now.wall));
+        self.epoch += 1;
+        self.mark_dirty(now);
+        self.events.push_back(Event::StateChanged { from, to });
+        // §8.9: "transitioning into the COMMUNICATIONS-INTERRUPTED state from the NORMAL
+        // state SHOULD raise an alarm"; §8.11: entering RESOLUTION-INTERRUPTED, same.
+        if (from == StateName::Normal && to == StateName::CommunicationsInterrupted)
+            || to == StateName::ResolutionInterrupted
+        {
+            self.events.push_back(Event::Alarm(to));
+        }
+        self.set_policy(machine::serving_policy(self.config.role, to, self.mclt));
+    }
+
+    /// When auto-partner-down fires if armed now (§8.9), `None` when not configured.
+    fn auto_partner_down_deadline(&self, now: Now) -> Option<u64> {
+        self.config
+            .auto_partner_down
+            .map(|s| now.mono_ms.saturating_add(u64::from(s) * 1000))
+    }
+
+    /// §8.6.2: TIME-OF-FAILURE (or our start) + MCLT; at once if neither side has run failover
+    /// before ("MAY transition immediately", judged with the partner's COMMUNICATED flag).
+    fn recover_wait_until(&self, now: Now) -> u64 {
+        let ran_before =
+            self.communicated_at_start || self.partner_communicated_at_first_state.unwrap_or(true);
+        if !ran_before {
+            return now.mono_ms;
+        }
+        let base = self.time_of_failure.unwrap_or(self.started_at);
+        let end = base.wrapping_add(self.mclt);
+        let left = end.wrapping_sub(now.wall).max(0);
+        now.mono_ms
+            .saturating_add(u64::from(left.unsigned_abs()) * 1000)
+    }
+
+    /// What the current state asks for on the current connection: a STATE whenever what we
+    /// would announce differs from what we last sent (§6.3, §8.1), UPDREQ / UPDREQALL in
+    /// RECOVER (§8.5.2) and POTENTIAL-CONFLICT (§8.10), POOLREQ for a secondary entering
+    /// NORMAL (§8.8).
+    fn actions(&mut self, now: Now) {
+        let Some(conn) = self.link.as_ref() else {
+            return;
+        };
+        if matches!(conn.phase, Phase::AwaitState | Phase::Established) {
+            let flags = self.flags();
+            let (name, since) = self.announced();
+            if conn.last_state_sent != Some((name, flags)) {
+                let state = Failover::State(tandem_wire::failover::State {
+                    server_state: name.code(),
+                    server_flags: flags,
+                    start_time_of_state: StartTimeOfState(since),
+                    // §6.3: only in PARTNER-DOWN (D18: the time it was entered), also when
+                    // STARTUP announces a previous PARTNER-DOWN (§8.3.1).
+                    partner_down_time: (name == StateName::PartnerDown)
+                        .then_some(PartnerDownTime(since)),
+                });
+                let xid = self.alloc_xid();
+                self.send(now, &state, xid);
+                if let Some(c) = self.link.as_mut() {
+                    c.last_state_sent = Some((name, flags));
+                }
+            }
+        }
+        let Some(conn) = self.link.as_ref() else {
+            return;
+        };
+        if conn.phase != Phase::Established {
+            return;
+        }
+        let epoch = self.epoch;
+        let requested =
+            conn.update_done_epoch == Some(epoch) || conn.updates.iter().any(|u| u.epoch == epoch);
+        let partner = self.partner.map(|p| p.state);
+        match self.state {
+            State::Recover { request_all } if !requested => {
+                // §8.5.2: UPDREQALL if we have no record of ever having talked to the partner
+                // although it has one; decided once, reissued alike after a reconnect.
+                let all = request_all.unwrap_or(
+                    !self.communicated_at_start
+                        && self.partner_communicated_at_first_state == Some(true),
+                );
+                self.state = State::Recover {
+                    request_all: Some(all),
+                };
+                self.request_update(now, all);
+            }
+            // §8.10: the primary entering POTENTIAL-CONFLICT sends UPDREQ; the secondary
+            // SHOULD send UPDREQ once the primary is in CONFLICT-DONE (also when it already
+            // was on entry, D14).
+            State::PotentialConflict
+                if !requested
+                    && (self.config.role == Role::Primary
+                        || partner == Some(StateName::ConflictDone)) =>
+            {
+                self.request_update(now, false);
+            }
+            State::Normal
+                if self.config.role == Role::Secondary && conn.pool_epoch != Some(epoch) =>
+            {
+                // §8.8: after the unacked BNDUPDs (none until part 2), POOLREQ.
+                let xid = self.alloc_xid();
+                if let Some(c) = self.link.as_mut() {
+                    c.pool_epoch = Some(epoch);
+                    c.pool_xid = Some(xid);
+                }
+                self.send(now, &Failover::Poolreq, xid);
+            }
+            _ => {}
+        }
+    }
+
+    fn request_update(&mut self, now: Now, all: bool) {
+        let xid = self.alloc_xid();
+        let req = UpdateRequest {
+            xid,
+            epoch: self.epoch,
+            deadline_ms: now
+                .mono_ms
+                .saturating_add(u64::from(self.config.update_timeout) * 1000),
+        };
+        if let Some(c) = self.link.as_mut() {
+            c.updates.push(req);
+        }
+        let msg = if all {
+            Failover::Updreqall
+        } else {
+            Failover::Updreq
+        };
+        self.send(now, &msg, xid);
+    }
+
+    /// What STATE says: in STARTUP the previous state with its recorded start time (§8.3.1).
+    fn announced(&self) -> (StateName, FailoverTime) {
+        match self.state {
+            State::Startup { previous, .. } => {
+                (previous, self.recorded.map_or(self.state_since, |r| r.1))
+            }
+            s => (s.name(), self.state_since),
+        }
+    }
+
+    /// OPTION_F_SERVER_FLAGS as we would send them now (§5.5.15).
+    fn flags(&self) -> ServerFlags {
+        let mut f = 0;
+        if matches!(self.state, State::Startup { .. }) {
+            f |= ServerFlags::STARTUP;
+        }
+        if self.communicated {
+            f |= ServerFlags::COMMUNICATED;
+        }
+        if self.link.as_ref().is_some_and(|c| c.ack_startup) {
+            f |= ServerFlags::ACK_STARTUP;
+        }
+        ServerFlags(f)
+    }
+
+    fn set_policy(&mut self, policy: ServingPolicy) {
+        if policy != self.policy {
+            self.policy = policy;
+            self.events.push_back(Event::PolicyChanged(policy));
+        }
+    }
+
+    fn mark_dirty(&mut self, now: Now) {
+        self.record_dirty = true;
+        self.operating_until = now.wall.wrapping_add(self.config.heartbeat);
+        self.heartbeat_ms = now
+            .mono_ms
+            .saturating_add(u64::from(self.config.heartbeat) * 500);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Sending.
+
+    fn connect_params<'a>(&self, name: Option<&'a str>) -> ConnectParams<'a> {
+        ConnectParams {
+            protocol_version: ProtocolVersion::V1_0,
+            mclt: Mclt(self.mclt),
+            keepalive_time: KeepaliveTime(self.config.keepalive),
+            max_unacked_bndupd: MaxUnackedBndupd(self.config.max_unacked_bndupd),
+            connect_flags: self.config.connect_flags(),
+            relationship_name: name.map(RelationshipName),
+        }
+    }
+
+    /// A transaction-id unique among our outstanding requests (§5.4): a 24-bit counter that
+    /// skips 0 and every outstanding CONNECT, UPDREQ/UPDREQALL and POOLREQ.
+    fn alloc_xid(&mut self) -> u32 {
+        loop {
+            let xid = self.next_xid;
+            self.next_xid = if xid >= MAX_TRANSACTION_ID {
+                1
+            } else {
+                xid + 1
+            };
+            let busy = self.link.as_ref().is_some_and(|c| {
+                c.connect_xid == Some(xid)
+                    || c.pool_xid == Some(xid)
+                    || c.updates.iter().any(|u| u.xid == xid)
+            });
+            if !busy {
+                return xid;
+            }
+        }
+    }
+
+    /// Queues `msg` and restarts FO_SEND_TIMER (§6.6: "reset ... every time any message is
+    /// transmitted").
+    fn send(&mut self, now: Now, msg: &Failover<'_>, xid: u32) {
+        self.push_frame(now, msg, xid);
+        if let Some(c) = self.link.as_mut()
+            && c.send_deadline_ms.is_some()
+        {
+            c.send_deadline_ms = Some(now.mono_ms.saturating_add(c.send_interval_ms));
+        }
+    }
+
+    fn push_frame(&mut self, now: Now, msg: &Failover<'_>, xid: u32) {
+        let mut buf = vec![0u8; 2 + msg.buffer_len()];
+        // Our own messages always fit a frame (no more than a few dozen octets, the
+        // relationship name is at most 255); an emit error would drop just this message.
+        if let Ok(n) = msg.emit_framed(xid, now.wall, &mut buf) {
+            buf.truncate(n);
+            self.push(Transmit::Frame(buf));
+        }
+    }
+
+    fn push(&mut self, transmit: Transmit) {
+        let needs = if self.record_dirty {
+            self.record_seq + 1
+        } else {
+            self.polled_seq
+        };
+        self.outbox.push_back(Queued { transmit, needs });
+    }
+}
+
+/// For the secondary's driver, which must pick the relationship before it has an endpoint
+/// for the connection (§6.1, §6.2): the relationship name in a CONNECT message (frame body
+/// without the length prefix). `None`: not a well-formed CONNECT; `Some(None)`: a CONNECT
+/// without a name ("the only relationship between this pair", §6.1.1).
+pub fn connect_relationship_name(frame: &[u8]) -> Option<Option<&str>> {
+    match Failover::parse_bytes(frame).ok()?.1 {
+        Failover::Connect(p) => Some(p.relationship_name.map(|n| n.0)),
+        _ => None,
+    }
+}
