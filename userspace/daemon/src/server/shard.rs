@@ -1,7 +1,7 @@
 //! The sharded lease database (issue 4): S `(Engine, Store)` pairs, one per shard, in one
 //! state directory.
 //!
-//! * Shard of a datagram: [`tandem_proto::shard_of`] (a hash of the client DUID mod S);
+//! * Shard of a datagram: [`tandem_proto::Inbound::shard`] (a hash of the client DUID mod S);
 //!   datagrams without a parsable Client ID go to shard 0, whose engine answers what needs no
 //!   client state and drops and counts the rest.
 //! * Shard `k` keeps its leases in `leases-<k>-of-<S>.tdb` (`leases.tdb` when S = 1) and its
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use tandem_config::Config;
 use tandem_lease::{Binding, BindingStatus, ClientKey, FailoverTime, LeaseKind, LeaseStore};
-use tandem_proto::{Counters, Engine, ReclaimReport, shard_of};
+use tandem_proto::{Counters, Engine, Inbound, ReclaimReport};
 use tandem_store::{Store, StoreOptions};
 
 use crate::leases::state_name;
@@ -255,12 +255,13 @@ impl ShardSet {
             .sum()
     }
 
-    /// The shard of the client that sent `payload` ([`shard_of`]; shard 0 when it has no
-    /// parsable Client ID). `None` only for a set without shards, which [`ShardSet::open`]
-    /// never makes.
-    pub fn shard_for(&mut self, payload: &[u8]) -> Option<&mut Shard> {
+    /// The shard of the client whose parsed datagram is `inbound` ([`Inbound::shard`]; shard 0
+    /// when it has no parsable Client ID). `None` only for a set without shards, which
+    /// [`ShardSet::open`] never makes.
+    pub fn shard_for(&mut self, inbound: &Inbound<'_>) -> Option<&mut Shard> {
         let n = self.shards.len();
-        let idx = shard_of(payload, self.count())
+        let idx = inbound
+            .shard(self.count())
             .and_then(|k| usize::try_from(k).ok())
             .filter(|i| *i < n)
             .unwrap_or(0);
@@ -400,7 +401,7 @@ pub(crate) mod tests {
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    use tandem_proto::{DropReason, Outcome, RxMeta, SplitMix64};
+    use tandem_proto::{DropReason, Outcome, RxMeta, SplitMix64, shard_of};
 
     use super::*;
 
@@ -526,7 +527,7 @@ valid-lifetime = 7200
             let payload = request(&duid);
             let k = shard_of(&payload, 3).unwrap();
             expected[usize::try_from(k).unwrap()] += 1;
-            let shard = set.shard_for(&payload).unwrap();
+            let shard = set.shard_for(&Inbound::parse(&payload)).unwrap();
             assert_eq!(shard.index, k);
             let (engine, mut store) = shard.engine_and_store();
             let o = engine.handle(
@@ -540,7 +541,7 @@ valid-lifetime = 7200
             assert!(matches!(o, Outcome::Reply { .. }), "{o:?}");
         }
         // A datagram without a Client ID goes to shard 0 and is counted there.
-        let shard = set.shard_for(&[0xff]).unwrap();
+        let shard = set.shard_for(&Inbound::parse(&[0xff])).unwrap();
         assert_eq!(shard.index, 0);
         let (engine, mut store) = shard.engine_and_store();
         let o = engine.handle(

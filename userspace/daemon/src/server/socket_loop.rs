@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tandem_datapath::udp::{Datagram, Received, SERVER_PORT, ServerSocket, SocketCounters};
 use tandem_lease::FailoverTime;
-use tandem_proto::{Counters, Outcome, RxMeta};
+use tandem_proto::{Counters, Inbound, Outcome, RxMeta};
 
 use super::setup::Setup;
 use super::shard::{HOUSEKEEPING_EVERY, RECLAIM_BUDGET, ShardSet, resolve_shards};
@@ -205,8 +205,9 @@ impl SocketServer {
         let Some(interface) = socket.interface_name(datagram.ifindex) else {
             return;
         };
-        let payload = rx.get(..datagram.len).unwrap_or_default();
-        let Some(shard) = shards.shard_for(payload) else {
+        // Parsed once: the shard is picked from it and the engine takes it as is.
+        let inbound = Inbound::parse(rx.get(..datagram.len).unwrap_or_default());
+        let Some(shard) = shards.shard_for(&inbound) else {
             return;
         };
         let now = FailoverTime::from_unix(unix_now());
@@ -216,7 +217,7 @@ impl SocketServer {
             dst: datagram.dst,
         };
         let (engine, mut store) = shard.engine_and_store();
-        match engine.handle(now, &meta, payload, &mut store, rng, tx) {
+        match engine.handle_inbound(now, &meta, &inbound, &mut store, rng, tx) {
             Outcome::Reply { len } => {
                 let reply = tx.get(..len).unwrap_or_default();
                 if let Err(e) = socket.send(reply, datagram.src, datagram.dst, datagram.ifindex) {

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use tandem_datapath::worker::{Action, Handler};
 use tandem_lease::FailoverTime;
-use tandem_proto::{Counters, Outcome, RxMeta, shard_of};
+use tandem_proto::{Counters, Inbound, Outcome, RxMeta};
 use tandem_wire::frame::ethernet::EthernetAddress;
 use tandem_wire::frame::{Frame, FrameRepr};
 
@@ -133,7 +133,10 @@ impl ShardWorker {
             if !answerable(&rx) {
                 return Served::Drop;
             }
-            let k = shard_of(rx.payload(), self.shards).unwrap_or(0);
+            // Parsed once: the shard is picked from it and the owner's engine takes it as is
+            // (a frame handed to another worker is parsed again there, from its parcel).
+            let inbound = Inbound::parse(rx.payload());
+            let k = inbound.shard(self.shards).unwrap_or(0);
             let owner = self.owner(k);
             if owner != self.index {
                 return Served::Elsewhere(owner);
@@ -152,10 +155,10 @@ impl ShardWorker {
             };
             let now = FailoverTime::from_unix(unix_now());
             let (engine, mut store) = shard.engine_and_store();
-            match engine.handle(
+            match engine.handle_inbound(
                 now,
                 &meta,
-                rx.payload(),
+                &inbound,
                 &mut store,
                 &mut self.rng,
                 &mut self.scratch,
