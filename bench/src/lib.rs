@@ -10,6 +10,11 @@
 //!   reply's headers written in front of a DHCPv6 payload with a new checksum.
 //!
 //! [`Fixtures`] builds typical inputs with the wire crate's own emitters.
+//!
+//! [`engine`] is the workload of benches/engine.rs: whole exchanges of new clients through the
+//! DHCPv6 engine and the memory-mapped lease store.
+
+pub mod engine;
 
 use core::net::Ipv6Addr;
 

@@ -1,13 +1,37 @@
 //! Real Debian DHCPv6 clients, and a relay agent, driven inside network namespaces.
 //!
 //! Every program runs as `ip netns exec <ns> unshare --mount --propagation private -- sh -c
-//! <bind mounts> -- <program> ...`: the network namespace isolates its sockets and interfaces,
-//! and a private mount namespace bind-mounts per-run scratch directories over the fixed paths
-//! the program insists on (`/var/lib/dhcpcd`, `/run/dhcpcd`, `/etc/dibbler`, `/var/lib/dibbler`,
-//! `/var/log/dibbler`, `/var/lib/dhcpv6`). Nothing a client writes lands on the host's
-//! filesystem, and clients of parallel tests never share a DUID file, lease file or pid file.
-//! Every client runs its own recording script instead of the distribution's hooks, so none of
-//! them can touch the host's `/etc/resolv.conf` (namespaces share the filesystem).
+//! <mounts> -- <program> ...`: the network namespace isolates its sockets and interfaces, and a
+//! private mount namespace puts per-run scratch directories over the fixed paths the program
+//! insists on. Nothing a client writes lands on the host's filesystem, and clients of parallel
+//! tests never share a DUID file, lease file or pid file. Every client runs its own recording
+//! script instead of the distribution's hooks, so none of them can touch the host's
+//! `/etc/resolv.conf` (namespaces share the filesystem).
+//!
+//! The mounts ([`Mount`], performed by [`MOUNT_WRAPPER`] in the private mount namespace; the
+//! paths are listed in [`crate::needs`], which `cargo xtask check-env` checks):
+//!
+//! * **Directories** (`/var/lib/dhcpcd`, `/run/dhcpcd`, `/var/lib/dibbler`, `/var/log/dibbler`,
+//!   `/var/lib/dhcpv6`) are bind-mounted from the scratch directory. A mount point has to
+//!   exist, and none of them is guaranteed to: `/run` is a tmpfs (a fresh machine after every
+//!   boot), and the others belong to packages that need not be installed the way we expect. So
+//!   a missing directory mount point is created first (`mkdir -p`, on the host: an empty
+//!   directory, which is what the package would have made).
+//! * **Files** are never created as mount points: a bind over a file whose target is missing
+//!   fails with a message (exit status 97) rather than leaving an empty file in the host's
+//!   `/etc`. No client uses one today; see the next point for `/etc/resolv.conf`.
+//! * **dibbler's `/etc`**: dibbler reads `/etc/dibbler/client.conf` and writes
+//!   `/etc/resolv.conf` (appending `nameserver` lines, and on exit renaming it to
+//!   `resolv.conf.old` and writing it anew), `/etc/dibbler/radvd.conf` and possibly other fixed
+//!   files in `/etc`. A bind over `/etc/resolv.conf` needs that file on the host (a host
+//!   without one, or with a dangling symlink to a stub in a fresh `/run`, cannot be served
+//!   that way, and dibbler would then create the file in the host's `/etc`), and a rename of
+//!   a bind-mounted file fails. Instead dibbler gets an overlay of the whole `/etc` (overlayfs,
+//!   the host's `/etc` as the read-only lower layer, the upper layer in its scratch directory
+//!   as `etc/`): its generated `client.conf` is `etc/dibbler/client.conf` there, and
+//!   `etc/resolv.conf` starts as a copy of the host's resolv.conf (empty if the host has none),
+//!   so whatever dibbler writes in `/etc` lands in the scratch directory, whether or not the
+//!   host has the file. Its DNS servers are read from that copy.
 //!
 //! | client | command line (inside the namespace) |
 //! |---|---|
@@ -34,6 +58,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::needs;
 use crate::netns::NetNs;
 use crate::process::{BoundedOutput, ip, run_bounded, wait_timeout};
 use crate::topo::mac_string;
@@ -42,13 +67,79 @@ use crate::topo::mac_string;
 /// wait for its reply first, which takes them about a second each without a server).
 pub const CLIENT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The host's resolver configuration, which dibbler's private copy starts from.
+const DIBBLER_HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
+
 /// Timeout of one-shot helper commands (`dhclient -r`, `ip addr show`).
 const HELPER_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The shell wrapper run inside the private mount namespace: each `src=dst` argument before
-/// `--` bind-mounts `src` over `dst` (exit status 97 if a mount fails), then the command after
-/// `--` replaces the shell (so the child we hold is the client itself and gets our signals).
-const BIND_WRAPPER: &str = r#"for p in "$@"; do case "$p" in --) shift; break;; *) mount --bind "${p%%=*}" "${p#*=}" || exit 97; shift;; esac; done; exec "$@""#;
+/// The shell wrapper run inside the private mount namespace. Its arguments are mounts, then
+/// `--`, then the command, which replaces the shell (so the child we hold is the client itself
+/// and gets our signals). Mounts, in order:
+///
+/// * `bind SRC DST`: bind-mounts `SRC` over `DST`. A directory `SRC` gets its `DST` created
+///   if missing (`mkdir -p`); a file `SRC` needs an existing `DST` (never created).
+/// * `overlay UPPER WORK DST`: mounts an overlay of `DST` over `DST`, with `UPPER` and `WORK`
+///   (empty, on the same filesystem as `UPPER`) as its upper and work directories. None of
+///   the three may contain `,` or `:` (overlayfs option syntax).
+///
+/// A mount that fails ends the wrapper with exit status 97 (after saying why on stderr); a
+/// malformed argument list with 96.
+pub const MOUNT_WRAPPER: &str = r#"while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --) shift; exec "$@";;
+    bind)
+      if [ -d "$2" ]; then
+        mkdir -p "$3" || exit 97
+      elif [ ! -e "$3" ]; then
+        echo "tandem-hwtest: mount point $3 does not exist (file mount points are not created)" >&2
+        exit 97
+      fi
+      mount --bind "$2" "$3" || exit 97
+      shift 3;;
+    overlay)
+      mount -t overlay overlay -o "lowerdir=$4,upperdir=$2,workdir=$3" "$4" || exit 97
+      shift 4;;
+    *) echo "tandem-hwtest: bad mount argument $1" >&2; exit 96;;
+  esac
+done
+exit 96"#;
+
+/// One mount of a client's private mount namespace (see [`MOUNT_WRAPPER`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mount {
+    /// `src` bind-mounted over the fixed path `dst` (a missing directory `dst` is created).
+    Bind {
+        /// The scratch directory or file.
+        src: PathBuf,
+        /// The fixed path (one of [`crate::needs::MOUNT_POINTS`] for directories).
+        dst: PathBuf,
+    },
+    /// An overlay of `dst` over itself: reads see `dst` with `upper` on top, writes go to
+    /// `upper`.
+    Overlay {
+        /// The upper layer (a scratch directory).
+        upper: PathBuf,
+        /// overlayfs' work directory (empty, on the same filesystem as `upper`).
+        work: PathBuf,
+        /// The directory overlaid.
+        dst: PathBuf,
+    },
+}
+
+impl Mount {
+    /// The wrapper arguments of this mount.
+    fn push_args(&self, cmd: &mut Command) {
+        match self {
+            Self::Bind { src, dst } => {
+                cmd.arg("bind").arg(src).arg(dst);
+            }
+            Self::Overlay { upper, work, dst } => {
+                cmd.arg("overlay").arg(upper).arg(work).arg(dst);
+            }
+        }
+    }
+}
 
 /// The script every client calls: appends its arguments and its whole environment to
 /// `record.out` next to itself, one block per call. `%OUT%` is replaced by that file's path.
@@ -468,14 +559,14 @@ fn global_addresses_in(ns: &str, iface: &str) -> io::Result<Vec<Ipv6Addr>> {
 }
 
 /// Builds `ip netns exec <ns> unshare --mount --propagation private -- sh -c <wrapper> sh
-/// <src=dst>... -- <argv>`.
-fn isolated(ns: &str, binds: &[(&Path, &str)], argv: &[String]) -> Command {
+/// <mounts>... -- <argv>`.
+fn isolated(ns: &str, mounts: &[Mount], argv: &[String]) -> Command {
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", ns])
         .args(["unshare", "--mount", "--propagation", "private", "--"])
-        .args(["sh", "-c", BIND_WRAPPER, "sh"]);
-    for (src, dst) in binds {
-        cmd.arg(format!("{}={dst}", src.display()));
+        .args(["sh", "-c", MOUNT_WRAPPER, "sh"]);
+    for mount in mounts {
+        mount.push_args(&mut cmd);
     }
     cmd.arg("--").args(argv);
     cmd
@@ -493,8 +584,8 @@ pub struct RunningClient {
     child: Option<Child>,
     /// Extra argv to release (dhclient: the start flags).
     release_argv: Vec<String>,
-    /// Bind mounts the client runs with (for follow-up commands in the same view).
-    binds: Vec<(PathBuf, &'static str)>,
+    /// Mounts the client runs with (for follow-up commands in the same view).
+    mounts: Vec<Mount>,
     // Last: removed after the child is gone.
     dir: ScratchDir,
 }
@@ -507,7 +598,7 @@ impl RunningClient {
         ns: &NetNs,
         iface: &str,
         dir: ScratchDir,
-        binds: Vec<(PathBuf, &'static str)>,
+        mounts: Vec<Mount>,
         argv: Vec<String>,
         release_argv: Vec<String>,
     ) -> io::Result<Self> {
@@ -517,7 +608,7 @@ impl RunningClient {
             ns,
             iface,
             dir,
-            binds,
+            mounts,
             argv,
             release_argv,
             before,
@@ -533,14 +624,13 @@ impl RunningClient {
         ns: &NetNs,
         iface: &str,
         dir: ScratchDir,
-        binds: Vec<(PathBuf, &'static str)>,
+        mounts: Vec<Mount>,
         argv: Vec<String>,
         release_argv: Vec<String>,
         before: Vec<Ipv6Addr>,
     ) -> io::Result<Self> {
         let log = File::create(dir.file("client.log"))?;
-        let bind_refs: Vec<(&Path, &str)> = binds.iter().map(|(p, d)| (p.as_path(), *d)).collect();
-        let mut cmd = isolated(ns.name(), &bind_refs, &argv);
+        let mut cmd = isolated(ns.name(), &mounts, &argv);
         let command = format!("ip netns exec {} {}", ns.name(), argv.join(" "));
         // A process group of its own, so helpers it forks (dhcpcd's privilege-separation
         // proxies) can be killed with it.
@@ -559,7 +649,7 @@ impl RunningClient {
             before,
             child: Some(child),
             release_argv,
-            binds,
+            mounts,
             dir,
         };
         // A client that dies at once (bad config, missing binary) is an error now, not a
@@ -635,9 +725,10 @@ impl RunningClient {
         let record = fs::read_to_string(self.dir.file("record.out")).unwrap_or_default();
         let mut r = interpret(parse_record(&record), self.log());
         if self.kind == Some(ClientKind::Dibbler) {
-            let before =
-                resolv_conf_servers(&fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
-            let now = fs::read_to_string(self.dir.file("resolv.conf")).unwrap_or_default();
+            let before = resolv_conf_servers(
+                &fs::read_to_string(DIBBLER_HOST_RESOLV_CONF).unwrap_or_default(),
+            );
+            let now = fs::read_to_string(self.dir.file("etc/resolv.conf")).unwrap_or_default();
             let added: Vec<Ipv6Addr> = resolv_conf_servers(&now)
                 .into_iter()
                 .filter(|a| !before.contains(a))
@@ -728,10 +819,13 @@ impl RunningClient {
         Ok(self.result())
     }
 
-    /// Runs another command in the same namespace and with the same bind mounts (bounded).
+    /// Runs another command in the same network namespace and with the same mounts (bounded).
+    /// Not for dibbler: overlayfs refuses a second overlay with the work directory in use.
     pub fn run_alongside(&self, argv: &[String]) -> io::Result<BoundedOutput> {
-        let binds: Vec<(&Path, &str)> = self.binds.iter().map(|(p, d)| (p.as_path(), *d)).collect();
-        run_bounded(&mut isolated(&self.ns_name, &binds, argv), HELPER_TIMEOUT)
+        run_bounded(
+            &mut isolated(&self.ns_name, &self.mounts, argv),
+            HELPER_TIMEOUT,
+        )
     }
 
     fn terminate(&mut self, signal: libc::c_int) -> io::Result<()> {
@@ -850,16 +944,22 @@ pub fn dhcpcd(ns: &NetNs, iface: &str, opts: &StatefulOptions) -> io::Result<Run
     let dir = ScratchDir::new("dhcpcd")?;
     let script = record_script(&dir)?;
     let conf = dir.write("dhcpcd.conf", &dhcpcd_config(iface, opts), 0o644)?;
-    let binds = vec![
-        (dir.subdir("lib")?, "/var/lib/dhcpcd"),
-        (dir.subdir("run")?, "/run/dhcpcd"),
+    let mounts = vec![
+        Mount::Bind {
+            src: dir.subdir("lib")?,
+            dst: needs::DHCPCD_DB_DIR.into(),
+        },
+        Mount::Bind {
+            src: dir.subdir("run")?,
+            dst: needs::DHCPCD_RUN_DIR.into(),
+        },
     ];
     let (conf, script) = (path_str(&conf), path_str(&script));
     let argv = strings(&[
         "dhcpcd", "-6", "-B", "-d", "-f", &conf, "-c", &script, iface,
     ]);
     let release = strings(&["dhcpcd", "-6", "-k", "-f", &conf, iface]);
-    RunningClient::start(ClientKind::Dhcpcd, ns, iface, dir, binds, argv, release)
+    RunningClient::start(ClientKind::Dhcpcd, ns, iface, dir, mounts, argv, release)
 }
 
 /// dibbler's `client.conf` (RFC 8415 §18.2.1 Rapid Commit with `rapid-commit yes`).
@@ -877,31 +977,41 @@ pub fn dibbler_config(iface: &str, script: &Path, opts: &StatefulOptions) -> Str
 }
 
 /// Starts `dibbler-client run`. It has fixed paths only (its `-w <dir>` flag is not honoured
-/// for the config file), so `/etc/dibbler` (holding the generated `client.conf`),
-/// `/var/lib/dibbler` (DUID, `client-AddrMgr.xml`, pid file) and `/var/log/dibbler` are
-/// bind-mounted from the scratch directory. On SIGTERM it sends a RELEASE before exiting.
+/// for the config file), so `/var/lib/dibbler` (DUID, `client-AddrMgr.xml`, pid file) and
+/// `/var/log/dibbler` are bind-mounted from the scratch directory, and `/etc` is overlaid with
+/// the scratch directory's `etc/` (holding the generated `dibbler/client.conf` and a copy of the
+/// host's `resolv.conf`; see the module docs). On SIGTERM it sends a RELEASE before exiting.
 pub fn dibbler(ns: &NetNs, iface: &str, opts: &StatefulOptions) -> io::Result<RunningClient> {
     let dir = ScratchDir::new("dibbler")?;
     let script = record_script(&dir)?;
     let etc = dir.subdir("etc")?;
+    fs::create_dir(etc.join("dibbler"))?;
     fs::write(
-        etc.join("client.conf"),
+        etc.join("dibbler/client.conf"),
         dibbler_config(iface, &script, opts),
     )?;
-    // dibbler edits /etc/resolv.conf in place when it gets DNS servers (and restores it on
-    // exit): it gets a private copy, which is also where its DNS servers are read from.
-    let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let binds = vec![
-        (etc, "/etc/dibbler"),
-        (dir.subdir("lib")?, "/var/lib/dibbler"),
-        (dir.subdir("log")?, "/var/log/dibbler"),
-        (
-            dir.write("resolv.conf", &resolv, 0o644)?,
-            "/etc/resolv.conf",
-        ),
+    // dibbler edits /etc/resolv.conf when it gets DNS servers (and restores it on exit): it
+    // gets a private copy, which is also where its DNS servers are read from. A regular file
+    // in the upper layer also hides a host symlink (to a resolver stub that may not exist).
+    let resolv = fs::read_to_string(DIBBLER_HOST_RESOLV_CONF).unwrap_or_default();
+    fs::write(etc.join("resolv.conf"), resolv)?;
+    let mounts = vec![
+        Mount::Overlay {
+            upper: etc,
+            work: dir.subdir("etc-work")?,
+            dst: needs::DIBBLER_OVERLAY.into(),
+        },
+        Mount::Bind {
+            src: dir.subdir("lib")?,
+            dst: needs::DIBBLER_LIB_DIR.into(),
+        },
+        Mount::Bind {
+            src: dir.subdir("log")?,
+            dst: needs::DIBBLER_LOG_DIR.into(),
+        },
     ];
     let argv = strings(&["dibbler-client", "run"]);
-    RunningClient::start(ClientKind::Dibbler, ns, iface, dir, binds, argv, vec![])
+    RunningClient::start(ClientKind::Dibbler, ns, iface, dir, mounts, argv, vec![])
 }
 
 /// WIDE `dhcp6c.conf`: IA_NA 0 and IA_PD 0, the delegated prefix's first /64 (`sla-id 1`)
@@ -941,10 +1051,13 @@ pub fn wide_dhcp6c(ns: &NetNs, iface: &str, opts: &StatefulOptions) -> io::Resul
     let dir = ScratchDir::new("dhcp6c")?;
     let script = record_script(&dir)?;
     let conf = dir.write("dhcp6c.conf", &dhcp6c_config(iface, &script, opts), 0o644)?;
-    let binds = vec![(dir.subdir("lib")?, "/var/lib/dhcpv6")];
+    let mounts = vec![Mount::Bind {
+        src: dir.subdir("lib")?,
+        dst: needs::WIDE_DB_DIR.into(),
+    }];
     let (conf, pid) = (path_str(&conf), path_str(&dir.file("dhcp6c.pid")));
     let argv = strings(&["dhcp6c", "-f", "-D", "-c", &conf, "-p", &pid, iface]);
-    RunningClient::start(ClientKind::WideDhcp6c, ns, iface, dir, binds, argv, vec![])
+    RunningClient::start(ClientKind::WideDhcp6c, ns, iface, dir, mounts, argv, vec![])
 }
 
 /// Starts the WIDE relay agent (RFC 8415 §19): `dhcp6relay -f -D -s <server> -r <upstream>
@@ -1373,6 +1486,100 @@ mod tests {
 
     fn a(s: &str) -> Ipv6Addr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn client_and_wrapper_programs_are_listed_in_needs() {
+        let kinds = [
+            ClientKind::Dhclient,
+            ClientKind::Dhcpcd,
+            ClientKind::Dibbler,
+            ClientKind::WideDhcp6c,
+        ];
+        let others = ["dhcp6relay", "ip", "unshare", "sh", "mount", "mkdir"];
+        for name in kinds.map(ClientKind::program).into_iter().chain(others) {
+            assert!(
+                needs::PROGRAMS.iter().any(|p| p.name == name),
+                "{name} is run but not in needs::PROGRAMS (so check-env would not check it)"
+            );
+        }
+    }
+
+    /// Runs `argv` in `ns` behind the mount wrapper with `mounts`.
+    fn run_wrapped(ns: &NetNs, mounts: &[Mount], argv: &[&str]) -> BoundedOutput {
+        run_bounded(
+            &mut isolated(ns.name(), mounts, &strings(argv)),
+            HELPER_TIMEOUT,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn netns_mount_wrapper_creates_dir_mount_points_refuses_file_ones_and_overlays() {
+        crate::require_privileges!();
+        let ns = NetNs::new("tandem-mnt").unwrap();
+        let dir = ScratchDir::new("mnt").unwrap();
+        // `host` stands for the host's fixed paths (`/run`, `/etc`).
+        let host = dir.subdir("host").unwrap();
+
+        // A directory over a missing mount point whose parent is missing too (a fresh /run).
+        let src = dir.subdir("run").unwrap();
+        fs::write(src.join("marker"), "scratch").unwrap();
+        let target = host.join("run/dhcpcd");
+        let bind = Mount::Bind {
+            src,
+            dst: target.clone(),
+        };
+        let marker = path_str(&target.join("marker"));
+        let out = run_wrapped(&ns, &[bind], &["cat", &marker]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(out.stdout, "scratch");
+        assert!(
+            target.is_dir(),
+            "the mount point is left as an empty directory"
+        );
+        assert!(
+            !target.join("marker").exists(),
+            "mounted only in the namespace"
+        );
+
+        // A file over a missing mount point: refused, and nothing is created.
+        let file = dir.write("resolv.conf", "nameserver ::1\n", 0o644).unwrap();
+        let missing = host.join("resolv.conf");
+        let bind = Mount::Bind {
+            src: file,
+            dst: missing.clone(),
+        };
+        let out = run_wrapped(&ns, &[bind], &["true"]);
+        assert_eq!(out.status.code(), Some(97), "{out:?}");
+        assert!(out.stderr.contains("does not exist"), "{out:?}");
+        assert!(!missing.exists());
+
+        // An overlay: reads see the lower directory, writes land in the upper one only.
+        let etc = dir.subdir("etc").unwrap();
+        fs::write(etc.join("hosts"), "host's").unwrap();
+        let overlay = Mount::Overlay {
+            upper: dir.subdir("upper").unwrap(),
+            work: dir.subdir("work").unwrap(),
+            dst: etc.clone(),
+        };
+        let script = format!(
+            "cat {0}/hosts && echo new > {0}/resolv.conf && echo mine > {0}/hosts",
+            etc.display()
+        );
+        let out = run_wrapped(&ns, &[overlay], &["sh", "-c", &script]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(out.stdout, "host's");
+        assert_eq!(fs::read_to_string(etc.join("hosts")).unwrap(), "host's");
+        assert!(!etc.join("resolv.conf").exists());
+        assert_eq!(
+            fs::read_to_string(dir.file("upper/resolv.conf")).unwrap(),
+            "new\n"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.file("upper/hosts")).unwrap(),
+            "mine\n"
+        );
     }
 
     #[test]

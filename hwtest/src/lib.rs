@@ -14,6 +14,8 @@
 //!   them from the client namespace.
 //! * [`clients`]: real Debian DHCPv6 clients (dhclient, dhcpcd, dibbler, WIDE dhcp6c) and the
 //!   WIDE relay in namespaces, `tandem run` as a child, and `tandem leases --json` parsed.
+//! * [`needs`]: the programs and fixed paths all this needs from the machine (checked by
+//!   `cargo xtask check-env`).
 //! * [`traffic`]: non-DHCP services and probes (UDP echo, TCP).
 //! * [`lab`]: `cargo xtask lab`: real DHCPv6 clients against `tandem run` ([`lab::xdp_demo`]: the
 //!   XDP steering demo).
@@ -23,6 +25,7 @@ pub mod burst;
 pub mod client;
 pub mod clients;
 pub mod lab;
+pub mod needs;
 mod netns;
 mod process;
 pub mod rawsock;

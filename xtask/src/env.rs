@@ -1,11 +1,31 @@
 //! `cargo xtask check-env`: what this machine has and lacks for building and testing Tandem.
+//!
+//! The toolchain (rustc, rust-src, bpf-linker against rustc's LLVM, cargo-fuzz, cargo-deny),
+//! privileges, kernel features the privileged tests use (network namespaces with veth pairs, a
+//! private mount namespace with bind and overlay mounts, IPv6, BTF), every program the hwtest
+//! suites and the lab run, and the fixed directories the DHCPv6 clients' scratch directories are
+//! mounted over (present, or creatable). Programs and paths come from tandem-hwtest's `needs`
+//! list, included here by path, so what is checked is what the tests use. Each missing piece
+//! is printed with what to install or create.
+//!
+//! `cargo xtask test` runs the same checks first; in strict mode (CI) a missing piece stops it
+//! before any test runs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::Result;
 
 use crate::step;
+
+/// tandem-hwtest's list of programs and fixed paths (`hwtest/src/needs.rs`), shared by path:
+/// xtask builds without tandem-hwtest (which pulls in the datapath and bpf-linker).
+#[expect(
+    unreachable_pub,
+    reason = "the items are public in tandem-hwtest, which includes the same file"
+)]
+#[path = "../../hwtest/src/needs.rs"]
+mod needs;
 
 const INSTALL: &str = "bash .ci/install";
 
@@ -28,12 +48,14 @@ enum State {
 }
 
 #[derive(Debug)]
-struct Check {
+pub(crate) struct Check {
     name: &'static str,
     state: State,
     detail: String,
     /// The command or action that fixes a `Missing`/`Warn` state.
     fix: Option<String>,
+    /// The Debian package that provides what is missing, if that is the fix.
+    package: Option<&'static str>,
 }
 
 impl Check {
@@ -43,6 +65,7 @@ impl Check {
             state: State::Ok,
             detail: detail.into(),
             fix: None,
+            package: None,
         }
     }
     fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
@@ -51,6 +74,7 @@ impl Check {
             state: State::Warn,
             detail: detail.into(),
             fix: Some(fix.into()),
+            package: None,
         }
     }
     fn missing(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
@@ -59,15 +83,30 @@ impl Check {
             state: State::Missing,
             detail: detail.into(),
             fix: Some(fix.into()),
+            package: None,
         }
     }
 }
 
 /// Entry point of `cargo xtask check-env`.
 pub(crate) fn check() -> Result<ExitCode> {
+    let report = Report::of(checks());
+    print!("{}", report.text);
+    Ok(if report.missing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs every check on this machine.
+pub(crate) fn checks() -> Vec<Check> {
     let rustc_info = step::output(Command::new("rustc").arg("-vV"));
     let llvm_major = rustc_info.as_deref().and_then(rustc_llvm_major);
+    let path_dirs = path_dirs();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let privileges = privileges();
+    let privileged = privileges.state == State::Ok;
     let mut checks = vec![
         rustc(rustc_info.as_deref()),
         rust_src(),
@@ -75,30 +114,83 @@ pub(crate) fn check() -> Result<ExitCode> {
         cargo_tool("cargo-fuzz", "fuzz"),
         cargo_tool("cargo-deny", "deny"),
         privileges,
+        netns(privileged),
+        mount_namespace(privileged),
+        ipv6(),
+        kernel(),
+        btf(),
     ];
-    checks.push(netns(checks.last().is_some_and(|c| c.state == State::Ok)));
-    checks.push(kernel());
-    checks.push(btf());
+    checks.extend(
+        needs::PROGRAMS
+            .iter()
+            .map(|p| program(p, &path_dirs, SBIN_DIRS)),
+    );
+    checks.extend(
+        needs::MOUNT_POINTS
+            .iter()
+            .map(|dir| mount_point(dir, &mountinfo)),
+    );
+    checks.push(overlay_lower(needs::DIBBLER_OVERLAY));
+    checks
+}
 
-    let mut missing = 0;
-    for check in &checks {
-        let label = match check.state {
-            State::Ok => "ok",
-            State::Warn => "warn",
-            State::Missing => "MISSING",
-        };
-        println!("{label:<8} {:<12} {}", check.name, check.detail);
-        if let Some(fix) = &check.fix {
-            println!("{:<8} {:<12} fix: {fix}", "", "");
+/// The printed form of a list of checks, and the ones that are missing.
+#[derive(Debug)]
+pub(crate) struct Report {
+    /// One line per check, a `fix:` line under each that is not ok, and a closing line.
+    pub(crate) text: String,
+    /// `name: fix` of every missing piece.
+    pub(crate) missing: Vec<String>,
+}
+
+impl Report {
+    pub(crate) fn of(checks: Vec<Check>) -> Self {
+        use std::fmt::Write as _;
+        let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        let mut text = String::new();
+        let mut missing = Vec::new();
+        let mut packages: Vec<&str> = Vec::new();
+        for check in &checks {
+            let label = match check.state {
+                State::Ok => "ok",
+                State::Warn => "warn",
+                State::Missing => "MISSING",
+            };
+            let _ = writeln!(text, "{label:<8} {:<width$}  {}", check.name, check.detail);
+            if let Some(fix) = &check.fix {
+                let _ = writeln!(text, "{:<8} {:<width$}  fix: {fix}", "", "");
+            }
+            if check.state == State::Missing {
+                missing.push(format!(
+                    "{}: {}",
+                    check.name,
+                    check.fix.as_deref().unwrap_or("(no fix known)")
+                ));
+                if let Some(package) = check.package
+                    && !packages.contains(&package)
+                {
+                    packages.push(package);
+                }
+            }
         }
-        missing += usize::from(check.state == State::Missing);
-    }
-    if missing == 0 {
-        println!("check-env: everything needed is present");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!("check-env: {missing} missing (see `fix:` lines above)");
-        Ok(ExitCode::FAILURE)
+        if missing.is_empty() {
+            text.push_str("check-env: everything needed is present\n");
+        } else {
+            let _ = writeln!(
+                text,
+                "check-env: {} missing (see `fix:` lines above)",
+                missing.len()
+            );
+            if !packages.is_empty() {
+                let _ = writeln!(
+                    text,
+                    "check-env: missing Debian packages: apt-get install --no-install-recommends \
+                     {}   (or `{INSTALL}`, which also keeps their services from starting)",
+                    packages.join(" ")
+                );
+            }
+        }
+        Self { text, missing }
     }
 }
 
@@ -158,11 +250,145 @@ fn linked_llvm_major(binary: &[u8]) -> Option<u32> {
     std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
+/// Where root's programs live on Debian, whether or not `PATH` has them.
+const SBIN_DIRS: &[&str] = &["/usr/local/sbin", "/usr/sbin", "/sbin"];
+
+/// The directories of `PATH`.
+fn path_dirs() -> Vec<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect())
+        .unwrap_or_default()
+}
+
+/// The first executable file `program` in `dirs`.
+fn find_in(program: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    dirs.iter().map(|dir| dir.join(program)).find(|p| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    find_in(program, &path_dirs())
+}
+
+/// A program the tests run by name: found on `PATH` (`path_dirs`), else said how to get it. One
+/// that is installed in `sbin_dirs` but not on `PATH` (a non-root shell) needs `PATH` fixed,
+/// not a package.
+fn program(program: &needs::Program, path_dirs: &[PathBuf], sbin_dirs: &[&str]) -> Check {
+    let needs::Program {
+        name,
+        package,
+        used_for,
+    } = *program;
+    if let Some(path) = find_in(name, path_dirs) {
+        return Check::ok(name, format!("{}   [{used_for}]", path.display()));
+    }
+    let sbin: Vec<PathBuf> = sbin_dirs.iter().map(PathBuf::from).collect();
+    if let Some(path) = find_in(name, &sbin) {
+        let dir = path.parent().unwrap_or(&path).display().to_string();
+        return Check::missing(
+            name,
+            format!("{} is not on PATH   [{used_for}]", path.display()),
+            format!("export PATH=\"$PATH:{dir}\"   (the tests run `{name}` by name)"),
+        );
+    }
+    let mut check = Check::missing(
+        name,
+        format!("not installed   [{used_for}]"),
+        format!("apt-get install --no-install-recommends {package}   (or {INSTALL})"),
+    );
+    check.package = Some(package);
+    check
+}
+
+/// The mount a path is on, from `/proc/self/mountinfo` text: `(mount point, read-only)` of the
+/// longest mount point that contains `path`.
+fn mount_of(mountinfo: &str, path: &Path) -> Option<(PathBuf, bool)> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            // `36 35 98:0 /root /mnt rw,noatime master:1 - ext3 /dev/root rw,errors=continue`
+            let mut fields = line.split_whitespace();
+            let point = unescape_mountinfo(fields.nth(4)?);
+            let mount_options = fields.next()?;
+            let super_options = line.rsplit(' ').next()?;
+            let ro = |options: &str| options.split(',').any(|o| o == "ro");
+            path.starts_with(&point)
+                .then(|| (point, ro(mount_options) || ro(super_options)))
+        })
+        .max_by_key(|(point, _)| point.components().count())
+}
+
+/// mountinfo's octal escapes (`\040` for a space) undone.
+fn unescape_mountinfo(field: &str) -> PathBuf {
+    let mut out = Vec::with_capacity(field.len());
+    let bytes = field.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let code = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| b == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok());
+        if let Some(code) = code {
+            out.push(code);
+            i += 4;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    PathBuf::from(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// A fixed directory the clients' scratch directories are bind-mounted over. Present, or
+/// absent and creatable (its nearest existing ancestor is a directory on a writable mount:
+/// the client mount wrapper creates it with `mkdir -p`), or else said how to create it.
+fn mount_point(dir: &'static str, mountinfo: &str) -> Check {
+    const USE: &str = "mount point for a client's scratch directory";
+    let path = Path::new(dir);
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => return Check::ok(dir, format!("exists ({USE})")),
+        Ok(_) => {
+            return Check::missing(
+                dir,
+                format!("exists but is not a directory ({USE})"),
+                format!("rm {dir} && mkdir -p {dir}"),
+            );
+        }
+        Err(_) => {}
+    }
+    let Some(ancestor) = path.ancestors().skip(1).find(|a| a.exists()) else {
+        return Check::missing(dir, "no ancestor exists", format!("mkdir -p {dir}"));
+    };
+    if !ancestor.is_dir() {
+        return Check::missing(
+            dir,
+            format!(
+                "{} is not a directory, so {dir} cannot be created",
+                ancestor.display()
+            ),
+            format!("rm {0} && mkdir -p {dir}", ancestor.display()),
+        );
+    }
+    match mount_of(mountinfo, ancestor) {
+        Some((point, true)) => Check::missing(
+            dir,
+            format!(
+                "absent, and {} is on a read-only mount ({})",
+                ancestor.display(),
+                point.display()
+            ),
+            format!("mkdir -p {dir}   (with {} writable)", point.display()),
+        ),
+        _ => Check::ok(
+            dir,
+            format!(
+                "absent; created by the client mount wrapper (mkdir -p, {} is writable)",
+                ancestor.display()
+            ),
+        ),
+    }
 }
 
 fn bpf_linker(rustc_llvm: Option<u32>) -> Check {
@@ -261,7 +487,11 @@ fn netns(privileged: bool) -> Check {
         );
     }
     let Some(ip) = which("ip") else {
-        return Check::missing("netns", "`ip` (iproute2) not on PATH", INSTALL);
+        return Check::missing(
+            "netns",
+            "`ip` (iproute2) not on PATH",
+            "apt-get install iproute2",
+        );
     };
     let probe = format!("xtask-probe-{}", std::process::id());
     let added = step::output(Command::new(&ip).args(["netns", "add", &probe])).is_some();
@@ -269,17 +499,116 @@ fn netns(privileged: bool) -> Check {
         return Check::missing(
             "netns",
             "`ip netns add` failed",
-            "run on a host that allows netns",
+            "run on a host that allows network namespaces (CONFIG_NET_NS)",
         );
     }
+    // The tests join namespaces with veth pairs.
+    let veth = step::output(Command::new(&ip).args([
+        "-n", &probe, "link", "add", "xtp0", "type", "veth", "peer", "name", "xtp1",
+    ]))
+    .is_some();
     let deleted = step::output(Command::new(&ip).args(["netns", "del", &probe])).is_some();
-    if deleted {
-        Check::ok("netns", "ip netns add/del works")
+    if !veth {
+        Check::missing(
+            "netns",
+            "namespaces work, but `ip link add ... type veth` failed",
+            "use a kernel with CONFIG_VETH (modprobe veth)",
+        )
+    } else if deleted {
+        Check::ok("netns", "ip netns add/del and veth pairs work")
     } else {
         Check::warn(
             "netns",
             format!("created but could not delete netns {probe}"),
             format!("ip netns del {probe}"),
+        )
+    }
+}
+
+/// Probes what the client mount wrapper does, in a private mount namespace: a bind mount of a
+/// directory and an overlay whose writes land in the upper directory only.
+fn mount_namespace(privileged: bool) -> Check {
+    const NAME: &str = "mount-ns";
+    if !privileged {
+        return Check::warn(
+            NAME,
+            "not probed (needs privileges)",
+            "see privileges above",
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("xtask-mount-probe-{}", std::process::id()));
+    let result = probe_mounts(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    match result {
+        Ok(()) => Check::ok(
+            NAME,
+            "unshare --mount with bind and overlay mounts works (client isolation)",
+        ),
+        Err(why) => Check::missing(
+            NAME,
+            why,
+            "run as root on a kernel with overlayfs (modprobe overlay) and util-linux's \
+             unshare; the DHCPv6 clients need a private mount namespace",
+        ),
+    }
+}
+
+fn probe_mounts(dir: &Path) -> Result<(), String> {
+    let sub = |name: &str| -> Result<PathBuf, String> {
+        let p = dir.join(name);
+        std::fs::create_dir_all(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+        Ok(p)
+    };
+    let (lower, upper, work, src, target) = (
+        sub("lower")?,
+        sub("upper")?,
+        sub("work")?,
+        sub("src")?,
+        sub("target")?,
+    );
+    let script = format!(
+        "mount --bind {src} {target} && mount -t overlay overlay \
+         -o lowerdir={lower},upperdir={upper},workdir={work} {lower} && echo x > {lower}/probe",
+        src = src.display(),
+        target = target.display(),
+        lower = lower.display(),
+        upper = upper.display(),
+        work = work.display(),
+    );
+    let unshare = which("unshare").ok_or("`unshare` (util-linux) not on PATH")?;
+    step::output(
+        Command::new(unshare)
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(&script),
+    )
+    .ok_or_else(|| format!("`unshare --mount ... sh -c '{script}'` failed"))?;
+    if !upper.join("probe").is_file() || lower.join("probe").exists() {
+        return Err("an overlay write did not land in the upper directory".to_owned());
+    }
+    Ok(())
+}
+
+/// The directory dibbler gets a private overlay of: the overlay's lower layer, so it must exist.
+fn overlay_lower(dir: &'static str) -> Check {
+    if Path::new(dir).is_dir() {
+        Check::ok(
+            dir,
+            "exists (overlaid for dibbler-client, writes go to its scratch dir)",
+        )
+    } else {
+        Check::missing(dir, "not a directory", format!("mkdir -p {dir}"))
+    }
+}
+
+fn ipv6() -> Check {
+    const PATH: &str = "/proc/sys/net/ipv6";
+    if Path::new(PATH).is_dir() {
+        Check::ok("ipv6", "enabled")
+    } else {
+        Check::missing(
+            "ipv6",
+            format!("{PATH} absent (IPv6 disabled)"),
+            "boot without ipv6.disable=1",
         )
     }
 }
@@ -327,7 +656,173 @@ fn btf() -> Check {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
     use super::*;
+
+    /// A fresh directory under the temp dir, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("xtask-env-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        /// `<dir>/<rel>` as the `&'static str` a check is named by.
+        fn leak(&self, rel: &str) -> &'static str {
+            Box::leak(self.0.join(rel).display().to_string().into_boxed_str())
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn executable(path: &Path) {
+        std::fs::write(path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    const DHCP6C: needs::Program = needs::Program {
+        name: "dhcp6c",
+        package: "wide-dhcpv6-client",
+        used_for: "WIDE dhcp6c",
+    };
+
+    #[test]
+    fn program_missing_is_reported_with_its_package() {
+        let bin = Scratch::new("bin");
+        let check = program(&DHCP6C, std::slice::from_ref(&bin.0), &[]);
+        assert_eq!(check.state, State::Missing);
+        assert_eq!(check.package, Some("wide-dhcpv6-client"));
+        let fix = check.fix.unwrap();
+        assert!(
+            fix.starts_with("apt-get install --no-install-recommends wide-dhcpv6-client"),
+            "{fix}"
+        );
+
+        // A file of that name that cannot be executed does not count.
+        std::fs::write(bin.0.join("dhcp6c"), "").unwrap();
+        let check = program(&DHCP6C, std::slice::from_ref(&bin.0), &[]);
+        assert_eq!(check.state, State::Missing);
+
+        executable(&bin.0.join("dhcp6c"));
+        let check = program(&DHCP6C, std::slice::from_ref(&bin.0), &[]);
+        assert_eq!(check.state, State::Ok, "{check:?}");
+        assert!(check.fix.is_none());
+    }
+
+    #[test]
+    fn program_installed_off_path_asks_for_path_not_a_package() {
+        let sbin = Scratch::new("sbin");
+        executable(&sbin.0.join("dhcp6c"));
+        let sbin_dir = sbin.0.to_str().unwrap();
+        let check = program(&DHCP6C, &[], &[sbin_dir]);
+        assert_eq!(check.state, State::Missing);
+        assert_eq!(check.package, None);
+        let fix = check.fix.unwrap();
+        assert!(
+            fix.starts_with("export PATH=") && fix.contains(sbin_dir),
+            "{fix}"
+        );
+    }
+
+    #[test]
+    fn mount_point_present_or_creatable_is_ok() {
+        let root = Scratch::new("mnt-ok");
+        std::fs::create_dir(root.0.join("dhcpcd")).unwrap();
+        let check = mount_point(root.leak("dhcpcd"), "");
+        assert_eq!(check.state, State::Ok, "{check:?}");
+        // Absent, with missing parents too (a fresh tmpfs /run): mkdir -p makes it.
+        let check = mount_point(root.leak("run/dhcpcd"), "");
+        assert_eq!(check.state, State::Ok, "{check:?}");
+        assert!(check.detail.contains("mkdir -p"), "{check:?}");
+    }
+
+    #[test]
+    fn mount_point_that_cannot_be_created_is_missing_with_its_fix() {
+        let root = Scratch::new("mnt-bad");
+        std::fs::write(root.0.join("run"), "a file where a directory should be").unwrap();
+        let check = mount_point(root.leak("run/dhcpcd"), "");
+        assert_eq!(check.state, State::Missing, "{check:?}");
+        let file = root.leak("run");
+        assert_eq!(
+            check.fix.unwrap(),
+            format!("rm {file} && mkdir -p {file}/dhcpcd")
+        );
+
+        let check = mount_point(root.leak("run"), "");
+        assert_eq!(check.state, State::Missing, "{check:?}");
+        assert!(check.detail.contains("not a directory"), "{check:?}");
+
+        // Absent on a read-only mount.
+        let mountinfo = format!(
+            "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
+             40 22 0:5 / {} ro,nosuid shared:9 - tmpfs tmpfs rw\n",
+            root.0.display()
+        );
+        let dir = root.leak("lib/dhcpcd");
+        let check = mount_point(dir, &mountinfo);
+        assert_eq!(check.state, State::Missing, "{check:?}");
+        assert!(check.fix.unwrap().starts_with(&format!("mkdir -p {dir}")));
+    }
+
+    #[test]
+    fn mount_of_picks_the_longest_mount_point_and_reads_ro() {
+        let mountinfo = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
+                         25 22 0:23 / /run rw,nosuid shared:5 - tmpfs tmpfs rw,mode=755\n\
+                         26 22 0:24 / /mnt/my\\040disk rw - ext4 /dev/sdb1 ro\n";
+        assert_eq!(
+            mount_of(mountinfo, Path::new("/run/dhcpcd")),
+            Some((PathBuf::from("/run"), false))
+        );
+        assert_eq!(
+            mount_of(mountinfo, Path::new("/runner")),
+            Some((PathBuf::from("/"), false))
+        );
+        assert_eq!(
+            mount_of(mountinfo, Path::new("/mnt/my disk/x")),
+            Some((PathBuf::from("/mnt/my disk"), true))
+        );
+        assert_eq!(mount_of("", Path::new("/run")), None);
+    }
+
+    #[test]
+    fn report_lists_each_missing_piece_with_its_fix_and_the_packages_once() {
+        let bin = Scratch::new("report");
+        let dhcpcd = needs::Program {
+            name: "dhcpcd",
+            package: "dhcpcd-base",
+            used_for: "dhcpcd",
+        };
+        let checks = vec![
+            Check::ok("rustc", "1.95.0"),
+            program(&DHCP6C, std::slice::from_ref(&bin.0), &[]),
+            program(&dhcpcd, std::slice::from_ref(&bin.0), &[]),
+            program(&DHCP6C, std::slice::from_ref(&bin.0), &[]),
+            Check::warn("kernel", "old", "upgrade"),
+        ];
+        let report = Report::of(checks);
+        assert_eq!(report.missing.len(), 3, "{report:?}");
+        assert!(report.missing[0].starts_with("dhcp6c: apt-get install"));
+        assert!(report.text.contains("MISSING  dhcp6c"), "{}", report.text);
+        assert!(
+            report.text.contains(
+                "missing Debian packages: apt-get install --no-install-recommends \
+                 wide-dhcpv6-client dhcpcd-base   ("
+            ),
+            "{}",
+            report.text
+        );
+        let all_ok = Report::of(vec![Check::ok("rustc", "1.95.0")]);
+        assert!(all_ok.missing.is_empty());
+        assert!(all_ok.text.ends_with("everything needed is present\n"));
+    }
 
     #[test]
     fn rustc_llvm_major_from_verbose_version_is_parsed() {

@@ -9,8 +9,9 @@
 //! * `failover*` files → `failover_msg`, `failover_stream` (which also gets all of them
 //!   concatenated, as one TCP stream);
 //! * `frame*` files → `wire_frame`;
-//! * every other file is a DHCPv6 message → `wire_msg`, `wire_relay`, and `wire_frame` wrapped in
-//!   an Ethernet + IPv6 + UDP (546 → 547, to ff02::1:2) frame with a valid UDP checksum.
+//! * every other file is a DHCPv6 message → `wire_msg`, `wire_relay`, `wire_frame` wrapped in an
+//!   Ethernet + IPv6 + UDP (546 → 547, to ff02::1:2) frame with a valid UDP checksum, and
+//!   `proto_request` as one raw-datagram step (plus all of them as one sequence of steps).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -50,6 +51,20 @@ pub(crate) fn parse_hex(text: &str) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The step opcode of a raw datagram in the `proto_request` input format (`RAW_OP` in
+/// userspace/fuzz/src/engine.rs): `[RAW_OP, len_hi, len_lo, bytes...]`.
+const ENGINE_RAW_OP: u8 = 0;
+
+/// A DHCPv6 message as one `proto_request` step; `None` if its length does not fit the step's
+/// length field (the harness takes it mod 1500).
+fn engine_step(message: &[u8]) -> Option<Vec<u8>> {
+    let len = u16::try_from(message.len()).ok().filter(|&l| l < 1500)?;
+    let mut step = vec![ENGINE_RAW_OP];
+    step.extend_from_slice(&len.to_be_bytes());
+    step.extend_from_slice(message);
+    Some(step)
+}
+
 /// What a vector file is, judged by its file name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum VectorKind {
@@ -82,6 +97,7 @@ pub(crate) struct Seed {
 pub(crate) fn plan_seeds(vectors: &[(String, Vec<u8>)]) -> Vec<Seed> {
     let mut seeds = Vec::new();
     let mut stream = Vec::new();
+    let mut steps = Vec::new();
     let mut seed = |target, name: String, data: Vec<u8>| seeds.push(Seed { target, name, data });
     for (stem, data) in vectors {
         let name = format!("vec-{stem}");
@@ -98,6 +114,10 @@ pub(crate) fn plan_seeds(vectors: &[(String, Vec<u8>)]) -> Vec<Seed> {
                 if let Some(frame) = udp_frame(data) {
                     seed("wire_frame", format!("{name}-udp"), frame);
                 }
+                if let Some(step) = engine_step(data) {
+                    steps.extend_from_slice(&step);
+                    seed("proto_request", name, step);
+                }
             }
         }
     }
@@ -107,6 +127,9 @@ pub(crate) fn plan_seeds(vectors: &[(String, Vec<u8>)]) -> Vec<Seed> {
             "vec-all-failover-stream".to_owned(),
             stream,
         );
+    }
+    if !steps.is_empty() {
+        seed("proto_request", "vec-all-dhcp-steps".to_owned(), steps);
     }
     seeds
 }
@@ -297,10 +320,13 @@ mod tests {
                 ("wire_msg", "vec-solicit"),
                 ("wire_relay", "vec-solicit"),
                 ("wire_frame", "vec-solicit-udp"),
+                ("proto_request", "vec-solicit"),
                 ("failover_stream", "vec-all-failover-stream"),
+                ("proto_request", "vec-all-dhcp-steps"),
             ]
         );
-        assert_eq!(seeds.last().unwrap().data, [0x01, 0x02, 0x03]);
+        assert_eq!(seeds[8].data, [0x00, 0x00, 0x04, 0x01, 0, 0, 1]);
+        assert_eq!(seeds[9].data, [0x01, 0x02, 0x03]);
     }
 
     #[test]
@@ -323,6 +349,16 @@ mod tests {
             sum = (sum & 0xffff) + (sum >> 16);
         }
         assert_eq!(sum, 0xffff);
+    }
+
+    #[test]
+    fn engine_step_is_a_raw_datagram_step_below_1500_bytes() {
+        assert_eq!(
+            engine_step(&[0xab; 3]).unwrap(),
+            [0, 0, 3, 0xab, 0xab, 0xab]
+        );
+        assert_eq!(engine_step(&[0; 1499]).unwrap()[..3], [0, 0x05, 0xdb]);
+        assert!(engine_step(&[0; 1500]).is_none());
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! Tandem's developer and CI tasks, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
 //!
-//! * `test`: the whole check CI runs (fmt, clippy, tests, cargo-deny, fuzz smoke).
+//! * `test`: the whole check CI runs (check-env, fmt, clippy, tests, cargo-deny, fuzz smoke).
 //! * `fuzz`: the fuzz smoke run alone.
 //! * `lab`: builds `tandem` and runs the lab: `tandem run` serving real DHCPv6 clients in
 //!   network namespaces (root), over `--datapath socket|xdp`; `lab --xdp-demo` runs the
 //!   XDP/AF_XDP steering demo instead.
 //! * `build-ebpf`: builds the XDP object alone into `target/bpf`, for inspection.
-//! * `check-env`: says which tools and privileges are present, and how to get what is missing.
+//! * `check-env`: says which tools, privileges, kernel features, programs and mount points the
+//!   tests need are present, and how to get what is missing.
 //!
 //! xtask performs its work by running other programs (cargo, ip); it never touches git state.
 
@@ -32,8 +33,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run every check CI runs, in order, stopping at the first failure: cargo fmt --check,
-    /// clippy -D warnings, cargo test, cargo deny, then a fuzz smoke run of each fuzz target.
+    /// Run every check CI runs, in order, stopping at the first failure: check-env (in strict
+    /// mode anything missing stops here), cargo fmt --check, clippy -D warnings, cargo test,
+    /// cargo deny, then a fuzz smoke run of each fuzz target.
     Test(test::TestArgs),
     /// Only the fuzz part of `test`: seed the corpora from the wire test vectors, build every
     /// fuzz target once, then fuzz each for N seconds.
@@ -51,8 +53,10 @@ enum Command {
     /// Build the XDP program alone (bpfel-unknown-none) into target/bpf and print the object's
     /// path and size, for inspection with llvm-objdump or bpftool.
     BuildEbpf,
-    /// Check the toolchain (rustc, rust-src, bpf-linker, cargo-fuzz, cargo-deny), privileges
-    /// and kernel features; print what is missing and the command that fixes it.
+    /// Check the toolchain (rustc, rust-src, bpf-linker, cargo-fuzz, cargo-deny), privileges,
+    /// kernel features (netns, veth, mount namespaces with overlayfs, IPv6, BTF), every program
+    /// the privileged tests and the lab run, and the clients' mount points; print what is
+    /// missing and what to install or create.
     CheckEnv,
 }
 

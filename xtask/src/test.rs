@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::{fuzz, step};
+use crate::{env, fuzz, step};
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
@@ -178,6 +178,18 @@ fn conclude(label: &str, steps: impl FnOnce(&mut Runner) -> Result<()>) -> ExitC
 }
 
 fn steps(runner: &mut Runner, root: &Path, args: &TestArgs, strict: bool) -> Result<()> {
+    // First, so that a machine that cannot run the privileged tests says what it lacks before
+    // minutes of building, instead of failing or skipping test by test.
+    runner.step(
+        "env",
+        "cargo xtask check-env (toolchain, privileges, kernel, client programs, mount points)",
+        || {
+            let report = env::Report::of(env::checks());
+            print!("{}", report.text);
+            env_verdict(&report, strict)
+        },
+    )?;
+
     let mut fmt = cargo_in(root);
     fmt.args(["fmt", "--all", "--", "--check"]);
     runner.command("fmt", fmt)?;
@@ -248,6 +260,27 @@ fn steps(runner: &mut Runner, root: &Path, args: &TestArgs, strict: bool) -> Res
     fuzz_steps(runner, root, args.fuzz_seconds)
 }
 
+/// Strict mode (CI) needs everything the privileged tests use; otherwise a missing piece is
+/// only reported (tests that need it skip without root, or fail with their own message).
+fn env_verdict(report: &env::Report, strict: bool) -> Result<()> {
+    if report.missing.is_empty() {
+        return Ok(());
+    }
+    let list = report.missing.join("\n    ");
+    if strict {
+        bail!(
+            "{} missing on this machine; strict mode runs every privileged test, which needs \
+             them:\n    {list}",
+            report.missing.len()
+        );
+    }
+    println!(
+        "xtask test: not strict, going on without:\n    {list}\n(tests that need them skip \
+         or fail; `--strict` stops here)"
+    );
+    Ok(())
+}
+
 fn fuzz_steps(runner: &mut Runner, root: &Path, seconds: u32) -> Result<()> {
     let list = step::output(cargo_fuzz(root).args(["list", "--fuzz-dir", fuzz::FUZZ_DIR]))
         .ok_or_else(|| anyhow!("`cargo fuzz list --fuzz-dir {}` failed", fuzz::FUZZ_DIR))?;
@@ -272,6 +305,15 @@ fn fuzz_steps(runner: &mut Runner, root: &Path, seconds: u32) -> Result<()> {
             Ok(())
         },
     )?;
+
+    // The harnesses' own tests (e.g. that proto_request's messages are answered at all), so a
+    // harness that silently drops everything cannot make the smoke runs pass.
+    let mut harness = cargo_in(root);
+    harness
+        .args(["test", "--manifest-path"])
+        .arg(format!("{}/Cargo.toml", fuzz::FUZZ_DIR));
+    harness.arg("--lib");
+    runner.command("fuzz harness tests", harness)?;
 
     // One build of every target; the runs below then find it up to date.
     let mut build = cargo_fuzz(root);
@@ -345,6 +387,33 @@ mod tests {
         assert_eq!(format!("{err:#}"), "step `second` failed: boom");
         let names: Vec<_> = runner.passed.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["first"]);
+    }
+
+    #[test]
+    fn env_verdict_missing_piece_fails_strict_mode_with_its_fix() {
+        let missing = env::Report {
+            text: String::new(),
+            missing: vec![
+                "dhcpcd: apt-get install --no-install-recommends dhcpcd-base".to_owned(),
+                "/run/dhcpcd: rm /run && mkdir -p /run/dhcpcd".to_owned(),
+            ],
+        };
+        let err = env_verdict(&missing, true).unwrap_err().to_string();
+        assert!(err.starts_with("2 missing on this machine"), "{err}");
+        assert!(
+            err.contains("\n    dhcpcd: apt-get install --no-install-recommends dhcpcd-base\n"),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("/run/dhcpcd: rm /run && mkdir -p /run/dhcpcd"),
+            "{err}"
+        );
+        assert!(env_verdict(&missing, false).is_ok());
+        let complete = env::Report {
+            text: String::new(),
+            missing: vec![],
+        };
+        assert!(env_verdict(&complete, true).is_ok());
     }
 
     #[test]
