@@ -72,7 +72,13 @@ pub const PROGRAMS: &[Program] = &[
     Program {
         name: "tcpdump",
         package: "tcpdump",
-        used_for: "capturing lab exchanges (the captured wire test vectors; debugging)",
+        used_for: "capturing the failover link for the dissector test (netns_wireshark); lab \
+                   exchanges (the captured wire test vectors)",
+    },
+    Program {
+        name: "tshark",
+        package: "tshark",
+        used_for: "the RFC 8156 Wireshark dissector over a real capture (netns_wireshark)",
     },
     Program {
         name: "taskset",

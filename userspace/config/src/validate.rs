@@ -248,6 +248,27 @@ fn subnet(
             } else {
                 duids.insert(res.duid.clone(), j);
             }
+            // A reserved prefix inside a PD pool must be one of the pool's delegated prefixes
+            // (same length, aligned), or the pool could delegate part of it to another client.
+            if let (Some(p), Some(span)) = (res.prefix, file.prefix.as_ref().map(Spanned::span)) {
+                let overlaps = |q: &Ipv6Prefix| p.first() <= q.last() && q.first() <= p.last();
+                for (k, pool) in pd_pools.iter().enumerate() {
+                    let exact =
+                        pool.prefix.contains(p.addr()) && p.prefix_len() == pool.delegated_len;
+                    if overlaps(&pool.prefix) && !exact {
+                        errors.push(
+                            span.clone(),
+                            &format!("{rpath}.prefix"),
+                            format!(
+                                "{p} overlaps {path}.pd-pool[{k}] ({}, delegating /{}) without \
+                                 being one of its delegated prefixes: the pool could delegate \
+                                 part of it to another client",
+                                pool.prefix, pool.delegated_len
+                            ),
+                        );
+                    }
+                }
+            }
             if let (Some(a), Some(span)) = (res.address, file.address.as_ref().map(Spanned::span)) {
                 if let Some(k) = addresses.get(&a) {
                     errors.push(

@@ -459,6 +459,31 @@ fn rebind_creates_bindings_is_off_unless_configured() {
 }
 
 #[test]
+fn reserved_prefix_inside_a_pd_pool_must_be_one_of_its_delegated_prefixes() {
+    let pool = "[[subnet.pd-pool]]\nprefix = \"2001:db8:8000::/40\"\ndelegated-length = 56\n";
+    let res = |p: &str| {
+        subnet_with(&format!(
+            "{pool}[[subnet.reservation]]\nduid = \"00:03:00:01:aa:bb:cc:dd:ee:ff\"\nprefix = \"{p}\"\n"
+        ))
+    };
+    // Found by the engine fuzzer: a /55 over two of the pool's /56s.
+    assert_one(
+        &res("2001:db8:8000::/55"),
+        12,
+        "subnet[0].reservation[0].prefix",
+        "without being one of its delegated prefixes",
+    );
+    assert_one(
+        &res("2001:db8:8000:100::/60"),
+        12,
+        "subnet[0].reservation[0].prefix",
+        "overlaps subnet[0].pd-pool[0]",
+    );
+    assert!(Config::from_str(&res("2001:db8:8000:4200::/56"), "t.toml").is_ok());
+    assert!(Config::from_str(&res("2001:db8:9000::/48"), "t.toml").is_ok());
+}
+
+#[test]
 fn t1_above_t2_reported() {
     assert_one(
         &subnet_with("t1 = 2000\nt2 = 1900\n"),
