@@ -57,7 +57,10 @@ use std::net::Ipv6Addr;
 use std::sync::OnceLock;
 
 use tandem_config::{Config, Ipv6Prefix, Subnet};
-use tandem_lease::{Binding, BindingStatus, FailoverTime, LeaseKind, LeaseStore, MemStore};
+use tandem_lease::{
+    AddressShare, Binding, BindingStatus, FailoverTime, LeaseKind, LeaseStore, MemStore,
+    PrefixShare, Responsiveness, ServingPolicy,
+};
 use tandem_proto::{DropReason, Engine, Outcome, RxMeta, SplitMix64};
 use tandem_wire::dhcp::message::Message;
 use tandem_wire::dhcp::relay::RelayMessage;
@@ -313,7 +316,13 @@ impl Harness {
     }
 
     fn step(&mut self, input: &mut Input<'_>) {
-        match input.u8() % 16 {
+        let op = input.u8();
+        if op >= 240 {
+            // One step in sixteen switches the serving policy (what a failover state would).
+            self.engine.set_policy(policy(input));
+            return;
+        }
+        match op % 16 {
             RAW_OP => {
                 let len = usize::from(input.u16() % 1500);
                 let payload = input.bytes(len).to_vec();
@@ -345,6 +354,7 @@ impl Harness {
                 let budget = usize::from(input.u8());
                 self.engine
                     .reclaim(FailoverTime(self.now), &mut self.store, budget);
+                self.check_reported_changes();
                 // Expiry only ends leases whose valid lifetime has passed.
                 self.check_changes(&[], None);
             }
@@ -600,7 +610,33 @@ impl Harness {
         }
         self.out = out;
         self.check_counters();
+        self.check_reported_changes();
         self.check_changes(payload, sender.as_deref());
+    }
+
+    /// Every change the engine reports is in the store as reported (it wrote each binding at
+    /// most once per call), and no lease outlives the policy's MCLT cap (RFC 8156 §4.4; no
+    /// partner ever acknowledges here, so the cap is the MCLT itself).
+    fn check_reported_changes(&self) {
+        let policy = *self.engine.policy();
+        for c in self.engine.changes() {
+            let b = &c.binding;
+            assert_eq!(
+                self.store.get(b.kind, b.addr).as_ref(),
+                Some(b),
+                "reported change differs from the store"
+            );
+            if let (Some(mclt), BindingStatus::ACTIVE) = (policy.mclt, b.status) {
+                assert!(
+                    b.valid <= mclt,
+                    "valid {} beyond MCLT {mclt}: {b:?}",
+                    b.valid
+                );
+            }
+            if b.status == BindingStatus::ACTIVE && c.from != Some(BindingStatus::ACTIVE) {
+                assert!(policy.new_leases, "a new lease without new_leases: {b:?}");
+            }
+        }
     }
 
     /// Checks an answer (see the module docs) and records the leases it grants.
@@ -976,5 +1012,30 @@ mod tests {
             h.check_changes(&[], Some(CLIENTS[3]));
         }));
         assert!(caught.is_err());
+    }
+}
+
+/// A serving policy drawn from the input.
+fn policy(input: &mut Input<'_>) -> ServingPolicy {
+    let r = input.u8();
+    ServingPolicy {
+        responsiveness: match r % 3 {
+            0 => Responsiveness::Responsive,
+            1 => Responsiveness::RenewResponsive,
+            _ => Responsiveness::Unresponsive,
+        },
+        new_leases: r & 0x04 != 0,
+        addresses: match (r >> 3) % 3 {
+            0 => AddressShare::All,
+            1 => AddressShare::Odd,
+            _ => AddressShare::Even,
+        },
+        prefixes: match (r >> 5) % 3 {
+            0 => PrefixShare::All,
+            1 => PrefixShare::Free,
+            _ => PrefixShare::FreeBackup,
+        },
+        mclt: (r & 0x80 != 0).then(|| 30 + u32::from(input.u16()) % 7200),
+        reuse_needs_partner_ack: input.chance(1, 2),
     }
 }
