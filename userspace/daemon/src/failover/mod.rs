@@ -108,6 +108,9 @@ struct Conn {
     established: bool,
     /// Accepted at; a pending connection must send CONNECT by `PENDING_TIMEOUT` after.
     accepted: Instant,
+    /// Accepted: the relationship its address matched (its closes are counted there before
+    /// a CONNECT binds it).
+    candidate: Option<usize>,
 }
 
 /// One `[[failover]]` relationship.
@@ -537,11 +540,20 @@ impl FailoverPlane {
                 .map_or(Security::Insecure, |r| r.security.clone());
             let link = Link::accept(stream, peer, security, Instant::now());
             tracing::info!("failover: connection from {peer} on {local}");
-            self.add_conn(link, None, ev);
+            if let Some(id) = self.add_conn(link, None, ev)
+                && let Some(c) = self.conns.get_mut(&id)
+            {
+                c.candidate = Some(first);
+            }
         }
     }
 
-    fn add_conn<K>(&mut self, mut link: Link, rel: Option<usize>, ev: &mut EventLoop<K>) -> bool
+    fn add_conn<K>(
+        &mut self,
+        mut link: Link,
+        rel: Option<usize>,
+        ev: &mut EventLoop<K>,
+    ) -> Option<u64>
     where
         K: From<FailoverKey> + Copy + Eq + Hash + Debug,
     {
@@ -555,7 +567,7 @@ impl FailoverPlane {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!("failover: registering a connection: {e}");
-                return false;
+                return None;
             }
         };
         self.conns.insert(
@@ -568,6 +580,7 @@ impl FailoverPlane {
                 tls: None,
                 established: false,
                 accepted: Instant::now(),
+                candidate: rel,
             },
         );
         if let Some(r) = rel.and_then(|i| self.rels.get_mut(i)) {
@@ -575,7 +588,7 @@ impl FailoverPlane {
         }
         // Data may be there already (edge-triggered): look at once.
         ev.set_timer(FailoverKey::Conn(id).into(), Instant::now());
-        true
+        Some(id)
     }
 
     /// The primary's connection attempt for relationship `i`.
@@ -595,7 +608,7 @@ impl FailoverPlane {
         match Link::connect(peer, r.cfg.local, r.security.clone(), Instant::now()) {
             Ok(link) => {
                 tracing::debug!("failover {}: connecting to {peer}", r.cfg.name);
-                if !self.add_conn(link, Some(i), ev) {
+                if self.add_conn(link, Some(i), ev).is_none() {
                     self.schedule_retry(i, ev);
                 }
             }
@@ -730,6 +743,14 @@ impl FailoverPlane {
                             self.counters.pending_closed.get_mut(reason.kind as usize)
                         {
                             *slot += 1;
+                        }
+                        if let Some(r) = c.candidate.and_then(|i| self.rels.get_mut(i)) {
+                            if let Some(slot) = r.closes.get_mut(reason.kind as usize) {
+                                *slot += 1;
+                            }
+                            if r.conn.is_none() {
+                                r.last_close = Some(reason.clone());
+                            }
                         }
                         tracing::warn!(
                             "failover: connection from {peer} closed before its CONNECT: {reason}"
