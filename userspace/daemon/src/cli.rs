@@ -76,10 +76,13 @@ pub enum Command {
     ///
     /// Datapath and XDP attach mode, interfaces, lease bindings and shards, the workers
     /// (interface, queue, core, rx/tx/dropped/replies) and the XDP, engine and socket
+    /// counters, and per failover relationship its role, state (since when, previous), the
+    /// partner's state, the link (up/down and why, the TLS peer), last contact, skew and
     /// counters. With --json, one JSON object on one line:
     /// `{"datapath":"xdp"|"socket","attach_mode":…|null,"interfaces":[…],"shards":N,
     /// "bindings":N,"capacity":N,"workers":[{"iface":…,"queue":N,"core":N|null,"rx":N,
-    /// "tx":N,"dropped":N,"replies":N}],"xdp":{…},"engine":{…},"socket":{…}}`.
+    /// "tx":N,"dropped":N,"replies":N}],"xdp":{…},"engine":{…},"socket":{…},
+    /// "failover":[{"name":…,"role":…,"state":…,…}]}` (docs/operations.md).
     /// Exits 1 if no server runs with that state directory.
     Status(StatusArgs),
     /// Inspect or change where a running server's workers run.
