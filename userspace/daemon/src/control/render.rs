@@ -396,6 +396,58 @@ impl TuneShow<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn status_text_and_json_show_a_failover_relationship() {
+        let f = FailoverView {
+            name: "dc".into(),
+            role: "secondary".into(),
+            state: "NORMAL".into(),
+            state_since: 1_796_000_000,
+            previous: Some("RECOVER-DONE".into()),
+            partner_state: Some("NORMAL".into()),
+            partner_since: Some(1_796_000_000),
+            link: "up".into(),
+            link_detail: "established".into(),
+            communications_ok: true,
+            security: "tls".into(),
+            tls_peer: Some("dc1.example (CN=dc1.example DNS:dc1.example; TLSv1_3)".into()),
+            last_contact: Some(1_796_000_100),
+            skew: Some(0),
+            mclt: 3600,
+            policy: "renew responsive".into(),
+            counters: vec![("close_tls_error".into(), 2)],
+            ..FailoverView::default()
+        };
+        let r = StatusReport {
+            failover: vec![f],
+            ..StatusReport::default()
+        };
+        let text = status_text(&r);
+        assert!(
+            text.contains("failover dc: secondary\n  state: NORMAL since 2026-"),
+            "{text}"
+        );
+        assert!(text.contains("(previous RECOVER-DONE)"), "{text}");
+        assert!(
+            text.contains("  link: up (established), tls, TLS peer dc1.example (CN="),
+            "{text}"
+        );
+        assert!(text.contains("unacked BNDUPD: 0; MCLT: 3600 s"), "{text}");
+        assert!(text.contains("  counters: close_tls_error=2\n"), "{text}");
+        let json = status_json(&r);
+        assert!(
+            json.contains(
+                "\"failover\":[{\"name\":\"dc\",\"role\":\"secondary\",\"state\":\"NORMAL\",\
+                 \"state_since\":1796000000,\"previous\":\"RECOVER-DONE\",\"startup\":false,"
+            ),
+            "{json}"
+        );
+        assert!(
+            json.ends_with("\"counters\":{\"close_tls_error\":2}}]}\n"),
+            "{json}"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -1123,6 +1123,16 @@ impl FailoverPlane {
                 for (k, n) in CloseKind::ALL.iter().zip(r.closes) {
                     counters.push((format!("close_{}", k.name()), n));
                 }
+                // The listener's drops before any relationship is known (shown with each).
+                counters.push((
+                    "dropped_unknown_peer".to_owned(),
+                    self.counters.unknown_peer,
+                ));
+                counters.push((
+                    "dropped_too_many_pending".to_owned(),
+                    self.counters.too_many_pending,
+                ));
+                counters.push(("dropped_no_connect".to_owned(), self.counters.no_connect));
                 let startup_flag = tandem_wire::failover::option::ServerFlags::STARTUP;
                 FailoverView {
                     name: r.cfg.name.clone(),
