@@ -291,7 +291,10 @@ fn netns_xdp_run_status_and_tune_over_control_socket() {
     }
     assert!(status.contains("\"xdp\":{\"xdp_seen\":"), "{status}");
     assert!(status.contains("\"engine\":{\"rx_solicit\":0,"), "{status}");
-    assert!(status.ends_with("\"socket\":{}}\n"), "{status}");
+    assert!(
+        status.ends_with("\"socket\":{},\"failover\":[]}\n"),
+        "{status}"
+    );
 
     let show = cli(&["tune", "show", "--state-dir", &dir]);
     assert!(show.starts_with("workers (xdp datapath; "), "{show}");

@@ -34,7 +34,17 @@ pub fn load_or_report(path: &Path, err: &mut dyn Write) -> io::Result<Option<Con
         }
     };
     match Config::from_str(&text, &path.display().to_string()) {
-        Ok(config) => Ok(Some(config)),
+        Ok(config) => {
+            let problems = failover_problems(path, &config);
+            if problems.is_empty() {
+                Ok(Some(config))
+            } else {
+                for p in &problems {
+                    writeln!(err, "{p}")?;
+                }
+                Ok(None)
+            }
+        }
         Err(errors) => {
             for e in &errors.0 {
                 writeln!(err, "{e}")?;
@@ -42,6 +52,23 @@ pub fn load_or_report(path: &Path, err: &mut dyn Write) -> io::Result<Option<Con
             Ok(None)
         }
     }
+}
+
+/// What the configuration asks of failover that this server cannot do, and TLS files that do
+/// not load: one `file: field: message` line each (the TLS files are read and checked: PEM
+/// certificate chain, private key matching it, CA certificates, peer names).
+pub fn failover_problems(path: &Path, config: &Config) -> Vec<String> {
+    let file = path.display();
+    let mut out: Vec<String> = crate::failover::unsupported(config)
+        .into_iter()
+        .map(|(field, msg)| format!("{file}: {field}: {msg}"))
+        .collect();
+    for (i, f) in config.failover.iter().enumerate() {
+        if let Err(e) = crate::failover::security_of(f) {
+            out.push(format!("{file}: failover[{i}].{}: {e}", e.field.key()));
+        }
+    }
+    out
 }
 
 /// `tandem check --config F`: the summary on `out` and `true`, or the errors on `err` and
@@ -116,6 +143,67 @@ mod tests {
             assert!(line.starts_with(&prefix), "{line}");
         }
         assert!(err.contains("bogus"), "{err}");
+    }
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tandem-check-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    const SUBNETS: &str = "[[subnet]]\nprefix = \"2001:db8:1::/64\"\n\
+                           preferred-lifetime = 100\nvalid-lifetime = 200\n\
+                           [[subnet]]\nprefix = \"2001:db8:2::/64\"\n\
+                           preferred-lifetime = 100\nvalid-lifetime = 200\n";
+
+    #[test]
+    fn check_failover_tls_files_reported_by_field() {
+        let dir = scratch("tls");
+        let path = dir.join("fo.toml");
+        std::fs::write(dir.join("ca.pem"), "not a certificate\n").unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "{SUBNETS}[[failover]]\nname = \"dc\"\nrole = \"primary\"\npeer = \"2001:db8::2\"\n\
+                 [failover.tls]\nca = \"{d}/ca.pem\"\ncert = \"{d}/none.pem\"\n\
+                 key = \"{d}/none.key\"\npeer-names = [\"dc2.example\"]\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        let (ok, out, err) = run_check(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!ok);
+        assert_eq!(out, "");
+        assert!(
+            err.starts_with(&format!(
+                "{}: failover[0].tls.ca: {}/ca.pem: holds no PEM certificate",
+                path.display(),
+                dir.display()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn check_failover_limited_to_one_relationship_over_every_subnet() {
+        let dir = scratch("limits");
+        let path = dir.join("fo.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "{SUBNETS}[[failover]]\nname = \"a\"\nrole = \"primary\"\npeer = \"2001:db8::2\"\n\
+                 insecure = true\nsubnets = [\"2001:db8:1::/64\"]\n"
+            ),
+        )
+        .unwrap();
+        let (ok, _, err) = run_check(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!ok);
+        assert!(
+            err.contains(": failover[0].subnets: covers 1 of the 2 subnets"),
+            "{err}"
+        );
     }
 
     #[test]

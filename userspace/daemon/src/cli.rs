@@ -76,14 +76,26 @@ pub enum Command {
     ///
     /// Datapath and XDP attach mode, interfaces, lease bindings and shards, the workers
     /// (interface, queue, core, rx/tx/dropped/replies) and the XDP, engine and socket
+    /// counters, and per failover relationship its role, state (since when, previous), the
+    /// partner's state, the link (up/down and why, the TLS peer), last contact, skew and
     /// counters. With --json, one JSON object on one line:
     /// `{"datapath":"xdp"|"socket","attach_mode":…|null,"interfaces":[…],"shards":N,
     /// "bindings":N,"capacity":N,"workers":[{"iface":…,"queue":N,"core":N|null,"rx":N,
-    /// "tx":N,"dropped":N,"replies":N}],"xdp":{…},"engine":{…},"socket":{…}}`.
+    /// "tx":N,"dropped":N,"replies":N}],"xdp":{…},"engine":{…},"socket":{…},
+    /// "failover":[{"name":…,"role":…,"state":…,…}]}` (docs/operations.md).
     /// Exits 1 if no server runs with that state directory.
     Status(StatusArgs),
     /// Inspect or change where a running server's workers run.
     Tune(TuneArgs),
+    /// Tell a running server that its failover partner is down (RFC 8156 §8.4).
+    ///
+    /// Moves the relationship (RELATIONSHIP, or the only one) from NORMAL,
+    /// COMMUNICATIONS-INTERRUPTED or RESOLUTION-INTERRUPTED to PARTNER-DOWN (the "external
+    /// command" of §8.8.2, §8.9.2, §8.11.2). Only do this when the partner is really not
+    /// serving: in PARTNER-DOWN this server takes over its clients after the MCLT. Prints
+    /// `failover NAME: OLD -> PARTNER-DOWN` and exits 0; exits 1 with the server's reason when
+    /// the state does not allow it.
+    PartnerDown(PartnerDownArgs),
     /// Load the XDP program into the kernel (runs the verifier) without attaching it.
     ///
     /// Prints one line, `verified prog=tandem_xdp insns=<xlated insns> jited_bytes=<n> …`, and
@@ -171,6 +183,17 @@ pub struct StatusArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `tandem partner-down`.
+#[derive(Debug, Args)]
+pub struct PartnerDownArgs {
+    /// The relationship name (`[[failover]] name`); optional with one relationship.
+    #[arg(value_name = "RELATIONSHIP")]
+    pub relationship: Option<String>,
+    /// The server.
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 /// Arguments of `tandem tune`.
@@ -333,6 +356,7 @@ pub fn main() -> ExitCode {
         Command::Leases(args) => leases(&args),
         Command::Status(args) => status(&args),
         Command::Tune(args) => tune(&args),
+        Command::PartnerDown(args) => partner_down(&args),
         Command::XdpVerify(args) => verify(&args),
         Command::XdpDemo(args) => crate::demo::run(&args.options()),
     };
@@ -420,6 +444,18 @@ fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     };
     let line = if args.json { "status --json" } else { "status" };
     control_call(&dir, line, &mut io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn partner_down(args: &PartnerDownArgs) -> anyhow::Result<ExitCode> {
+    let Some(dir) = server_state_dir(&args.server)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let line = match &args.relationship {
+        Some(name) => format!("partner-down {name}"),
+        None => "partner-down".to_owned(),
+    };
+    control_call(&dir, &line, &mut io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,6 +9,8 @@
 //!   datapaths' loops, the XDP shard workers and their hand-off mailbox.
 //! * [`demo`]: `tandem xdp-demo` and the demo DHCPv6 responder its AF_XDP workers run.
 //! * [`event_loop`]: the main thread's event loop: mio sources and timers by key.
+//! * [`failover`]: the RFC 8156 control plane: an endpoint per `[[failover]]`, its link to the
+//!   partner (TCP 647, STARTTLS/TLS), its state file, the serving policy it gives the engines.
 //! * [`control`]: the control socket of a running server (`status`, `tune`).
 //! * [`check`]: configuration checking, shared by `check` and `run`.
 //! * [`leases`]: the `tandem leases` listing.
@@ -29,6 +31,7 @@ pub mod counters;
 pub mod demo;
 pub mod entropy;
 pub mod event_loop;
+pub mod failover;
 pub mod leases;
 pub mod output;
 pub mod placement;

@@ -1,6 +1,8 @@
 //! Tandem's datapath: the OS-facing layer (L2) between the kernel and the protocol code.
 //!
 //! * [`iface`]: interface lookups: index, MAC address, default reply source address.
+//! * [`link`]: the failover link's transport: non-blocking TCP, RFC 5460 framing, STARTTLS and
+//!   mutually authenticated TLS (rustls) (RFC 8156 §5.1, §6.1, §10; RFC 7653 §8.2, §9.1).
 //! * [`sys`]: small safe seams: blocked signals, eventfd wake-ups, the CPU set, seed
 //!   randomness.
 //! * [`udp`]: the plain UDP-socket datapath: one socket on port 547 with IPV6_PKTINFO.
@@ -17,6 +19,7 @@
 //! `CAP_NET_RAW` for AF_XDP sockets).
 
 pub mod iface;
+pub mod link;
 pub mod sys;
 pub mod udp;
 pub mod worker;

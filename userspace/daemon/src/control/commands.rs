@@ -26,6 +26,25 @@ pub trait ControlTarget {
     /// # Errors
     /// The datapath has nothing to pin, or `cores` is unusable.
     fn set_cores(&mut self, cores: &[usize]) -> Result<Vec<(u32, usize)>, String>;
+    /// The operator's PARTNER-DOWN for relationship `name` (or the only one): what changed.
+    ///
+    /// # Errors
+    /// No failover, no such relationship, or refused in the endpoint's state (RFC 8156 §8).
+    fn partner_down(&mut self, name: Option<&str>) -> Result<String, String>;
+}
+
+/// [`ControlTarget::partner_down`] of a datapath with the failover plane `plane`.
+///
+/// # Errors
+/// As [`ControlTarget::partner_down`].
+pub fn partner_down(
+    plane: Option<&mut crate::failover::FailoverPlane>,
+    name: Option<&str>,
+) -> Result<String, String> {
+    match plane {
+        Some(p) => p.partner_down(name),
+        None => Err("this server runs standalone: no [[failover]] is configured".to_owned()),
+    }
 }
 
 /// Asks each of `workers` to move: worker i to `cores[i mod len]` (the placement of
@@ -82,6 +101,10 @@ pub(super) fn execute(line: &str, target: &mut dyn ControlTarget, rates: &RateSa
             };
             if json { show.json() } else { show.text() }
         }
+        Request::PartnerDown(name) => match target.partner_down(name.as_deref()) {
+            Ok(text) => text,
+            Err(e) => format!("error: {e}\n"),
+        },
         Request::TuneCores(cores) => {
             if let Err(e) = tune::check_cores(&cores, &allowed_cores()) {
                 return format!("error: {e}\n");

@@ -10,6 +10,9 @@
 //! * `tune show [--json]`: the workers with their current core and RX/TX packet rates over
 //!   the last second or so, the RX queues of each configured interface and the interrupts of
 //!   its queues with their CPU affinity.
+//! * `partner-down [NAME]`: the operator's PARTNER-DOWN for failover relationship NAME (or the
+//!   only one), RFC 8156 §8.8.2, §8.9.2, §8.11.2; refused with the endpoint's reason where §8
+//!   does not allow it.
 //! * `tune cores LIST`: moves the workers to the cores of LIST (worker i to the (i mod
 //!   len)-th core); the workers apply it on their next wake-up.
 //!
@@ -40,9 +43,9 @@ pub mod server;
 use std::io;
 
 pub use client::request;
-pub use commands::{ControlTarget, pin_workers};
+pub use commands::{ControlTarget, partner_down, pin_workers};
 pub use protocol::{SOCKET_NAME, socket_path};
-pub use report::{StatusReport, WorkerView};
+pub use report::{FailoverView, StatusReport, WorkerView};
 pub use server::{ControlKey, ControlServer};
 
 /// `e` with `what` in front of its message, same kind.

@@ -28,6 +28,8 @@ pub enum Request {
     },
     /// `tune cores LIST`.
     TuneCores(Vec<usize>),
+    /// `partner-down [NAME]` (the rest of the line, trimmed, is the name).
+    PartnerDown(Option<String>),
 }
 
 /// Parses one request line (see the module docs).
@@ -35,6 +37,15 @@ pub enum Request {
 /// # Errors
 /// Unknown command, bad core list, extra words.
 pub fn parse_request(line: &str) -> Result<Request, String> {
+    let trimmed = line.trim();
+    if let Some(rest) = trimmed.strip_prefix("partner-down")
+        && (rest.is_empty() || rest.starts_with(char::is_whitespace))
+    {
+        let name = rest.trim();
+        return Ok(Request::PartnerDown(
+            (!name.is_empty()).then(|| name.to_owned()),
+        ));
+    }
     let words: Vec<&str> = line.split_whitespace().collect();
     match words.as_slice() {
         ["status"] => Ok(Request::Status { json: false }),
@@ -45,8 +56,8 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
             .map(Request::TuneCores)
             .map_err(|e| e.to_string()),
         _ => Err(format!(
-            "unknown request {:?} (expected `status [--json]`, `tune show [--json]` or \
-             `tune cores LIST`)",
+            "unknown request {:?} (expected `status [--json]`, `tune show [--json]`, \
+             `tune cores LIST` or `partner-down [NAME]`)",
             line.trim()
         )),
     }
@@ -71,6 +82,15 @@ mod tests {
             Ok(Request::TuneCores(vec![0, 1, 3]))
         );
         assert!(parse_request("").is_err());
+        assert_eq!(
+            parse_request("partner-down\n"),
+            Ok(Request::PartnerDown(None))
+        );
+        assert_eq!(
+            parse_request("partner-down  dc1 dc2 \n"),
+            Ok(Request::PartnerDown(Some("dc1 dc2".to_owned())))
+        );
+        assert!(parse_request("partner-downx").is_err());
         assert!(parse_request("tune cores").is_err());
         assert!(parse_request("tune cores 1 2").is_err());
     }

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::rates::Rates;
-use super::report::{StatusReport, WorkerView};
+use super::report::{FailoverView, StatusReport, WorkerView};
 use crate::tune::{Irqs, NicReport};
 
 /// A JSON string literal of `s`.
@@ -57,14 +57,15 @@ fn worker_json(w: &WorkerView) -> String {
 /// `status --json`: one object, `{"datapath":"xdp","attach_mode":"native"|null,
 /// "interfaces":[…],"shards":N,"bindings":N,"capacity":N,"workers":[{"iface":…,"queue":N,
 /// "core":N|null,"rx":N,"tx":N,"dropped":N,"replies":N}],"xdp":{…},"engine":{…},
-/// "socket":{…}}`.
+/// "socket":{…},"failover":[{"name":…,"role":…,"state":…,"state_since":N,…}]}`.
 pub fn status_json(r: &StatusReport) -> String {
     let interfaces: Vec<String> = r.interfaces.iter().map(|i| json_str(i)).collect();
+    let failover: Vec<String> = r.failover.iter().map(failover_json).collect();
     let workers: Vec<String> = r.workers.iter().map(|w| worker_json(w) + "}").collect();
     format!(
         "{{\"datapath\":{},\"attach_mode\":{},\"interfaces\":[{}],\"shards\":{},\
          \"bindings\":{},\"capacity\":{},\"workers\":[{}],\"xdp\":{},\"engine\":{},\
-         \"socket\":{}}}\n",
+         \"socket\":{},\"failover\":[{}]}}\n",
         json_str(&r.datapath),
         r.attach_mode
             .as_deref()
@@ -77,6 +78,7 @@ pub fn status_json(r: &StatusReport) -> String {
         json_counters(&r.xdp),
         json_counters(&r.engine),
         json_counters(&r.socket),
+        failover.join(","),
     )
 }
 
@@ -156,7 +158,93 @@ pub fn status_text(r: &StatusReport) -> String {
             let _ = writeln!(out, "{title}: {}", counters_text(counters));
         }
     }
+    for f in &r.failover {
+        failover_text(&mut out, f);
+    }
     out
+}
+
+fn time_text(secs: Option<u64>) -> String {
+    secs.map_or_else(|| "never".to_owned(), crate::timefmt::rfc3339)
+}
+
+/// One relationship of `status`, for people.
+fn failover_text(out: &mut String, f: &FailoverView) {
+    let _ = writeln!(out, "failover {}: {}", f.name, f.role);
+    let _ = writeln!(
+        out,
+        "  state: {}{} since {} (previous {})",
+        f.state,
+        if f.startup { " [STARTUP flag]" } else { "" },
+        time_text(Some(f.state_since)),
+        f.previous.as_deref().unwrap_or("-"),
+    );
+    let _ = writeln!(
+        out,
+        "  partner: {}{}{}",
+        f.partner_state.as_deref().unwrap_or("unknown"),
+        if f.partner_startup {
+            " [STARTUP flag]"
+        } else {
+            ""
+        },
+        f.partner_since
+            .map_or_else(String::new, |t| format!(" since {}", time_text(Some(t)))),
+    );
+    let _ = writeln!(
+        out,
+        "  link: {} ({}), {}{}",
+        f.link,
+        f.link_detail,
+        f.security,
+        f.tls_peer
+            .as_deref()
+            .map_or_else(String::new, |p| format!(", TLS peer {p}")),
+    );
+    let _ = writeln!(
+        out,
+        "  last contact: {}; skew: {} (max {} s); unacked BNDUPD: {}; MCLT: {} s",
+        time_text(f.last_contact),
+        f.skew.map_or_else(|| "-".to_owned(), |s| format!("{s} s")),
+        f.max_abs_skew,
+        f.unacked,
+        f.mclt,
+    );
+    let _ = writeln!(out, "  policy: {}", f.policy);
+    let _ = writeln!(out, "  counters: {}", counters_text(&f.counters));
+}
+
+/// One relationship of `status --json`.
+fn failover_json(f: &FailoverView) -> String {
+    let opt_str = |v: Option<&str>| v.map_or_else(|| "null".to_owned(), json_str);
+    format!(
+        "{{\"name\":{},\"role\":{},\"state\":{},\"state_since\":{},\"previous\":{},\
+         \"startup\":{},\"partner_state\":{},\"partner_since\":{},\"partner_startup\":{},\
+         \"link\":{},\"link_detail\":{},\"communications_ok\":{},\"security\":{},\
+         \"tls_peer\":{},\"last_contact\":{},\"skew\":{},\"max_abs_skew\":{},\
+         \"unacked\":{},\"mclt\":{},\"policy\":{},\"counters\":{}}}",
+        json_str(&f.name),
+        json_str(&f.role),
+        json_str(&f.state),
+        f.state_since,
+        opt_str(f.previous.as_deref()),
+        f.startup,
+        opt_str(f.partner_state.as_deref()),
+        json_opt(f.partner_since),
+        f.partner_startup,
+        json_str(&f.link),
+        json_str(&f.link_detail),
+        f.communications_ok,
+        json_str(&f.security),
+        opt_str(f.tls_peer.as_deref()),
+        json_opt(f.last_contact),
+        json_opt(f.skew),
+        f.max_abs_skew,
+        f.unacked,
+        f.mclt,
+        json_str(&f.policy),
+        json_counters(&f.counters),
+    )
 }
 
 /// What `tune show` prints.
@@ -308,6 +396,58 @@ impl TuneShow<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn status_text_and_json_show_a_failover_relationship() {
+        let f = FailoverView {
+            name: "dc".into(),
+            role: "secondary".into(),
+            state: "NORMAL".into(),
+            state_since: 1_796_000_000,
+            previous: Some("RECOVER-DONE".into()),
+            partner_state: Some("NORMAL".into()),
+            partner_since: Some(1_796_000_000),
+            link: "up".into(),
+            link_detail: "established".into(),
+            communications_ok: true,
+            security: "tls".into(),
+            tls_peer: Some("dc1.example (CN=dc1.example DNS:dc1.example; TLSv1_3)".into()),
+            last_contact: Some(1_796_000_100),
+            skew: Some(0),
+            mclt: 3600,
+            policy: "renew responsive".into(),
+            counters: vec![("close_tls_error".into(), 2)],
+            ..FailoverView::default()
+        };
+        let r = StatusReport {
+            failover: vec![f],
+            ..StatusReport::default()
+        };
+        let text = status_text(&r);
+        assert!(
+            text.contains("failover dc: secondary\n  state: NORMAL since 2026-"),
+            "{text}"
+        );
+        assert!(text.contains("(previous RECOVER-DONE)"), "{text}");
+        assert!(
+            text.contains("  link: up (established), tls, TLS peer dc1.example (CN="),
+            "{text}"
+        );
+        assert!(text.contains("unacked BNDUPD: 0; MCLT: 3600 s"), "{text}");
+        assert!(text.contains("  counters: close_tls_error=2\n"), "{text}");
+        let json = status_json(&r);
+        assert!(
+            json.contains(
+                "\"failover\":[{\"name\":\"dc\",\"role\":\"secondary\",\"state\":\"NORMAL\",\
+                 \"state_since\":1796000000,\"previous\":\"RECOVER-DONE\",\"startup\":false,"
+            ),
+            "{json}"
+        );
+        assert!(
+            json.ends_with("\"counters\":{\"close_tls_error\":2}}]}\n"),
+            "{json}"
+        );
+    }
+
     use super::*;
 
     #[test]

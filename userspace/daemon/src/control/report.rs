@@ -66,4 +66,53 @@ pub struct StatusReport {
     /// The socket layer's counters (see [`crate::counters::socket_counters`]); empty in XDP
     /// mode.
     pub socket: Vec<(String, u64)>,
+    /// The failover relationships (empty: standalone).
+    pub failover: Vec<FailoverView>,
+}
+
+/// One failover relationship as `status` shows it (RFC 8156; `tandem partner-down`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FailoverView {
+    /// The relationship name.
+    pub name: String,
+    /// `primary` or `secondary`.
+    pub role: String,
+    /// Our state (RFC 8156 §8 name, e.g. `COMMUNICATIONS-INTERRUPTED`).
+    pub state: String,
+    /// When it began (Unix seconds).
+    pub state_since: u64,
+    /// The state before it.
+    pub previous: Option<String>,
+    /// Whether our STATE carries the STARTUP flag (we are in STARTUP).
+    pub startup: bool,
+    /// The partner's state as last heard (while it is in STARTUP: its previous state).
+    pub partner_state: Option<String>,
+    /// Since when (Unix seconds), by the partner's clock.
+    pub partner_since: Option<u64>,
+    /// The partner's last flags had STARTUP.
+    pub partner_startup: bool,
+    /// The link: `up` or `down`.
+    pub link: String,
+    /// Details: the phase when up, why it went down otherwise.
+    pub link_detail: String,
+    /// Communications OK (RFC 8156 §6.1).
+    pub communications_ok: bool,
+    /// `tls` or `insecure`.
+    pub security: String,
+    /// The partner's certificate (matched name, subject CN, DNS names, TLS version).
+    pub tls_peer: Option<String>,
+    /// When the last message came from the partner (Unix seconds).
+    pub last_contact: Option<u64>,
+    /// The partner's clock minus ours at the last message, seconds.
+    pub skew: Option<i64>,
+    /// The largest absolute skew seen.
+    pub max_abs_skew: u64,
+    /// BNDUPDs sent and not acknowledged (binding sync is part 2: always 0).
+    pub unacked: u64,
+    /// The MCLT in use, seconds.
+    pub mclt: u32,
+    /// What the engine may do (responsiveness, pool, MCLT cap).
+    pub policy: String,
+    /// Counters: the endpoint's and the link's, by name.
+    pub counters: Vec<(String, u64)>,
 }

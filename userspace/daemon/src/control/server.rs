@@ -431,11 +431,16 @@ mod tests {
                 xdp: vec![("xdp_seen".into(), 7)],
                 engine: engine_counters(&Counters::default()),
                 socket: Vec::new(),
+                failover: Vec::new(),
             }
         }
 
         fn workers(&self) -> Vec<WorkerView> {
             self.workers.clone()
+        }
+
+        fn partner_down(&mut self, name: Option<&str>) -> Result<String, String> {
+            crate::control::partner_down(None, name)
         }
 
         fn set_cores(&mut self, cores: &[usize]) -> Result<Vec<(u32, usize)>, String> {
@@ -553,7 +558,7 @@ mod tests {
             "{json}"
         );
         assert!(json.contains("\"xdp\":{\"xdp_seen\":7},\"engine\":{\"rx_solicit\":0,"));
-        assert!(json.ends_with("\"socket\":{}}\n"), "{json}");
+        assert!(json.ends_with("\"socket\":{},\"failover\":[]}\n"), "{json}");
         assert_eq!(json.lines().count(), 1);
         drop(server);
         assert!(!socket_path(&dir).exists(), "socket file left behind");

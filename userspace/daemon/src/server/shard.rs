@@ -289,6 +289,13 @@ impl ShardSet {
         }
     }
 
+    /// Installs `policy` in every shard's engine (the failover state's, RFC 8156 §8).
+    pub fn set_policy(&mut self, policy: tandem_lease::ServingPolicy) {
+        for s in &mut self.shards {
+            s.engine.set_policy(policy);
+        }
+    }
+
     /// The engines' counters, added up.
     pub fn counters(&self) -> Counters {
         let mut c = Counters::default();

@@ -36,6 +36,7 @@ use crate::control::{ControlKey, ControlServer, ControlTarget, StatusReport, Wor
 use crate::counters::{engine_counters, engine_fields, socket_counters};
 use crate::entropy::XorShift64Star;
 use crate::event_loop::{EventLoop, Interest, StopSignals};
+use crate::failover::{FailoverKey, FailoverPlane};
 use crate::output::{emit_line, hex};
 use crate::timefmt::unix_now;
 
@@ -61,11 +62,19 @@ enum Key {
     Reclaim,
     /// msync of the stores whose flush interval has passed.
     Flush,
+    /// The failover plane (RFC 8156): listeners, connections, endpoint timers.
+    Failover(FailoverKey),
 }
 
 impl From<ControlKey> for Key {
     fn from(k: ControlKey) -> Self {
         Self::Control(k)
+    }
+}
+
+impl From<FailoverKey> for Key {
+    fn from(k: FailoverKey) -> Self {
+        Self::Failover(k)
     }
 }
 
@@ -92,6 +101,7 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
         hex(&duid),
     );
     let mut control = ControlServer::bind(&state_dir).context("opening the control socket")?;
+    let mut plane = FailoverPlane::open(&config, &state_dir)?;
     let mut server = SocketServer {
         socket,
         shards,
@@ -109,6 +119,14 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
         .context("polling the control socket")?;
     ev.register_fd(server.socket.as_raw_fd(), Interest::READABLE, Key::Udp)
         .context("polling the UDP socket")?;
+    if let Some(p) = plane.as_mut() {
+        // Before the first datagram: the engines serve under the failover state's policy
+        // (STARTUP: unresponsive), never standalone.
+        server.shards.set_policy(p.policy());
+        let _ = p.take_policy();
+        p.register(&mut ev)
+            .context("polling the failover sockets")?;
+    }
     let flush_every = store.flush_interval.max(MIN_FLUSH_EVERY);
     let now = Instant::now();
     // Datagrams may have arrived between bind and registration: look at once.
@@ -151,11 +169,30 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
                         shards: usize::try_from(count).unwrap_or(usize::MAX),
                         bindings: server.shards.stored(),
                         capacity: store.capacity.saturating_mul(u64::from(count)),
+                        failover: plane.as_mut(),
                     };
                     control.handle(wake.map(|_| k), &mut ev, &mut target);
                 }
+                Key::Failover(k) => {
+                    if let Some(p) = plane.as_mut() {
+                        p.handle(wake.map(|_| k), &mut ev);
+                    }
+                }
+            }
+            // A failover state change takes effect before the next datagram.
+            if let Some(p) = plane.as_mut() {
+                p.arm(&mut ev);
+                if let Some(policy) = p.take_policy() {
+                    server.shards.set_policy(policy);
+                }
             }
         }
+    }
+    if let Some(p) = plane.as_mut() {
+        p.shutdown(&mut ev, |k| match k {
+            Key::Failover(f) => Some(f),
+            _ => None,
+        });
     }
     let SocketServer { socket, shards, .. } = server;
     let counters = shards.counters();
@@ -254,6 +291,8 @@ pub struct SocketModeTarget<'a> {
     pub bindings: usize,
     /// Store capacity, over all shards.
     pub capacity: u64,
+    /// The failover plane (`None`: standalone).
+    pub failover: Option<&'a mut FailoverPlane>,
 }
 
 impl ControlTarget for SocketModeTarget<'_> {
@@ -269,7 +308,15 @@ impl ControlTarget for SocketModeTarget<'_> {
             xdp: Vec::new(),
             engine: engine_counters(self.engine),
             socket: socket_counters(self.socket),
+            failover: self
+                .failover
+                .as_deref()
+                .map_or_else(Vec::new, FailoverPlane::views),
         }
+    }
+
+    fn partner_down(&mut self, name: Option<&str>) -> Result<String, String> {
+        crate::control::partner_down(self.failover.as_deref_mut(), name)
     }
 
     fn workers(&self) -> Vec<WorkerView> {
@@ -354,6 +401,7 @@ mod tests {
             shards: 1,
             bindings: 3,
             capacity: 10,
+            failover: None,
         };
         let status = target.status();
         assert_eq!(status.datapath, "socket");

@@ -18,6 +18,7 @@ use tandem_wire::frame::{Frame, FrameRepr};
 use super::mailbox::{Exchange, HandoffStats, ParcelKind};
 use super::shard::{HOUSEKEEPING_EVERY, RECLAIM_BUDGET, Shard};
 use crate::entropy::XorShift64Star;
+use crate::failover::policy::PolicyCell;
 use crate::timefmt::unix_now;
 
 /// Most inbox parcels a worker takes per loop iteration.
@@ -83,6 +84,10 @@ pub(super) struct ShardWorker {
     pub(super) result: Arc<Mutex<Final>>,
     /// Refreshed by every housekeeping pass, read by the control socket.
     pub(super) published: Arc<Mutex<Published>>,
+    /// The failover serving policy the main thread publishes (RFC 8156 §8).
+    pub(super) policy: Arc<PolicyCell>,
+    /// Its encoding as last applied to the owned engines (`u64::MAX`: never).
+    pub(super) policy_bits: u64,
 }
 
 /// `true` for a frame to answer: to port 547, from a unicast source (RFC 4291 §2.7).
@@ -183,6 +188,19 @@ impl ShardWorker {
             .map_or(Served::Drop, Served::Reply)
     }
 
+    /// Applies the published serving policy to the owned engines if it changed (one atomic
+    /// load when it did not).
+    fn sync_policy(&mut self) {
+        let bits = self.policy.load_bits();
+        if bits != self.policy_bits {
+            self.policy_bits = bits;
+            let policy = crate::failover::policy::decode(bits);
+            for shard in self.owned.iter_mut().flatten() {
+                shard.engine.set_policy(policy);
+            }
+        }
+    }
+
     /// Copies the frame into a parcel for worker `owner`; `false` if that failed.
     fn hand_off(&self, owner: usize, frame: &[u8]) -> bool {
         let Some(inbox) = self.exchange.inboxes.get(owner) else {
@@ -236,6 +254,7 @@ impl ShardWorker {
 
 impl Handler for ShardWorker {
     fn handle(&mut self, frame: &mut [u8], len: usize) -> Action {
+        self.sync_policy();
         match self.serve(self.iface, frame, len) {
             Served::Reply(n) => Action::Reply(n),
             Served::Elsewhere(owner) => {
@@ -254,6 +273,7 @@ impl Handler for ShardWorker {
     fn poll_outbound(&mut self, send: &mut dyn FnMut(&[u8]) -> bool) -> usize {
         // Called on every loop iteration: only short borrows of the shared exchange, no
         // reference-count traffic on its cache line.
+        self.sync_policy();
         let mut done = 0;
         while done < INBOX_BATCH {
             let Some(mut parcel) = self
@@ -425,6 +445,8 @@ mod tests {
                 stats: Arc::new(HandoffStats::default()),
                 result: Arc::clone(&result),
                 published: Arc::new(Mutex::new(Published::default())),
+                policy: Arc::new(PolicyCell::new(tandem_lease::ServingPolicy::STANDALONE)),
+                policy_bits: u64::MAX,
             }
         };
         let workers = [worker(0), worker(1)];

@@ -51,6 +51,8 @@ use crate::control::{self, ControlKey, ControlServer, ControlTarget, StatusRepor
 use crate::counters::{engine_counters, engine_fields, xdp_counters};
 use crate::entropy::XorShift64Star;
 use crate::event_loop::{EventLoop, StopSignals};
+use crate::failover::policy::PolicyCell;
+use crate::failover::{FailoverKey, FailoverPlane};
 use crate::output::{emit_line, hex};
 use crate::placement::{resolve_cores, resolve_queues, worker_error};
 use crate::tune;
@@ -71,11 +73,19 @@ enum Key {
     LogRelay,
     /// The check that every worker thread still runs.
     WorkerHealth,
+    /// The failover plane (RFC 8156): listeners, connections, endpoint timers.
+    Failover(FailoverKey),
 }
 
 impl From<ControlKey> for Key {
     fn from(k: ControlKey) -> Self {
         Self::Control(k)
+    }
+}
+
+impl From<FailoverKey> for Key {
+    fn from(k: FailoverKey) -> Self {
+        Self::Failover(k)
     }
 }
 
@@ -113,6 +123,7 @@ struct XdpTarget<'a> {
     capacity: u64,
     running: &'a [Running],
     programs: &'a [XdpProgram],
+    failover: Option<&'a mut FailoverPlane>,
 }
 
 impl ControlTarget for XdpTarget<'_> {
@@ -140,7 +151,15 @@ impl ControlTarget for XdpTarget<'_> {
             xdp,
             engine: engine_counters(&engine),
             socket: Vec::new(),
+            failover: self
+                .failover
+                .as_deref()
+                .map_or_else(Vec::new, FailoverPlane::views),
         }
+    }
+
+    fn partner_down(&mut self, name: Option<&str>) -> Result<String, String> {
+        control::partner_down(self.failover.as_deref_mut(), name)
     }
 
     fn workers(&self) -> Vec<WorkerView> {
@@ -224,6 +243,16 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
 
     // The stores are locked: no other server uses this state directory.
     let mut control = ControlServer::bind(&state_dir).context("opening the control socket")?;
+    // The failover plane, and the policy its state gives every worker's engines (read by the
+    // workers before each frame; STARTUP's unresponsive one before the first).
+    let mut plane = FailoverPlane::open(&config, &state_dir)?;
+    let policy = Arc::new(PolicyCell::new(plane.as_mut().map_or(
+        tandem_lease::ServingPolicy::STANDALONE,
+        |p| {
+            let _ = p.take_policy();
+            p.policy()
+        },
+    )));
 
     let mut programs = Vec::new();
     let mut modes: Vec<AttachedMode> = Vec::new();
@@ -269,6 +298,8 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
             stats: Arc::clone(&stats),
             result: Arc::clone(&result),
             published: Arc::clone(&published),
+            policy: Arc::clone(&policy),
+            policy_bits: u64::MAX,
         };
         let core = cores.get(w % cores.len().max(1)).copied().flatten();
         let mut wc = WorkerConfig::new(iface.name.clone(), *queue);
@@ -344,6 +375,10 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
     control
         .register(&mut ev)
         .context("polling the control socket")?;
+    if let Some(p) = plane.as_mut() {
+        p.register(&mut ev)
+            .context("polling the failover sockets")?;
+    }
     let now = Instant::now();
     ev.set_timer(Key::LogRelay, now);
     ev.set_timer(Key::WorkerHealth, now + WORKER_HEALTH_EVERY);
@@ -381,10 +416,31 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
                         capacity: store.capacity,
                         running: &running,
                         programs: &programs,
+                        failover: plane.as_mut(),
                     };
                     control.handle(wake.map(|_| k), &mut ev, &mut target);
                 }
+                Key::Failover(k) => {
+                    if let Some(p) = plane.as_mut() {
+                        p.handle(wake.map(|_| k), &mut ev);
+                    }
+                }
             }
+            if let Some(p) = plane.as_mut() {
+                p.arm(&mut ev);
+                if let Some(new) = p.take_policy() {
+                    policy.store(new);
+                }
+            }
+        }
+    }
+    if let Some(p) = plane.as_mut() {
+        p.shutdown(&mut ev, |k| match k {
+            Key::Failover(f) => Some(f),
+            _ => None,
+        });
+        if let Some(new) = p.take_policy() {
+            policy.store(new);
         }
     }
     stop.store(true, Ordering::Relaxed);

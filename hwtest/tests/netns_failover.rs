@@ -1,0 +1,453 @@
+//! Two `tandem run` processes in two namespaces joined by a veth pair, an RFC 8156 failover
+//! pair over TCP 647: the primary in the lab's server namespace, the secondary in its client
+//! namespace. Every wait polls `tandem status --json` (or the log) with a bound.
+//!
+//! * mutual TLS: both reach NORMAL, each names the other's certificate; SIGTERM on the primary
+//!   sends DISCONNECT and the secondary goes COMMUNICATIONS-INTERRUPTED; `tandem partner-down`
+//!   then takes it to PARTNER-DOWN (§8.9.2);
+//! * a certificate of another CA is refused (never NORMAL, TLS failures counted and logged);
+//! * insecure: SIGKILL of the primary gives COMMUNICATIONS-INTERRUPTED, auto-partner-down
+//!   (3 s) PARTNER-DOWN, and restarting the primary on its state directory goes through
+//!   STARTUP and RECOVER… back to NORMAL on both (MCLT 30 s: RECOVER-WAIT takes ~30 s).
+//!
+//! Certificates are made at test time with rcgen.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use tandem_hwtest::burst::{self, ServerProcess};
+use tandem_hwtest::clients::ScratchDir;
+use tandem_hwtest::{Lab, require_privileges};
+
+const TANDEM: &str = env!("CARGO_BIN_EXE_tandem-hw");
+const CAPACITY: u64 = 1024;
+
+fn tandem_bin() -> &'static Path {
+    Path::new(TANDEM)
+}
+
+/// How one side protects the link.
+enum Sec {
+    Insecure,
+    /// CA file, own name (files `<name>.pem` / `<name>.key`), the partner's name.
+    Tls {
+        ca: String,
+        me: String,
+        peer: String,
+    },
+}
+
+/// One server of the pair: its config, state directory and log.
+struct Side {
+    config: PathBuf,
+    state: PathBuf,
+    log: PathBuf,
+}
+
+impl Side {
+    fn start(&self, lab_ns: &tandem_hwtest::NetNs) -> ServerProcess {
+        ServerProcess::start(
+            tandem_bin(),
+            lab_ns,
+            &self.config,
+            &self.state,
+            CAPACITY,
+            &self.log,
+        )
+        .expect("tandem run")
+    }
+
+    /// `tandem status --json`, or `None` if the server does not answer.
+    fn status(&self) -> Option<String> {
+        let out = Command::new(TANDEM)
+            .args(["status", "--json", "--state-dir"])
+            .arg(&self.state)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// A field of the (only) failover relationship in `status --json`.
+    fn field(&self, key: &str) -> Option<String> {
+        let status = self.status()?;
+        failover_field(&status, key)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (at most `within`) for the relationship's state to be `state`.
+    fn wait_state(&self, state: &str, within: Duration) {
+        let until = Instant::now() + within;
+        let mut last = None;
+        while Instant::now() < until {
+            last = self.field("state");
+            if last.as_deref() == Some(state) {
+                return;
+            }
+            sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "{} not in {state} within {within:?} (last {last:?}); status:\n{}\nlog:\n{}",
+            self.state.display(),
+            self.status().unwrap_or_default(),
+            self.log()
+        );
+    }
+}
+
+/// The value of `"key":` in the first object of the `"failover":[…]` array (a string
+/// without its quotes, or the raw value).
+fn failover_field(status: &str, key: &str) -> Option<String> {
+    let fo = &status[status.find("\"failover\":[")?..];
+    let pat = format!("\"{key}\":");
+    let at = fo.find(&pat)? + pat.len();
+    let rest = &fo[at..];
+    if let Some(s) = rest.strip_prefix('"') {
+        let end = s.find('"')?;
+        Some(s[..end].to_owned())
+    } else {
+        let end = rest.find([',', '}']).unwrap_or(rest.len());
+        Some(rest[..end].to_owned())
+    }
+}
+
+/// A counter of the relationship in `status --json`.
+fn counter(status: &str, name: &str) -> u64 {
+    failover_field(status, name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A CA with leaf certificates (DNS name = file name) in `dir`.
+fn make_ca(dir: &Path, ca: &str, leaves: &[&str]) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("failover test");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, ca);
+    let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("failover test"))
+        .expect("failover test");
+    std::fs::write(dir.join(format!("{ca}.pem")), issuer.pem()).expect("failover test");
+    for leaf in leaves {
+        let key = KeyPair::generate().expect("failover test");
+        let mut params = CertificateParams::new(vec![(*leaf).to_owned()]).expect("failover test");
+        params.distinguished_name.push(DnType::CommonName, *leaf);
+        let cert = params.signed_by(&key, &issuer).expect("failover test");
+        std::fs::write(dir.join(format!("{leaf}.pem")), cert.pem()).expect("failover test");
+        std::fs::write(dir.join(format!("{leaf}.key")), key.serialize_pem())
+            .expect("failover test");
+    }
+}
+
+/// A pair in a fresh lab.
+struct Pair {
+    lab: Lab,
+    dir: ScratchDir,
+    primary: Side,
+    secondary: Side,
+}
+
+impl Pair {
+    fn new(prefix: &str, sec: [Sec; 2], auto_partner_down: Option<u32>) -> Self {
+        let lab = Lab::new(prefix, 1).expect("lab");
+        let dir = ScratchDir::new(prefix).expect("scratch dir");
+        let s = lab.server_addr().segments();
+        let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+        let [psec, ssec] = sec;
+        let side = |role: &str, iface: &str, me: std::net::Ipv6Addr, peer, sec: &Sec| {
+            let security = match sec {
+                Sec::Insecure => "insecure = true\n".to_owned(),
+                Sec::Tls { ca, me, peer } => format!(
+                    "[failover.tls]\nca = \"{d}/{ca}.pem\"\ncert = \"{d}/{me}.pem\"\n\
+                     key = \"{d}/{me}.key\"\npeer-names = [\"{peer}\"]\n",
+                    d = dir.path().display()
+                ),
+            };
+            let apd = auto_partner_down
+                .map_or_else(String::new, |s| format!("auto-partner-down = {s}\n"));
+            let config = format!(
+                "[server]\npreference = 255\n\n[[interface]]\nname = \"{iface}\"\n\n\
+                 [[subnet]]\nprefix = \"{net}/64\"\ninterface = \"{iface}\"\n\
+                 preferred-lifetime = 600\nvalid-lifetime = 1200\n\n\
+                 [[subnet.pool]]\nprefix = \"{net}/64\"\n\n\
+                 [[failover]]\nname = \"lab\"\nrole = \"{role}\"\npeer = \"{peer}\"\n\
+                 local = \"{me}\"\nmclt = 30\nkeepalive = 4\nconnect-retry = 1\n\
+                 startup-time = 3\n{apd}{security}"
+            );
+            let config = dir
+                .write(&format!("{role}.toml"), &config, 0o644)
+                .expect("config");
+            let log = dir.file(&format!("{role}.log"));
+            burst::fresh_log(&log).expect("log");
+            Side {
+                config,
+                state: dir.file(&format!("{role}-state")),
+                log,
+            }
+        };
+        let primary = side(
+            "primary",
+            lab.server_if(),
+            lab.server_addr(),
+            lab.client_addr(),
+            &psec,
+        );
+        let secondary = side(
+            "secondary",
+            lab.client_if(),
+            lab.client_addr(),
+            lab.server_addr(),
+            &ssec,
+        );
+        Self {
+            lab,
+            dir,
+            primary,
+            secondary,
+        }
+    }
+
+    fn start_primary(&self) -> ServerProcess {
+        self.primary.start(self.lab.server_ns())
+    }
+
+    fn start_secondary(&self) -> ServerProcess {
+        self.secondary.start(self.lab.client_ns())
+    }
+}
+
+fn tls(me: &str, peer: &str) -> Sec {
+    Sec::Tls {
+        ca: "ca".to_owned(),
+        me: me.to_owned(),
+        peer: peer.to_owned(),
+    }
+}
+
+#[test]
+fn netns_failover_tls_pair_reaches_normal_then_disconnect_and_partner_down() {
+    require_privileges!();
+    let pair = Pair::new(
+        "fo-tls",
+        [
+            tls("primary.test", "secondary.test"),
+            tls("secondary.test", "primary.test"),
+        ],
+        None,
+    );
+    make_ca(pair.dir.path(), "ca", &["primary.test", "secondary.test"]);
+    let secondary = pair.start_secondary();
+    let primary = pair.start_primary();
+    // (a) NORMAL on both, over mutual TLS.
+    pair.primary.wait_state("NORMAL", Duration::from_secs(30));
+    pair.secondary.wait_state("NORMAL", Duration::from_secs(30));
+    let p = pair.primary.status().expect("failover test");
+    let s = pair.secondary.status().expect("failover test");
+    assert_eq!(failover_field(&p, "security").as_deref(), Some("tls"));
+    let peer = failover_field(&p, "tls_peer").unwrap_or_default();
+    assert!(
+        peer.starts_with("secondary.test (CN=secondary.test DNS:secondary.test"),
+        "{p}"
+    );
+    let peer = failover_field(&s, "tls_peer").unwrap_or_default();
+    assert!(peer.starts_with("primary.test (CN=primary.test"), "{s}");
+    assert_eq!(failover_field(&s, "link").as_deref(), Some("up"));
+    assert_eq!(
+        failover_field(&s, "partner_state").as_deref(),
+        Some("NORMAL")
+    );
+    assert_eq!(failover_field(&p, "unacked").as_deref(), Some("0"));
+    assert!(
+        failover_field(&p, "last_contact").is_some_and(|v| v != "null"),
+        "{p}"
+    );
+    // The state file exists and holds a record.
+    let file = pair.primary.state.join("failover-lab.state");
+    assert_eq!(std::fs::metadata(&file).map(|m| m.len()).ok(), Some(31));
+
+    // (f) SIGTERM: the primary sends DISCONNECT (ServerShuttingDown) before it exits.
+    let lines = primary.stop().expect("primary stops cleanly");
+    assert!(lines.iter().any(|l| l.starts_with("COUNTERS")), "{lines:?}");
+    pair.secondary
+        .wait_state("COMMUNICATIONS-INTERRUPTED", Duration::from_secs(10));
+    let s = pair.secondary.status().expect("failover test");
+    assert_eq!(counter(&s, "disconnects_received"), 1, "{s}");
+    assert!(
+        pair.primary.log().contains("link down: shut down"),
+        "{}",
+        pair.primary.log()
+    );
+    assert!(
+        pair.secondary
+            .log()
+            .contains("partner sent DISCONNECT (status 20)"),
+        "{}",
+        pair.secondary.log()
+    );
+
+    // (d) The operator: PARTNER-DOWN from COMMUNICATIONS-INTERRUPTED (§8.9.2).
+    let out = Command::new(TANDEM)
+        .args(["partner-down", "lab", "--state-dir"])
+        .arg(&pair.secondary.state)
+        .output()
+        .expect("failover test");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text,
+        "failover lab: COMMUNICATIONS-INTERRUPTED -> PARTNER-DOWN\n"
+    );
+    pair.secondary
+        .wait_state("PARTNER-DOWN", Duration::from_secs(2));
+    // A second one is refused with the endpoint's reason.
+    let out = Command::new(TANDEM)
+        .args(["partner-down", "--state-dir"])
+        .arg(&pair.secondary.state)
+        .output()
+        .expect("failover test");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("only from NORMAL, COMMUNICATIONS-INTERRUPTED"),
+        "{err}"
+    );
+    secondary.stop().expect("secondary stops cleanly");
+}
+
+#[test]
+fn netns_failover_certificate_of_another_ca_is_refused() {
+    require_privileges!();
+    let pair = Pair::new(
+        "fo-badcert",
+        [
+            Sec::Tls {
+                ca: "ca".to_owned(),
+                me: "primary.test".to_owned(),
+                peer: "secondary.test".to_owned(),
+            },
+            tls("secondary.test", "primary.test"),
+        ],
+        None,
+    );
+    make_ca(pair.dir.path(), "ca", &["secondary.test"]);
+    // The primary's certificate comes from a CA the secondary does not trust.
+    make_ca(pair.dir.path(), "rogue", &["primary.test"]);
+    let _secondary = pair.start_secondary();
+    let _primary = pair.start_primary();
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut refused = 0;
+    while Instant::now() < until {
+        if let Some(s) = pair.secondary.status() {
+            assert_ne!(
+                failover_field(&s, "state").as_deref(),
+                Some("NORMAL"),
+                "{s}"
+            );
+            refused = counter(&s, "close_tls_error");
+            if refused >= 2 {
+                break;
+            }
+        }
+        sleep(Duration::from_millis(300));
+    }
+    assert!(
+        refused >= 2,
+        "TLS refusals counted: {refused}; log:\n{}",
+        pair.secondary.log()
+    );
+    for side in [&pair.primary, &pair.secondary] {
+        let s = side.status().expect("failover test");
+        assert_ne!(
+            failover_field(&s, "state").as_deref(),
+            Some("NORMAL"),
+            "{s}"
+        );
+        assert_eq!(failover_field(&s, "link").as_deref(), Some("down"), "{s}");
+        assert!(counter(&s, "close_tls_error") >= 1, "{s}");
+        assert!(side.log().contains("tls_error"), "{}", side.log());
+    }
+    assert!(
+        pair.secondary.log().contains("UnknownIssuer"),
+        "{}",
+        pair.secondary.log()
+    );
+}
+
+#[test]
+fn netns_failover_sigkill_interrupts_auto_partner_down_and_restart_recovers() {
+    require_privileges!();
+    let pair = Pair::new("fo-kill", [Sec::Insecure, Sec::Insecure], Some(3));
+    let secondary = pair.start_secondary();
+    let primary = pair.start_primary();
+    pair.primary.wait_state("NORMAL", Duration::from_secs(30));
+    pair.secondary.wait_state("NORMAL", Duration::from_secs(30));
+    assert_eq!(
+        pair.secondary.field("security").as_deref(),
+        Some("insecure")
+    );
+
+    // (c) SIGKILL: no DISCONNECT, the connection just ends.
+    primary.kill9().expect("kill");
+    pair.secondary
+        .wait_state("COMMUNICATIONS-INTERRUPTED", Duration::from_secs(15));
+    // (d) auto-partner-down = 3 s.
+    pair.secondary
+        .wait_state("PARTNER-DOWN", Duration::from_secs(15));
+    let s = pair.secondary.status().expect("failover test");
+    assert_eq!(counter(&s, "disconnects_received"), 0, "{s}");
+    assert_eq!(
+        failover_field(&s, "policy")
+            .as_deref()
+            .map(|p| p.contains("no MCLT cap")),
+        Some(true),
+        "{s}"
+    );
+
+    // (e) Restart on the same state directory: the recorded state, STARTUP (its STATE carries
+    // the STARTUP flag and the previous state), then back to NORMAL on both. The partner went
+    // PARTNER-DOWN before our recorded operating-until (TIME-OF-FAILURE), so §8.3.2 step 5
+    // gives POTENTIAL-CONFLICT, not RECOVER (docs/failover.md D15): the conservative path.
+    let before = pair.primary.log().len();
+    let secondary_before = pair.secondary.log().len();
+    let primary = pair.start_primary();
+    pair.primary.wait_state("NORMAL", Duration::from_secs(90));
+    pair.secondary.wait_state("NORMAL", Duration::from_secs(30));
+    let log = pair.primary.log()[before..].to_owned();
+    assert!(log.contains("recorded state NORMAL"), "{log}");
+    let steps = [
+        "STARTUP -> POTENTIAL-CONFLICT",
+        "POTENTIAL-CONFLICT -> CONFLICT-DONE",
+        "CONFLICT-DONE -> NORMAL",
+    ];
+    let mut at = 0;
+    for step in steps {
+        let found = log[at..]
+            .find(step)
+            .unwrap_or_else(|| panic!("{step} after {at}: {log}"));
+        at += found;
+    }
+    let log = pair.secondary.log()[secondary_before..].to_owned();
+    assert!(
+        log.contains("partner in COMMUNICATIONS-INTERRUPTED since") && log.contains("(STARTUP)"),
+        "the partner's STARTUP flag and previous state seen: {log}"
+    );
+    assert!(log.contains("PARTNER-DOWN -> POTENTIAL-CONFLICT"), "{log}");
+    primary.stop().expect("primary stops");
+    secondary.stop().expect("secondary stops");
+    if std::env::var_os("FO_DEBUG").is_some() {
+        eprintln!(
+            "PRIMARY:\n{}\nSECONDARY:\n{}",
+            pair.primary.log(),
+            pair.secondary.log()
+        );
+    }
+}

@@ -1,0 +1,1184 @@
+//! The failover control plane of `tandem run` (RFC 8156): one [`Endpoint`] per `[[failover]]`
+//! relationship, driven from the main thread's [`EventLoop`] in both datapath modes.
+//!
+//! * The secondary listens on `[local]:port` ([`FailoverKey::Listener`]); a connection from an
+//!   address with no relationship in which we are secondary towards it is dropped at once,
+//!   unanswered, logged and counted (§6.1). At most [`MAX_PENDING`] accepted connections may
+//!   wait for their CONNECT (§10: "limit the number of accepted connections"), each at most
+//!   [`PENDING_TIMEOUT`]; the CONNECT's relationship name picks the relationship
+//!   ([`connect_relationship_name`], §6.1, §6.2).
+//! * The primary connects to `peer:port` at once, and after every loss again after
+//!   `connect-retry` seconds, doubling after each attempt that did not reach communications OK
+//!   up to 12 × `connect-retry`; it never gives up (§6.1).
+//! * The transport ([`tandem_datapath::link`]) does the framing, STARTTLS and TLS; the endpoint
+//!   gets `handle_connected` once the link is established (TLS done).
+//! * After every input the endpoint's outputs are drained in its documented order: each
+//!   persist record is written to `<state-dir>/failover-<name>.state` durably
+//!   ([`state_file`]) *before* `handle_persisted` releases the frames that depend on it; then
+//!   the frames go to the link, the events are logged, and each policy change is handed to the
+//!   datapath ([`FailoverPlane::take_policy`]).
+//! * Time: a monotonic millisecond clock from the plane's start and the wall clock as RFC 8156
+//!   §3 time, read at each input ([`Now`]).
+//!
+//! The owner of the loop gives the plane a place in its key type (`K: From<FailoverKey>`),
+//! calls [`FailoverPlane::register`] once, hands every wake of a [`FailoverKey`] to
+//! [`FailoverPlane::handle`], calls [`FailoverPlane::arm`] after each turn, and installs what
+//! [`FailoverPlane::take_policy`] returns in every engine. On a stop signal,
+//! [`FailoverPlane::shutdown`] sends each partner a DISCONNECT (ServerShuttingDown) and waits
+//! a bounded time for it to leave.
+
+pub mod policy;
+pub mod state_file;
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::io;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use mio::net::TcpListener;
+use tandem_config::{Config, Failover, FailoverRole, FailoverSecurity};
+use tandem_datapath::link::{
+    CloseKind, CloseReason, Link, LinkEvent, PeerIdentity, Security, TlsPaths, TlsSettings,
+};
+use tandem_failover::{
+    DownReason, Endpoint, Event, FailoverTime, LinkStatus, Now, Operator, Persisted, Phase, Role,
+    ServingPolicy, StateName, Transmit, connect_relationship_name,
+};
+use tandem_lease::{AddressShare, PrefixShare, Responsiveness};
+
+use crate::control::report::FailoverView;
+use crate::event_loop::{EventLoop, Interest, Token, Wake};
+use crate::timefmt::unix_now;
+
+/// Accepted connections waiting for their CONNECT, at most.
+pub const MAX_PENDING: usize = 8;
+/// Longest an accepted connection may take to send its CONNECT (TLS included).
+pub const PENDING_TIMEOUT: Duration = Duration::from_secs(15);
+/// The primary's back-off stops at this many times `connect-retry`.
+pub const RETRY_CAP_FACTOR: u32 = 12;
+/// Longest [`FailoverPlane::shutdown`] waits for the DISCONNECTs to leave.
+pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
+/// How soon a failed state-file write is tried again.
+const PERSIST_RETRY: Duration = Duration::from_secs(1);
+
+/// The failover plane's sources and timers, as keys of the owner's event loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FailoverKey {
+    /// Listening socket `n` (secondary).
+    Listener(usize),
+    /// Connection `n` (numbers are never reused): its socket and its deadlines.
+    Conn(u64),
+    /// Relationship `n`'s endpoint timer (and the retry of a failed state-file write).
+    Endpoint(usize),
+    /// Relationship `n`'s next connection attempt (primary).
+    Retry(usize),
+}
+
+/// Counters of the plane besides each relationship's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlaneCounters {
+    /// Connections from an address with no relationship: dropped unanswered.
+    pub unknown_peer: u64,
+    /// Connections dropped because [`MAX_PENDING`] were waiting already.
+    pub too_many_pending: u64,
+    /// Accepted connections whose first message was not a CONNECT, or which sent none within
+    /// [`PENDING_TIMEOUT`].
+    pub no_connect: u64,
+    /// Transport closes before a relationship was chosen, by [`CloseKind`].
+    pub pending_closed: [u64; CloseKind::ALL.len()],
+}
+
+/// One connection: its link, its registration and whose it is.
+#[derive(Debug)]
+struct Conn {
+    link: Link,
+    token: Token,
+    /// The relationship it belongs to (`None`: accepted, CONNECT not seen yet).
+    rel: Option<usize>,
+    /// The endpoint counts it as its connection (cleared when the endpoint closed it).
+    current: bool,
+    /// TLS identity, once established.
+    tls: Option<PeerIdentity>,
+    /// Established (TLS done on a secure link).
+    established: bool,
+    /// Accepted at; a pending connection must send CONNECT by `PENDING_TIMEOUT` after.
+    accepted: Instant,
+    /// Accepted: the relationship its address matched (its closes are counted there before
+    /// a CONNECT binds it).
+    candidate: Option<usize>,
+}
+
+/// One `[[failover]]` relationship.
+#[derive(Debug)]
+struct Relationship {
+    cfg: Failover,
+    endpoint: Endpoint,
+    state_file: std::path::PathBuf,
+    security: Security,
+    /// The endpoint's connection.
+    conn: Option<u64>,
+    /// A record the endpoint gave that is not durable yet (the write failed).
+    unwritten: Option<Persisted>,
+    tls_peer: Option<PeerIdentity>,
+    /// Why the last connection ended, as the transport saw it.
+    last_close: Option<CloseReason>,
+    /// Primary: the next attempt's delay, and when it is due.
+    retry_delay: Duration,
+    next_attempt: Option<Instant>,
+    /// Transport closes of this relationship's connections, by [`CloseKind`].
+    closes: [u64; CloseKind::ALL.len()],
+    /// State-file writes that failed.
+    persist_errors: u64,
+    /// Connection attempts (primary) or accepted connections bound here (secondary).
+    connections: u64,
+}
+
+/// The failover plane (see the module docs).
+#[derive(Debug)]
+pub struct FailoverPlane {
+    rels: Vec<Relationship>,
+    listeners: Vec<(TcpListener, SocketAddr, Option<Token>)>,
+    conns: BTreeMap<u64, Conn>,
+    next_conn: u64,
+    start: Instant,
+    /// A policy change the datapath has not taken yet.
+    policy: Option<ServingPolicy>,
+    /// Timers need re-arming.
+    dirty: bool,
+    counters: PlaneCounters,
+}
+
+/// The RFC 8156 §8 name of a state.
+pub const fn state_name(s: StateName) -> &'static str {
+    match s {
+        StateName::Startup => "STARTUP",
+        StateName::Normal => "NORMAL",
+        StateName::CommunicationsInterrupted => "COMMUNICATIONS-INTERRUPTED",
+        StateName::PartnerDown => "PARTNER-DOWN",
+        StateName::PotentialConflict => "POTENTIAL-CONFLICT",
+        StateName::Recover => "RECOVER",
+        StateName::RecoverWait => "RECOVER-WAIT",
+        StateName::RecoverDone => "RECOVER-DONE",
+        StateName::ResolutionInterrupted => "RESOLUTION-INTERRUPTED",
+        StateName::ConflictDone => "CONFLICT-DONE",
+    }
+}
+
+/// A policy for people: `responsive, new leases, odd addresses, FREE prefixes, MCLT 3600 s`.
+pub fn policy_text(p: &ServingPolicy) -> String {
+    let r = match p.responsiveness {
+        Responsiveness::Responsive => "responsive",
+        Responsiveness::RenewResponsive => "renew responsive",
+        Responsiveness::Unresponsive => "unresponsive",
+    };
+    let a = match p.addresses {
+        AddressShare::All => "all addresses",
+        AddressShare::Odd => "odd addresses",
+        AddressShare::Even => "even addresses",
+    };
+    let x = match p.prefixes {
+        PrefixShare::All => "all prefixes",
+        PrefixShare::Free => "FREE prefixes",
+        PrefixShare::FreeBackup => "FREE-BACKUP prefixes",
+    };
+    let m = p
+        .mclt
+        .map_or_else(|| "no MCLT cap".to_owned(), |m| format!("MCLT {m} s"));
+    let n = if p.new_leases {
+        "new leases"
+    } else {
+        "renewals only"
+    };
+    format!("{r}, {n}, {a}, {x}, {m}")
+}
+
+/// Why a link went down, for people.
+fn down_text(reason: &DownReason) -> String {
+    match reason {
+        DownReason::TransportClosed => "transport closed".to_owned(),
+        DownReason::KeepaliveExpired => "nothing heard within keepalive-time (§6.6)".to_owned(),
+        DownReason::PartnerDisconnected(s) => format!(
+            "partner sent DISCONNECT{}",
+            s.map_or_else(String::new, |s| format!(" (status {})", s.0))
+        ),
+        DownReason::ConnectRefusedByPartner(s) => {
+            format!("partner refused our CONNECT (status {})", s.0)
+        }
+        DownReason::ConnectRefused(s) => {
+            format!("we refused the partner's CONNECT (status {})", s.0)
+        }
+        DownReason::ExcessiveTimeSkew => "clocks more than 5 s apart (§7.1)".to_owned(),
+        DownReason::PeerMisbehaved(k) => format!("partner broke the protocol ({k:?})"),
+        DownReason::UpdateTimeout => "no UPDDONE in time (§8.5.2)".to_owned(),
+        DownReason::Replaced => "replaced by a new connection".to_owned(),
+        DownReason::Shutdown => "shut down".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The endpoint configuration of `f`.
+fn endpoint_config(f: &Failover) -> tandem_failover::Config {
+    let role = match f.role {
+        FailoverRole::Primary => Role::Primary,
+        FailoverRole::Secondary => Role::Secondary,
+    };
+    let mut c = tandem_failover::Config::new(role, f.name.clone());
+    c.mclt = f.mclt;
+    c.keepalive = f.keepalive;
+    c.max_unacked_bndupd = f.max_unacked_bndupd;
+    c.startup_secs = f.startup_time;
+    c.auto_partner_down = f.auto_partner_down;
+    c
+}
+
+/// The transport security of `f`, its TLS files loaded.
+///
+/// # Errors
+/// A TLS file is unusable (the error names the field and the file).
+pub fn security_of(f: &Failover) -> Result<Security, tandem_datapath::link::TlsError> {
+    match &f.security {
+        FailoverSecurity::Insecure => Ok(Security::Insecure),
+        FailoverSecurity::Tls(t) => TlsSettings::load(&TlsPaths {
+            ca: &t.ca,
+            cert: &t.cert,
+            key: &t.key,
+            peer_names: &t.peer_names,
+        })
+        .map(|s| Security::Tls(Arc::new(s))),
+    }
+}
+
+/// The problems that make `config`'s failover unusable by this build (docs/failover.md D21):
+/// `(field, message)`. Empty when there is nothing to refuse.
+pub fn unsupported(config: &Config) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if config.failover.len() > 1 {
+        out.push((
+            "failover[1]".to_owned(),
+            format!(
+                "{} [[failover]] relationships: this version serves every subnet under one \
+                 failover policy, so a server takes part in one relationship only, covering \
+                 all its subnets (docs/failover.md D21)",
+                config.failover.len()
+            ),
+        ));
+    }
+    for (i, f) in config.failover.iter().enumerate() {
+        if f.subnets.len() != config.subnets.len() {
+            out.push((
+                format!("failover[{i}].subnets"),
+                format!(
+                    "covers {} of the {} subnets: this version cannot serve some subnets \
+                     standalone and others in failover; list them all, or leave `subnets` \
+                     out (docs/failover.md D21)",
+                    f.subnets.len(),
+                    config.subnets.len()
+                ),
+            ));
+        }
+    }
+    out
+}
+
+impl FailoverPlane {
+    /// The plane of `config`'s relationships with their state files in `state_dir`; `None`
+    /// without any `[[failover]]` (the server stays standalone).
+    ///
+    /// # Errors
+    /// A configuration this build cannot honour ([`unsupported`]), unusable TLS files, an
+    /// unreadable state file, or a listening socket that cannot be opened.
+    pub fn open(config: &Config, state_dir: &Path) -> anyhow::Result<Option<Self>> {
+        if config.failover.is_empty() {
+            return Ok(None);
+        }
+        if let Some((field, msg)) = unsupported(config).into_iter().next() {
+            anyhow::bail!("{field}: {msg}");
+        }
+        let start = Instant::now();
+        let mut plane = Self {
+            rels: Vec::new(),
+            listeners: Vec::new(),
+            conns: BTreeMap::new(),
+            next_conn: 0,
+            start,
+            policy: None,
+            dirty: true,
+            counters: PlaneCounters::default(),
+        };
+        let now = plane.now();
+        for (i, f) in config.failover.iter().enumerate() {
+            let security = security_of(f)
+                .map_err(|e| anyhow::anyhow!("failover[{i}].{}: {e}", e.field.key()))?;
+            let path = state_file::path(state_dir, &f.name);
+            let persisted = state_file::load(&path)?;
+            match &persisted {
+                Some(p) => tracing::info!(
+                    "failover {}: recorded state {} since {} (previous {}), partner {}",
+                    f.name,
+                    state_name(p.state),
+                    p.state_since.0,
+                    p.previous.map_or("-", state_name),
+                    p.partner.map_or("unknown", |r| state_name(r.state)),
+                ),
+                None => tracing::info!("failover {}: no recorded state (first start)", f.name),
+            }
+            let endpoint = Endpoint::new(endpoint_config(f), persisted, now)
+                .map_err(|e| anyhow::anyhow!("failover[{i}]: {e}"))?;
+            let base = Duration::from_secs(u64::from(f.connect_retry));
+            plane.rels.push(Relationship {
+                cfg: f.clone(),
+                endpoint,
+                state_file: path,
+                security,
+                conn: None,
+                unwritten: None,
+                tls_peer: None,
+                last_close: None,
+                retry_delay: base,
+                next_attempt: None,
+                closes: [0; CloseKind::ALL.len()],
+                persist_errors: 0,
+                connections: 0,
+            });
+            if f.role == FailoverRole::Secondary {
+                let ip = f.local.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+                let addr = SocketAddr::new(ip, f.port);
+                if !plane.listeners.iter().any(|(_, a, _)| *a == addr) {
+                    let l = TcpListener::bind(addr).with_context(|| {
+                        format!("failover {}: listening on {addr} (RFC 8156 §6.1)", f.name)
+                    })?;
+                    tracing::info!("failover {}: listening on {addr}", f.name);
+                    plane.listeners.push((l, addr, None));
+                }
+            }
+        }
+        for i in 0..plane.rels.len() {
+            plane.drive(i);
+        }
+        // The engines start under the endpoint's policy (STARTUP: unresponsive), never
+        // standalone.
+        if let Some(r) = plane.rels.first() {
+            plane.policy = Some(r.endpoint.policy());
+        }
+        Ok(Some(plane))
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            mono_ms: u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX),
+            wall: FailoverTime::from_unix(unix_now()),
+        }
+    }
+
+    fn instant_of(&self, mono_ms: u64) -> Instant {
+        self.start
+            .checked_add(Duration::from_millis(mono_ms))
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400))
+    }
+
+    /// Registers the listeners and schedules the primaries' first connection attempts.
+    ///
+    /// # Errors
+    /// If a listener cannot be registered.
+    pub fn register<K>(&mut self, ev: &mut EventLoop<K>) -> io::Result<()>
+    where
+        K: From<FailoverKey> + Copy + Eq + Hash + Debug,
+    {
+        for (n, (l, _, token)) in self.listeners.iter_mut().enumerate() {
+            *token = Some(ev.register(l, Interest::READABLE, FailoverKey::Listener(n).into())?);
+        }
+        let now = Instant::now();
+        for (i, r) in self.rels.iter_mut().enumerate() {
+            if r.cfg.role == FailoverRole::Primary {
+                r.next_attempt = Some(now);
+                ev.set_timer(FailoverKey::Retry(i).into(), now);
+            }
+        }
+        self.dirty = true;
+        self.arm(ev);
+        Ok(())
+    }
+
+    /// The policy to install in every engine, if it changed since the last call.
+    pub fn take_policy(&mut self) -> Option<ServingPolicy> {
+        self.policy.take()
+    }
+
+    /// The policy in force now (of the one relationship).
+    pub fn policy(&self) -> ServingPolicy {
+        self.rels
+            .first()
+            .map_or(ServingPolicy::STANDALONE, |r| r.endpoint.policy())
+    }
+
+    /// Handles one wake of a [`FailoverKey`] source or timer.
+    pub fn handle<K>(&mut self, wake: Wake<FailoverKey>, ev: &mut EventLoop<K>)
+    where
+        K: From<FailoverKey> + Copy + Eq + Hash + Debug,
+    {
+        match wake {
+            Wake::Ready {
+                key: FailoverKey::Listener(n),
+                ..
+            } => self.accept(n, ev),
+            Wake::Ready {
+                key: FailoverKey::Conn(id),
+                ..
+            } => self.conn_ready(id, false, ev),
+            Wake::Timer(FailoverKey::Conn(id)) => self.conn_ready(id, true, ev),
+            Wake::Timer(FailoverKey::Endpoint(i)) => {
+                let now = self.now();
+                if let Some(r) = self.rels.get_mut(i) {
+                    r.endpoint.handle_timeout(now);
+                }
+                self.drive(i);
+            }
+            Wake::Timer(FailoverKey::Retry(i)) => self.attempt(i, ev),
+            Wake::Timer(FailoverKey::Listener(_))
+            | Wake::Ready {
+                key: FailoverKey::Endpoint(_) | FailoverKey::Retry(_),
+                ..
+            } => {}
+        }
+        self.dirty = true;
+        self.arm(ev);
+    }
+
+    /// Re-arms the timers of every endpoint and connection after a change.
+    pub fn arm<K>(&mut self, ev: &mut EventLoop<K>)
+    where
+        K: From<FailoverKey> + Copy + Eq + Hash + Debug,
+    {
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
+        for i in 0..self.rels.len() {
+            let Some(r) = self.rels.get(i) else { continue };
+            let key = FailoverKey::Endpoint(i).into();
+            let due = r.endpoint.poll_timeout().map(|ms| self.instant_of(ms));
+            let due = match (due, r.unwritten.is_some()) {
+                (d, true) => Some(d.map_or(Instant::now() + PERSIST_RETRY, |d| {
+                    d.min(Instant::now() + PERSIST_RETRY)
+                })),
+                (d, false) => d,
+            };
+            match due {
+                Some(at) => ev.set_timer(key, at),
+                None => {
+                    ev.cancel_timer(key);
+                }
+            }
+        }
+        for (&id, c) in &self.conns {
+            let key = FailoverKey::Conn(id).into();
+            let mut due = c.link.poll_timeout();
+            if c.rel.is_none() {
+                let pending = c.accepted + PENDING_TIMEOUT;
+                due = Some(due.map_or(pending, |d| d.min(pending)));
+            }
+            match due {
+                Some(at) => ev.set_timer(key, at),
+                None => {
+                    ev.cancel_timer(key);
+                }
+            }
+        }
+    }
+
+    /// Accepts what waits on listener `n`.
+    fn accept<K>(&mut self, n: usize, ev: &mut EventLoop<K>)
+    where
+        K: From<FailoverKey> + Copy + Eq + Hash + Debug,
+    {
+        loop {
+            let Some((l, local, _)) = self.listeners.get(n) else {
+                return;
+            };
+            let local = *local;
+            let (stream, peer) = match l.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::warn!("failover listener {local}: accept: {e}");
+                    return;
+                }
+            };
+            let ip = peer.ip().to_canonical();
+            // §6.1: only from an address we are secondary towards.
+            let Some(first) = self.rels.iter().position(|r| {
+                r.cfg.role == FailoverRole::Secondary
+                    && r.cfg.peer.to_canonical() == ip
+                    && SocketAddr::new(r.cfg.local.unwrap_or(local.ip()), r.cfg.port) == local
+            }) else {
+                self.counters.unknown_peer += 1;
+                tracing::warn!(
+                    "failover: dropped a connection from {peer} on {local}: no relationship \
+                     with that address (RFC 8156 §6.1)"
+                );
+                drop(stream);
+                continue;
+            };
+            let pending = self.conns.values().filter(|c| c.rel.is_none()).count();
+            if pending >= MAX_PENDING {
+                self.counters.too_many_pending += 1;
+                tracing::warn!(
+                    "failover: dropped a connection from {peer}: {pending} connections already \
+                     wait for their CONNECT (RFC 8156 §10)"
+                );
+                continue;
+            }
+            let security = self
+                .rels
+                .get(first)
+                .map_or(Security::Insecure, |r| r.security.clone());
+            let link = Link::accept(stream, peer, security, Instant::now());
+            tracing::info!("failover: connection from {peer} on {local}");
+            if let Some(id) = self.add_conn(link, None, ev)
+                && let Some(c) = self.conns.get_mut(&id)
+            {
+                c.candidate = Some(first);
+            }
+        }
+    }
+
+    fn add_conn<K>(
+        &mut self,
+        mut link: Link,
+        rel: Option<usize>,
+        ev: &mut EventLoop<K>,
+    ) -> Option<u64>
+    where
+        K: From<FailoverKey> + Copy + Eq + Hash + Debug,
+    {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        let token = match ev.register(
+            link.stream_mut(),
+            Interest::READABLE | Interest::WRITABLE,
+            FailoverKey::Conn(id).into(),
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("failover: registering a connection: {e}");
+                return None;
+            }
+        };
+        self.conns.insert(
+            id,
+            Conn {
+                link,
+                token,
+                rel,
+                current: rel.is_some(),
+                tls: None,
+                established: false,
+                accepted: Instant::now(),
+                candidate: rel,
+            },
+        );
+        if let Some(r) = rel.and_then(|i| self.rels.get_mut(i)) {
+            r.conn = Some(id);
+        }
+        // Data may be there already (edge-triggered): look at once.
+        ev.set_timer(FailoverKey::Conn(id).into(), Instant::now());
+        Some(id)
+    }
+
+    /// The primary's connection attempt for relationship `i`.
+    fn attempt<K>(&mut self, i: usize, ev: &mut EventLoop<K>)
+    where
+        K: From<FailoverKey> + Copy + Eq + Hash + Debug,
+    {
+        let Some(r) = self.rels.get_mut(i) else {
+            return;
+        };
+        r.next_attempt = None;
+        if r.conn.is_some() || r.endpoint_finished() {
+            return;
+        }
+        let peer = SocketAddr::new(r.cfg.peer, r.cfg.port);
+        r.connections += 1;
+        match Link::connect(peer, r.cfg.local, r.security.clone(), Instant::now()) {
+            Ok(link) => {
+                tracing::debug!("failover {}: connecting to {peer}", r.cfg.name);
+                if self.add_conn(link, Some(i), ev).is_none() {
+                    self.schedule_retry(i, ev);
+                }
+            }
+            Err(e) => {
+                tracing::warn!("failover {}: connecting to {peer}: {e}", r.cfg.name);
+                r.closes[CloseKind::ConnectFailed as usize] += 1;
+                r.last_close = Some(CloseReason {
+                    kind: CloseKind::ConnectFailed,
+                    detail: e.to_string(),
+                });
+                self.schedule_retry(i, ev);
+            }
+        }
+    }
+
+    /// The next attempt after the current delay; the delay doubles up to the cap (§6.1
+    /// "SHOULD reduce the frequency", "MUST keep trying").
+    fn schedule_retry<K>(&mut self, i: usize, ev: &mut EventLoop<K>)
+    where
+        K: From<FailoverKey> + Copy + Eq + Hash + Debug,
+    {
+        let Some(r) = self.rels.get_mut(i) else {
+            return;
+        };
+        if r.cfg.role != FailoverRole::Primary || r.endpoint_finished() {
+            return;
+        }
+        let at = Instant::now() + r.retry_delay;
+        r.next_attempt = Some(at);
+        ev.set_timer(FailoverKey::Retry(i).into(), at);
+        let cap = Duration::from_secs(u64::from(r.cfg.connect_retry) * u64::from(RETRY_CAP_FACTOR));
+        r.retry_delay = (r.retry_delay * 2).min(cap);
+    }
+
+    /// A connection's readiness or timer.
+    fn conn_ready<K>(&mut self, id: u64, timer: bool, ev: &mut EventLoop<K>)
+    where
+        K: From<FailoverKey> + Copy + Eq + Hash + Debug,
+    {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let now = Instant::now();
+        c.link.on_ready(now);
+        if timer {
+            c.link.on_timeout(now);
+            if c.rel.is_none() && now >= c.accepted + PENDING_TIMEOUT && !c.link.is_closed() {
+                self.counters.no_connect += 1;
+                tracing::warn!(
+                    "failover: {} sent no CONNECT within {PENDING_TIMEOUT:?}: closed",
+                    c.link.peer()
+                );
+                c.link.abort("no CONNECT in time");
+            }
+        }
+        while let Some(event) = self.conns.get_mut(&id).and_then(|c| c.link.poll_event()) {
+            self.link_event(id, event, ev);
+        }
+        let closed = self.conns.get(&id).is_some_and(|c| c.link.is_closed());
+        if closed && let Some(mut c) = self.conns.remove(&id) {
+            ev.cancel_timer(FailoverKey::Conn(id).into());
+            if let Err(e) = ev.deregister(c.link.stream_mut(), c.token) {
+                tracing::debug!("failover: deregistering a connection: {e}");
+            }
+        }
+    }
+
+    fn link_event<K>(&mut self, id: u64, event: LinkEvent, ev: &mut EventLoop<K>)
+    where
+        K: From<FailoverKey> + Copy + Eq + Hash + Debug,
+    {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let peer = c.link.peer();
+        match event {
+            LinkEvent::Established { tls } => {
+                c.established = true;
+                if let Some(t) = &tls {
+                    tracing::info!("failover: TLS with {peer} established: partner {t}");
+                }
+                c.tls = tls.clone();
+                if let Some(i) = c.rel
+                    && c.current
+                {
+                    let now = self.now();
+                    if let Some(r) = self.rels.get_mut(i) {
+                        tracing::info!("failover {}: connected to {peer}", r.cfg.name);
+                        r.tls_peer = tls;
+                        r.endpoint.handle_connected(now);
+                    }
+                    self.drive(i);
+                }
+            }
+            LinkEvent::Message(body) => match c.rel {
+                Some(i) if c.current => {
+                    let now = self.now();
+                    if let Some(r) = self.rels.get_mut(i) {
+                        r.endpoint.handle_message(now, &body);
+                    }
+                    self.drive(i);
+                }
+                Some(_) => {}
+                None => self.route(id, &body),
+            },
+            LinkEvent::Closed(reason) => {
+                let (rel, current) = (c.rel, c.current);
+                c.current = false;
+                let level_warn = !matches!(reason.kind, CloseKind::Local);
+                match rel.and_then(|i| self.rels.get_mut(i)) {
+                    Some(r) => {
+                        if let Some(slot) = r.closes.get_mut(reason.kind as usize) {
+                            *slot += 1;
+                        }
+                        if level_warn {
+                            tracing::warn!(
+                                "failover {}: connection with {peer} closed: {reason}",
+                                r.cfg.name
+                            );
+                        } else {
+                            tracing::info!(
+                                "failover {}: connection with {peer} closed: {reason}",
+                                r.cfg.name
+                            );
+                        }
+                        if current || r.last_close.is_none() {
+                            r.last_close = Some(reason);
+                        }
+                    }
+                    None => {
+                        if let Some(slot) =
+                            self.counters.pending_closed.get_mut(reason.kind as usize)
+                        {
+                            *slot += 1;
+                        }
+                        if let Some(r) = c.candidate.and_then(|i| self.rels.get_mut(i)) {
+                            if let Some(slot) = r.closes.get_mut(reason.kind as usize) {
+                                *slot += 1;
+                            }
+                            if r.conn.is_none() {
+                                r.last_close = Some(reason.clone());
+                            }
+                        }
+                        tracing::warn!(
+                            "failover: connection from {peer} closed before its CONNECT: {reason}"
+                        );
+                    }
+                }
+                if let Some(i) = rel {
+                    if current {
+                        let now = self.now();
+                        if let Some(r) = self.rels.get_mut(i) {
+                            if r.conn == Some(id) {
+                                r.conn = None;
+                                r.tls_peer = None;
+                            }
+                            r.endpoint.handle_closed(now);
+                        }
+                        self.drive(i);
+                    }
+                    if self.rels.get(i).is_some_and(|r| r.conn.is_none()) {
+                        self.schedule_retry(i, ev);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The first message of an accepted connection: a CONNECT names the relationship (§6.1).
+    fn route(&mut self, id: u64, body: &[u8]) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let peer = c.link.peer().ip().to_canonical();
+        let Some(name) = connect_relationship_name(body) else {
+            self.counters.no_connect += 1;
+            tracing::warn!(
+                "failover: the first message from {peer} is not a CONNECT (type {}): closed",
+                body.first().copied().unwrap_or(0)
+            );
+            c.link.abort("first message not a CONNECT");
+            return;
+        };
+        let candidates: Vec<usize> = self
+            .rels
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.cfg.role == FailoverRole::Secondary && r.cfg.peer.to_canonical() == peer
+            })
+            .map(|(i, _)| i)
+            .collect();
+        // By name; without a name the only one; otherwise the first, whose endpoint refuses a
+        // wrong name with CONNECTREPLY ConfigurationConflict (D10).
+        let chosen = candidates
+            .iter()
+            .copied()
+            .find(|&i| {
+                self.rels
+                    .get(i)
+                    .is_some_and(|r| Some(r.cfg.name.as_str()) == name)
+            })
+            .or_else(|| candidates.first().copied());
+        let Some(i) = chosen else {
+            c.link.abort("no relationship");
+            return;
+        };
+        let tls = c.tls.clone();
+        c.rel = Some(i);
+        c.current = true;
+        let now = self.now();
+        let old = self.rels.get_mut(i).and_then(|r| r.conn.replace(id));
+        if let Some(old) = old
+            && let Some(oc) = self.conns.get_mut(&old)
+        {
+            // The new connection wins (the partner restarted, or the old one is dead and we
+            // have not noticed yet).
+            oc.current = false;
+            oc.link
+                .abort("replaced by a new connection from the partner");
+            if let Some(r) = self.rels.get_mut(i) {
+                r.endpoint.handle_closed(now);
+            }
+            self.drive(i);
+        }
+        if let Some(r) = self.rels.get_mut(i) {
+            r.connections += 1;
+            r.tls_peer = tls;
+            tracing::info!(
+                "failover {}: CONNECT from {peer}{}",
+                r.cfg.name,
+                name.map_or_else(String::new, |n| format!(" for relationship {n:?}"))
+            );
+            r.endpoint.handle_connected(now);
+            r.endpoint.handle_message(now, body);
+        }
+        self.drive(i);
+    }
+
+    /// Drains endpoint `i`'s outputs in the documented order: persist (durable before the
+    /// confirmation), transmit, events.
+    fn drive(&mut self, i: usize) {
+        self.dirty = true;
+        let Some(r) = self.rels.get_mut(i) else {
+            return;
+        };
+        loop {
+            // 1. Records: durable before `handle_persisted` releases what depends on them.
+            if r.unwritten.is_none() {
+                r.unwritten = r.endpoint.poll_persist();
+            }
+            if let Some(record) = r.unwritten {
+                match state_file::store(&r.state_file, &record) {
+                    Ok(()) => {
+                        r.unwritten = None;
+                        r.endpoint.handle_persisted();
+                        continue;
+                    }
+                    Err(e) => {
+                        r.persist_errors += 1;
+                        tracing::error!(
+                            "failover {}: writing {}: {e}; frames held until it is written",
+                            r.cfg.name,
+                            r.state_file.display()
+                        );
+                    }
+                }
+            }
+            // 2. Frames, in order; a close after them.
+            let mut sent = false;
+            while let Some(t) = r.endpoint.poll_transmit() {
+                sent = true;
+                let conn = r.conn.and_then(|id| self.conns.get_mut(&id));
+                match t {
+                    Transmit::Frame(f) => {
+                        if let Some(c) = conn {
+                            c.link.send(&f);
+                        }
+                    }
+                    Transmit::Close { reason } => {
+                        if let Some(c) = conn {
+                            c.current = false;
+                            c.link.close(&down_text(&reason), Instant::now());
+                        }
+                        r.conn = None;
+                        r.tls_peer = None;
+                    }
+                }
+            }
+            // 3. Events.
+            while let Some(e) = r.endpoint.poll_event() {
+                let name = &r.cfg.name;
+                match e {
+                    Event::StateChanged { from, to } => tracing::info!(
+                        "failover {name}: {} -> {}",
+                        state_name(from),
+                        state_name(to)
+                    ),
+                    Event::PolicyChanged(p) => {
+                        tracing::info!("failover {name}: serving policy: {}", policy_text(&p));
+                        self.policy = Some(p);
+                    }
+                    Event::PartnerStateChanged(p) => tracing::info!(
+                        "failover {name}: partner in {} since {}{}",
+                        state_name(p.state),
+                        p.since.0,
+                        if p.flags.0 & tandem_wire::failover::option::ServerFlags::STARTUP != 0 {
+                            " (STARTUP)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    Event::LinkUp => {
+                        tracing::info!("failover {name}: communications OK (RFC 8156 §6.1)");
+                        r.retry_delay = Duration::from_secs(u64::from(r.cfg.connect_retry.max(1)));
+                    }
+                    Event::LinkDown(reason) => {
+                        tracing::warn!("failover {name}: link down: {}", down_text(&reason));
+                    }
+                    Event::PeerMisbehaved(p) => tracing::warn!(
+                        "failover {name}: the partner broke the protocol: {p:?} ({})",
+                        p.text()
+                    ),
+                    Event::Alarm(s) => tracing::error!(
+                        "failover {name}: ALARM: entered {} (RFC 8156 §8.9, §8.11)",
+                        state_name(s)
+                    ),
+                    Event::ExcessiveTimeSkew(s) => tracing::error!(
+                        "failover {name}: the partner's clock is {s} s off ours (more than 5 s, \
+                         RFC 8156 §7.1): fix the clocks"
+                    ),
+                    other => tracing::info!("failover {name}: {other:?}"),
+                }
+            }
+            if !sent && r.unwritten.is_none() {
+                break;
+            }
+            if r.unwritten.is_some() {
+                break;
+            }
+        }
+    }
+
+    /// `tandem partner-down [NAME]` (RFC 8156 §8.8.2, §8.9.2, §8.11.2 external command).
+    ///
+    /// # Errors
+    /// No such relationship (or a name is needed), or the endpoint refuses in its state.
+    pub fn partner_down(&mut self, name: Option<&str>) -> Result<String, String> {
+        let i = match name {
+            Some(n) => self
+                .rels
+                .iter()
+                .position(|r| r.cfg.name == n)
+                .ok_or_else(|| format!("no failover relationship named {n:?}"))?,
+            None if self.rels.len() == 1 => 0,
+            None => {
+                return Err(format!(
+                    "{} relationships: name one ({})",
+                    self.rels.len(),
+                    self.rels
+                        .iter()
+                        .map(|r| r.cfg.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        };
+        let now = self.now();
+        let Some(r) = self.rels.get_mut(i) else {
+            return Err("no such relationship".to_owned());
+        };
+        let before = r.endpoint.state().name();
+        r.endpoint
+            .handle_operator(now, Operator::PartnerDown)
+            .map_err(|e| format!("failover {}: refused: {e}", r.cfg.name))?;
+        tracing::warn!(
+            "failover {}: operator declared the partner down (was {})",
+            r.cfg.name,
+            state_name(before)
+        );
+        self.drive(i);
+        let r = self.rels.get(i).ok_or("no such relationship")?;
+        Ok(format!(
+            "failover {}: {} -> {}\n",
+            r.cfg.name,
+            state_name(before),
+            state_name(r.endpoint.state().name())
+        ))
+    }
+
+    /// Graceful stop (D7): each endpoint sends DISCONNECT with ServerShuttingDown, records
+    /// its last state, and the links are given up to [`SHUTDOWN_FLUSH`] to deliver it.
+    pub fn shutdown<K>(&mut self, ev: &mut EventLoop<K>, is_ours: impl Fn(K) -> Option<FailoverKey>)
+    where
+        K: From<FailoverKey> + Copy + Eq + Hash + Debug,
+    {
+        let now = self.now();
+        for i in 0..self.rels.len() {
+            if let Some(r) = self.rels.get_mut(i) {
+                if let Err(e) = r.endpoint.handle_operator(now, Operator::Shutdown) {
+                    tracing::debug!("failover {}: shutdown: {e}", r.cfg.name);
+                }
+                r.next_attempt = None;
+            }
+            ev.cancel_timer(FailoverKey::Retry(i).into());
+            self.drive(i);
+        }
+        // Pending connections are dropped; the others close after their last frames.
+        let pending: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.rel.is_none())
+            .map(|(&id, _)| id)
+            .collect();
+        for id in pending {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.link.abort("shutting down");
+            }
+        }
+        let deadline = Instant::now() + SHUTDOWN_FLUSH;
+        let mut wakes = Vec::new();
+        self.dirty = true;
+        while !self.conns.is_empty() && Instant::now() < deadline {
+            self.arm(ev);
+            for id in self.conns.keys().copied().collect::<Vec<_>>() {
+                self.conn_ready(id, false, ev);
+            }
+            if self.conns.is_empty() {
+                break;
+            }
+            ev.set_timer(FailoverKey::Retry(usize::MAX).into(), deadline);
+            if let Err(e) = ev.turn(&mut wakes) {
+                tracing::warn!("failover: shutdown: {e}");
+                break;
+            }
+            for wake in wakes.drain(..) {
+                if let Some(FailoverKey::Conn(id)) = is_ours(wake.key()) {
+                    self.conn_ready(id, matches!(wake, Wake::Timer(_)), ev);
+                }
+            }
+        }
+        ev.cancel_timer(FailoverKey::Retry(usize::MAX).into());
+        for (id, mut c) in std::mem::take(&mut self.conns) {
+            if !c.link.is_closed() {
+                tracing::warn!(
+                    "failover: connection with {} not closed within {SHUTDOWN_FLUSH:?}: dropped",
+                    c.link.peer()
+                );
+            }
+            ev.cancel_timer(FailoverKey::Conn(id).into());
+            let _ = ev.deregister(c.link.stream_mut(), c.token);
+        }
+    }
+
+    /// Every relationship as `status` shows it.
+    pub fn views(&self) -> Vec<FailoverView> {
+        let now_unix = unix_now();
+        self.rels
+            .iter()
+            .map(|r| {
+                let s = r.endpoint.status();
+                let unix = |t: FailoverTime| t.to_unix(now_unix);
+                let (link, link_detail) = match s.link {
+                    LinkStatus::Up { phase, .. } => (
+                        "up",
+                        match phase {
+                            Phase::AwaitConnectreply => "CONNECT sent, awaiting CONNECTREPLY",
+                            Phase::AwaitConnect => "awaiting CONNECT",
+                            Phase::AwaitState => "awaiting the partner's STATE",
+                            Phase::Established => "established",
+                        }
+                        .to_owned(),
+                    ),
+                    LinkStatus::Down { reason } => {
+                        let mut why =
+                            reason.map_or_else(|| "never connected".to_owned(), |d| down_text(&d));
+                        if let Some(c) = &r.last_close {
+                            why.push_str(&format!("; transport: {c}"));
+                        }
+                        if let Some(at) = r.next_attempt {
+                            let secs = at.saturating_duration_since(Instant::now()).as_secs();
+                            why.push_str(&format!("; next attempt in {secs} s"));
+                        } else if r.conn.is_some() {
+                            why.push_str("; connecting");
+                        }
+                        ("down", why)
+                    }
+                };
+                let mut counters: Vec<(String, u64)> = vec![
+                    ("connections".to_owned(), r.connections),
+                    ("persist_errors".to_owned(), r.persist_errors),
+                    (
+                        "disconnects_received".to_owned(),
+                        s.counters.disconnects_received,
+                    ),
+                    ("keepalive_expired".to_owned(), s.counters.keepalive_expired),
+                    ("excessive_skew".to_owned(), s.counters.excessive_skew),
+                    ("connects_refused".to_owned(), s.counters.connects_refused),
+                    (
+                        "connects_refused_by_partner".to_owned(),
+                        s.counters.connects_refused_by_partner,
+                    ),
+                    (
+                        "unknown_message_types".to_owned(),
+                        s.counters.unknown_message_types,
+                    ),
+                    ("bndupd_refused".to_owned(), s.counters.bndupd_refused),
+                    ("update_timeouts".to_owned(), s.counters.update_timeouts),
+                ];
+                let misbehaved: u64 = s.counters.misbehaved.iter().sum();
+                counters.push(("peer_misbehaved".to_owned(), misbehaved));
+                for (k, n) in CloseKind::ALL.iter().zip(r.closes) {
+                    counters.push((format!("close_{}", k.name()), n));
+                }
+                // The listener's drops before any relationship is known (shown with each).
+                counters.push((
+                    "dropped_unknown_peer".to_owned(),
+                    self.counters.unknown_peer,
+                ));
+                counters.push((
+                    "dropped_too_many_pending".to_owned(),
+                    self.counters.too_many_pending,
+                ));
+                counters.push(("dropped_no_connect".to_owned(), self.counters.no_connect));
+                let startup_flag = tandem_wire::failover::option::ServerFlags::STARTUP;
+                FailoverView {
+                    name: r.cfg.name.clone(),
+                    role: r.cfg.role.as_str().to_owned(),
+                    state: state_name(s.state).to_owned(),
+                    state_since: unix(s.state_since),
+                    previous: s.previous.map(|p| state_name(p).to_owned()),
+                    startup: s.flags.0 & startup_flag != 0,
+                    partner_state: s.partner.map(|p| state_name(p.state).to_owned()),
+                    partner_since: s.partner.map(|p| unix(p.since)),
+                    partner_startup: s.partner.is_some_and(|p| p.flags.0 & startup_flag != 0),
+                    link: link.to_owned(),
+                    link_detail,
+                    communications_ok: s.communications_ok,
+                    security: match r.security {
+                        Security::Insecure => "insecure",
+                        Security::Tls(_) => "tls",
+                    }
+                    .to_owned(),
+                    tls_peer: r.tls_peer.as_ref().map(ToString::to_string),
+                    last_contact: s.last_contact.map(unix),
+                    skew: s.skew,
+                    max_abs_skew: s.max_abs_skew,
+                    unacked: 0,
+                    mclt: s.mclt,
+                    policy: policy_text(&s.policy),
+                    counters,
+                }
+            })
+            .collect()
+    }
+
+    /// The plane's own counters.
+    pub const fn counters(&self) -> &PlaneCounters {
+        &self.counters
+    }
+}
+
+impl Relationship {
+    /// Shut down: no more connection attempts.
+    fn endpoint_finished(&self) -> bool {
+        matches!(
+            self.endpoint.status().link,
+            LinkStatus::Down {
+                reason: Some(DownReason::Shutdown)
+            }
+        )
+    }
+}
