@@ -22,6 +22,7 @@
 
 pub mod assert;
 pub mod burst;
+pub mod capture;
 pub mod client;
 pub mod clients;
 pub mod lab;

@@ -10,6 +10,9 @@
 //!   (3 s) PARTNER-DOWN, and restarting the primary on its state directory goes through
 //!   STARTUP and RECOVER… back to NORMAL on both (MCLT 30 s: RECOVER-WAIT takes ~30 s).
 //!
+//! The insecure pair's link is captured with tcpdump and decoded by tshark with the RFC 8156
+//! dissector (`contrib/wireshark`): every message must decode, nothing malformed or unknown.
+//!
 //! Certificates are made at test time with rcgen.
 
 use std::path::{Path, PathBuf};
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tandem_hwtest::burst::{self, ServerProcess};
+use tandem_hwtest::capture::{self, Capture};
 use tandem_hwtest::clients::ScratchDir;
 use tandem_hwtest::{Lab, require_privileges};
 
@@ -386,6 +390,17 @@ fn netns_failover_certificate_of_another_ca_is_refused() {
 fn netns_failover_sigkill_interrupts_auto_partner_down_and_restart_recovers() {
     require_privileges!();
     let pair = Pair::new("fo-kill", [Sec::Insecure, Sec::Insecure], Some(3));
+    // The link in the clear, for the dissector (tcpdump and tshark come with .ci/install).
+    let pcap = capture::capture_dir("fo-kill")
+        .expect("capture dir")
+        .join("link.pcap");
+    let dump = Capture::start(
+        pair.lab.server_ns(),
+        pair.lab.server_if(),
+        &pcap,
+        &["tcp", "port", "647"],
+    )
+    .expect("tcpdump on the failover link");
     let secondary = pair.start_secondary();
     let primary = pair.start_primary();
     pair.primary.wait_state("NORMAL", Duration::from_secs(30));
@@ -443,6 +458,32 @@ fn netns_failover_sigkill_interrupts_auto_partner_down_and_restart_recovers() {
     assert!(log.contains("PARTNER-DOWN -> POTENTIAL-CONFLICT"), "{log}");
     primary.stop().expect("primary stops");
     secondary.stop().expect("secondary stops");
+    dump.stop().expect("tcpdump stops");
+    // Both connections, decoded: the handshake, STATEs (STARTUP ones included), the
+    // POTENTIAL-CONFLICT resynchronisation and the DISCONNECTs of the clean stop.
+    let seen = capture::message_types(&pcap, "tcp");
+    for (t, name) in [
+        (28, "UPDREQ"),
+        (30, "UPDDONE"),
+        (31, "CONNECT"),
+        (32, "CONNECTREPLY"),
+        (33, "DISCONNECT"),
+        (34, "STATE"),
+    ] {
+        assert!(
+            seen.contains(&t),
+            "{name} not on the captured link: {seen:?}"
+        );
+    }
+    let flagged = capture::tshark_fields(
+        &pcap,
+        capture::FLAGGED,
+        &["frame.number", "_ws.expert.message"],
+    );
+    assert!(
+        flagged.trim().is_empty(),
+        "the dissector flagged:\n{flagged}"
+    );
     if std::env::var_os("FO_DEBUG").is_some() {
         eprintln!(
             "PRIMARY:\n{}\nSECONDARY:\n{}",

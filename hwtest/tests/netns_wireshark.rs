@@ -6,20 +6,17 @@
 //! a second stream of deliberately broken frames must be flagged, so the check can fail.
 
 use std::fs;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
+use tandem_hwtest::capture::{self, Capture, FLAGGED, tshark_fields};
 use tandem_hwtest::{NetNs, STRICT_ENV, require_privileges};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("hwtest sits in the repository root")
-        .to_path_buf()
+    capture::repo_root()
 }
 
 /// The bytes of a `.hex` vector file (`#` starts a comment).
@@ -45,14 +42,6 @@ fn framed(msg: &[u8]) -> Vec<u8> {
     v
 }
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// Sends each chunk as its own write, with a pause so each lands in its own segment.
 fn send_chunks(chunks: &[Vec<u8>]) -> std::io::Result<()> {
     let listener = TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, 647)))?;
@@ -72,37 +61,11 @@ fn send_chunks(chunks: &[Vec<u8>]) -> std::io::Result<()> {
     reader.join().expect("reader thread")
 }
 
-/// tshark with the dissector over `pcap`, display filter `filter`, printing `fields`.
-fn tshark(pcap: &Path, filter: &str, fields: &[&str]) -> String {
-    let lua = repo().join("contrib/wireshark/dhcpv6_failover.lua");
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-X")
-        .arg(format!("lua_script:{}", lua.display()))
-        .arg("-r")
-        .arg(pcap)
-        .args(["-Y", filter, "-T", "fields", "-E", "separator=|"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("tshark runs");
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !err.contains("Lua"),
-        "Lua error loading the dissector: {err}"
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn netns_wireshark_dissector_decodes_every_failover_message_and_flags_broken_ones() {
     require_privileges!();
     for tool in ["tshark", "tcpdump"] {
-        if !have(tool) {
+        if !capture::have(tool) {
             assert!(
                 std::env::var_os(STRICT_ENV).is_none(),
                 "{tool} is not installed: run `bash .ci/install`"
@@ -113,33 +76,10 @@ fn netns_wireshark_dissector_decodes_every_failover_message_and_flags_broken_one
     }
     let ns = NetNs::new("tandem-ws").expect("netns");
     ns.ip(&["link", "set", "lo", "up"]).expect("lo up");
-    let dir = tempdir();
-    let pcap = dir.join("failover.pcap");
-
-    let mut dump = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns.name(),
-            "tcpdump",
-            "--immediate-mode",
-            "-i",
-            "lo",
-            "-U",
-            "-w",
-        ])
-        .arg(&pcap)
-        .args(["tcp", "port", "647"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tcpdump starts");
-    // tcpdump says "listening on lo" once its capture is open.
-    // The pipe stays open until tcpdump exits (it reports its counts there on SIGINT).
-    let mut dump_err = BufReader::new(dump.stderr.take().expect("piped"));
-    let mut line = String::new();
-    dump_err.read_line(&mut line).expect("tcpdump stderr");
-    assert!(line.contains("listening"), "tcpdump: {line}");
+    let pcap = capture::capture_dir("ws")
+        .expect("capture dir")
+        .join("failover.pcap");
+    let dump = Capture::start(&ns, "lo", &pcap, &["tcp", "port", "647"]).expect("tcpdump");
 
     let mut files: Vec<PathBuf> = fs::read_dir(repo().join("userspace/wire/tests/vectors"))
         .expect("vectors")
@@ -169,21 +109,15 @@ fn netns_wireshark_dissector_decodes_every_failover_message_and_flags_broken_one
         framed(&[34, 0, 0, 4, 0, 0, 0, 9, 0, 0x84, 0, 2, 0, 2]),
     ];
     ns.run(|| send_chunks(&broken)).expect("broken stream");
-    thread::sleep(Duration::from_millis(300));
-    let _ = Command::new("kill")
-        .args(["-INT", &dump.id().to_string()])
-        .status();
-    let _ = dump.wait();
-    let mut rest = String::new();
-    let _ = dump_err.read_to_string(&mut rest);
+    let said = dump.stop().expect("tcpdump stops");
     let size = fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0);
     assert!(
         size > 1000,
-        "capture has {size} bytes; tcpdump said: {line}{rest}"
+        "capture has {size} bytes; tcpdump said: {said}"
     );
 
     // Stream 0: every vector's message type, nothing flagged.
-    let types = tshark(&pcap, "tcp.stream == 0 && dhcpv6fo", &["dhcpv6fo.msg_type"]);
+    let types = tshark_fields(&pcap, "tcp.stream == 0 && dhcpv6fo", &["dhcpv6fo.msg_type"]);
     let mut seen: Vec<u32> = types
         .lines()
         .flat_map(|l| l.split(','))
@@ -205,9 +139,9 @@ fn netns_wireshark_dissector_decodes_every_failover_message_and_flags_broken_one
         files.len() + 3,
         "every message, incl. reassembled ones"
     );
-    let flagged = tshark(
+    let flagged = tshark_fields(
         &pcap,
-        "tcp.stream == 0 && (dhcpv6fo.malformed || dhcpv6fo.unknown || _ws.malformed || _ws.expert.group == 0x05000000)",
+        &format!("tcp.stream == 0 && ({FLAGGED})"),
         &["frame.number", "_ws.expert.message"],
     );
     assert!(
@@ -216,12 +150,12 @@ fn netns_wireshark_dissector_decodes_every_failover_message_and_flags_broken_one
     );
 
     // Stream 1: each broken frame flagged.
-    let malformed = tshark(
+    let malformed = tshark_fields(
         &pcap,
         "tcp.stream == 1 && dhcpv6fo.malformed",
         &["dhcpv6fo.xid"],
     );
-    let unknown = tshark(
+    let unknown = tshark_fields(
         &pcap,
         "tcp.stream == 1 && dhcpv6fo.unknown",
         &["dhcpv6fo.xid"],
@@ -239,11 +173,4 @@ fn netns_wireshark_dissector_decodes_every_failover_message_and_flags_broken_one
     };
     assert_eq!(xids(&malformed), ["0x000001", "0x000004"], "{malformed}");
     assert_eq!(xids(&unknown), ["0x000002", "0x000003"], "{unknown}");
-}
-
-fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tandem-ws-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).expect("temp dir");
-    d
 }
