@@ -197,7 +197,7 @@ pub fn run(data: &[u8]) -> [StateName; 2] {
             112..=115 => {
                 let n = now(mono, sides[who].skew);
                 let role = sides[who].role;
-                let durable = sides[who].durable.clone();
+                let durable = sides[who].durable;
                 sides[who].ep = endpoint(role, durable, n);
                 sides[who].connected = false;
                 // A PARTNER-DOWN an operator ordered survives the restart (it is persisted).
