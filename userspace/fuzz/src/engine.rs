@@ -962,6 +962,31 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A serving policy drawn from the input.
+fn policy(input: &mut Input<'_>) -> ServingPolicy {
+    let r = input.u8();
+    ServingPolicy {
+        responsiveness: match r % 3 {
+            0 => Responsiveness::Responsive,
+            1 => Responsiveness::RenewResponsive,
+            _ => Responsiveness::Unresponsive,
+        },
+        new_leases: r & 0x04 != 0,
+        addresses: match (r >> 3) % 3 {
+            0 => AddressShare::All,
+            1 => AddressShare::Odd,
+            _ => AddressShare::Even,
+        },
+        prefixes: match (r >> 5) % 3 {
+            0 => PrefixShare::All,
+            1 => PrefixShare::Free,
+            _ => PrefixShare::FreeBackup,
+        },
+        mclt: (r & 0x80 != 0).then(|| 30 + u32::from(input.u16()) % 7200),
+        reuse_needs_partner_ack: input.chance(1, 2),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1012,30 +1037,5 @@ mod tests {
             h.check_changes(&[], Some(CLIENTS[3]));
         }));
         assert!(caught.is_err());
-    }
-}
-
-/// A serving policy drawn from the input.
-fn policy(input: &mut Input<'_>) -> ServingPolicy {
-    let r = input.u8();
-    ServingPolicy {
-        responsiveness: match r % 3 {
-            0 => Responsiveness::Responsive,
-            1 => Responsiveness::RenewResponsive,
-            _ => Responsiveness::Unresponsive,
-        },
-        new_leases: r & 0x04 != 0,
-        addresses: match (r >> 3) % 3 {
-            0 => AddressShare::All,
-            1 => AddressShare::Odd,
-            _ => AddressShare::Even,
-        },
-        prefixes: match (r >> 5) % 3 {
-            0 => PrefixShare::All,
-            1 => PrefixShare::Free,
-            _ => PrefixShare::FreeBackup,
-        },
-        mclt: (r & 0x80 != 0).then(|| 30 + u32::from(input.u16()) % 7200),
-        reuse_needs_partner_ack: input.chance(1, 2),
     }
 }
