@@ -10,6 +10,8 @@
 //!   (3 s) PARTNER-DOWN, and restarting the primary on its state directory goes through
 //!   STARTUP and RECOVER… back to NORMAL on both (MCLT 30 s: RECOVER-WAIT takes ~30 s).
 //!
+//! * link down/up: both COMMUNICATIONS-INTERRUPTED on keepalive expiry, both back to NORMAL.
+//!
 //! The insecure pair's link is captured with tcpdump and decoded by tshark with the RFC 8156
 //! dissector (`contrib/wireshark`): every message must decode, nothing malformed or unknown.
 //!
@@ -491,4 +493,61 @@ fn netns_failover_sigkill_interrupts_auto_partner_down_and_restart_recovers() {
             pair.secondary.log()
         );
     }
+}
+
+/// `ip link set down` on the partner link, then `up`: both sides lose the partner when their
+/// keepalive runs out (RFC 8156 §6.6: nothing heard within FO_KEEPALIVE_TIME, here 4 s) and go
+/// COMMUNICATIONS-INTERRUPTED (§8.8.2); once the link is back the primary reconnects and both,
+/// each seeing the other in COMMUNICATIONS-INTERRUPTED, return to NORMAL (§8.9.2).
+#[test]
+fn netns_failover_link_down_and_up_goes_through_communications_interrupted_to_normal() {
+    require_privileges!();
+    let pair = Pair::new("fo-link", [Sec::Insecure, Sec::Insecure], None);
+    let secondary = pair.start_secondary();
+    let primary = pair.start_primary();
+    pair.primary.wait_state("NORMAL", Duration::from_secs(30));
+    pair.secondary.wait_state("NORMAL", Duration::from_secs(30));
+    let (p_before, s_before) = (pair.primary.log().len(), pair.secondary.log().len());
+
+    let ns = pair.lab.server_ns();
+    // The lab's addresses are static: keep them over the down/up, as an interface whose
+    // addresses are managed would get them back (IPv6 flushes them on `down` by default).
+    ns.sysctl(
+        &format!("net/ipv6/conf/{}/keep_addr_on_down", pair.lab.server_if()),
+        "1",
+    )
+    .expect("keep_addr_on_down");
+    ns.ip(&["link", "set", pair.lab.server_if(), "down"])
+        .expect("link down");
+    pair.primary
+        .wait_state("COMMUNICATIONS-INTERRUPTED", Duration::from_secs(20));
+    pair.secondary
+        .wait_state("COMMUNICATIONS-INTERRUPTED", Duration::from_secs(20));
+    // Nobody is in PARTNER-DOWN without an operator or auto-partner-down.
+    sleep(Duration::from_secs(2));
+    for side in [&pair.primary, &pair.secondary] {
+        let s = side.status().expect("status");
+        assert_eq!(
+            failover_field(&s, "state").as_deref(),
+            Some("COMMUNICATIONS-INTERRUPTED"),
+            "{s}"
+        );
+    }
+
+    ns.ip(&["link", "set", pair.lab.server_if(), "up"])
+        .expect("link up");
+    pair.primary.wait_state("NORMAL", Duration::from_secs(30));
+    pair.secondary.wait_state("NORMAL", Duration::from_secs(30));
+    for (side, before) in [(&pair.primary, p_before), (&pair.secondary, s_before)] {
+        let log = side.log()[before..].to_owned();
+        let down = log
+            .find("NORMAL -> COMMUNICATIONS-INTERRUPTED")
+            .unwrap_or_else(|| panic!("no NORMAL -> COMMUNICATIONS-INTERRUPTED: {log}"));
+        assert!(
+            log[down..].contains("COMMUNICATIONS-INTERRUPTED -> NORMAL"),
+            "no COMMUNICATIONS-INTERRUPTED -> NORMAL after it: {log}"
+        );
+    }
+    primary.stop().expect("primary stops");
+    secondary.stop().expect("secondary stops");
 }
