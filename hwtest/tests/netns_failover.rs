@@ -10,7 +10,9 @@
 //!   (3 s) PARTNER-DOWN, and restarting the primary on its state directory goes through
 //!   STARTUP and RECOVER… back to NORMAL on both (MCLT 30 s: RECOVER-WAIT takes ~30 s).
 //!
-//! * link down/up: both COMMUNICATIONS-INTERRUPTED on keepalive expiry, both back to NORMAL.
+//! * link down/up: both COMMUNICATIONS-INTERRUPTED on keepalive expiry, both back to NORMAL;
+//! * a primary with a new (empty) state directory: RECOVER, RECOVER-WAIT (the MCLT),
+//!   RECOVER-DONE, NORMAL.
 //!
 //! The insecure pair's link is captured with tcpdump and decoded by tshark with the RFC 8156
 //! dissector (`contrib/wireshark`): every message must decode, nothing malformed or unknown.
@@ -547,6 +549,46 @@ fn netns_failover_link_down_and_up_goes_through_communications_interrupted_to_no
             log[down..].contains("COMMUNICATIONS-INTERRUPTED -> NORMAL"),
             "no COMMUNICATIONS-INTERRUPTED -> NORMAL after it: {log}"
         );
+    }
+    primary.stop().expect("primary stops");
+    secondary.stop().expect("secondary stops");
+}
+
+/// A primary that lost its state directory (a new disk) comes back as a first start: RECOVER,
+/// asks for everything (UPDREQALL), waits the MCLT in RECOVER-WAIT because its partner has
+/// talked to a primary before, then RECOVER-DONE and NORMAL on both (RFC 8156 §8.5.2, §8.6.2,
+/// §8.7.2; docs/failover.md D8).
+#[test]
+fn netns_failover_primary_with_a_new_disk_recovers_through_recover_wait() {
+    require_privileges!();
+    let pair = Pair::new("fo-disk", [Sec::Insecure, Sec::Insecure], None);
+    let secondary = pair.start_secondary();
+    let primary = pair.start_primary();
+    pair.primary.wait_state("NORMAL", Duration::from_secs(30));
+    pair.secondary.wait_state("NORMAL", Duration::from_secs(30));
+    primary.kill9().expect("kill");
+    pair.secondary
+        .wait_state("COMMUNICATIONS-INTERRUPTED", Duration::from_secs(15));
+    std::fs::remove_dir_all(&pair.primary.state).expect("the primary's disk is lost");
+
+    let before = pair.primary.log().len();
+    let primary = pair.start_primary();
+    // MCLT 30 s in RECOVER-WAIT, plus the handshakes.
+    pair.primary.wait_state("NORMAL", Duration::from_secs(90));
+    pair.secondary.wait_state("NORMAL", Duration::from_secs(30));
+    let log = pair.primary.log()[before..].to_owned();
+    assert!(log.contains("no recorded state"), "{log}");
+    let mut at = 0;
+    for step in [
+        "-> RECOVER",
+        "RECOVER -> RECOVER-WAIT",
+        "RECOVER-WAIT -> RECOVER-DONE",
+        "RECOVER-DONE -> NORMAL",
+    ] {
+        let found = log[at..]
+            .find(step)
+            .unwrap_or_else(|| panic!("{step} after {at}: {log}"));
+        at += found + step.len();
     }
     primary.stop().expect("primary stops");
     secondary.stop().expect("secondary stops");
