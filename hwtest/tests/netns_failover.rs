@@ -12,7 +12,8 @@
 //!
 //! * link down/up: both COMMUNICATIONS-INTERRUPTED on keepalive expiry, both back to NORMAL;
 //! * a primary with a new (empty) state directory: RECOVER, RECOVER-WAIT (the MCLT),
-//!   RECOVER-DONE, NORMAL.
+//!   RECOVER-DONE, NORMAL;
+//! * a connection from an address that is not the partner: dropped without a reply, counted.
 //!
 //! The insecure pair's link is captured with tcpdump and decoded by tshark with the RFC 8156
 //! dissector (`contrib/wireshark`): every message must decode, nothing malformed or unknown.
@@ -590,6 +591,48 @@ fn netns_failover_primary_with_a_new_disk_recovers_through_recover_wait() {
             .unwrap_or_else(|| panic!("{step} after {at}: {log}"));
         at += found + step.len();
     }
+    primary.stop().expect("primary stops");
+    secondary.stop().expect("secondary stops");
+}
+
+/// A TCP connection to the secondary's port 647 from an address that is not its partner is
+/// closed without a reply (RFC 8156 §6.1: "it MUST drop the connection"), counted and logged,
+/// and the relationship stays in NORMAL.
+#[test]
+fn netns_failover_connection_from_an_unknown_address_is_dropped_without_reply() {
+    require_privileges!();
+    let pair = Pair::new("fo-stranger", [Sec::Insecure, Sec::Insecure], None);
+    let secondary = pair.start_secondary();
+    let primary = pair.start_primary();
+    pair.secondary.wait_state("NORMAL", Duration::from_secs(30));
+    // From the secondary's own namespace: the source is its own address, not the partner's.
+    let addr = std::net::SocketAddr::from((pair.lab.client_addr(), 647));
+    let got = pair
+        .lab
+        .client_ns()
+        .run(|| {
+            use std::io::{Read as _, Write as _};
+            let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            // A CONNECT-looking frame: it must not be answered.
+            let _ = s.write_all(&[0, 8, 31, 0, 0, 1, 0, 0, 0, 0]);
+            let mut buf = Vec::new();
+            match s.read_to_end(&mut buf) {
+                Ok(_) => Ok(buf),
+                // Closed with our bytes unread: the kernel answers with a reset. Still no reply.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(buf),
+                Err(e) => Err(e),
+            }
+        })
+        .expect("the connection is closed, not left hanging");
+    assert!(got.is_empty(), "the stranger got an answer: {got:?}");
+    let s = pair.secondary.status().expect("status");
+    assert!(counter(&s, "dropped_unknown_peer") >= 1, "{s}");
+    assert_eq!(
+        failover_field(&s, "state").as_deref(),
+        Some("NORMAL"),
+        "{s}"
+    );
     primary.stop().expect("primary stops");
     secondary.stop().expect("secondary stops");
 }
