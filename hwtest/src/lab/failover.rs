@@ -8,7 +8,11 @@
 //!  c1 dhclient -6  <-> lan1 --+                                  +-- lan4 <-> c4 dhclient -6
 //!  c2 dhcpcd       <-> lan2 --+ primary  fo0 <-veth, TCP 647-> fo1 secondary
 //!  c3 WIDE dhcp6c  <-> lan3 --+ fd0f::1                fd0f::2
+//!                      lan5 --+-- c5: bridge client0 (dhclient -6) --+-- lan5
 //! ```
+//!
+//! `c5` is on a link both servers are on: in NORMAL the secondary sees its messages and, renew
+//! responsive, drops them (`drop_renew_responsive_only`), so only the primary answers.
 //!
 //! The run: both servers start (secondary first) and their failover states are printed as
 //! they move (`tandem status --json` every 0.5 s) until both are NORMAL; the primary's
@@ -95,6 +99,23 @@ impl Side {
             return None;
         }
         failover_field(&out.stdout, "state")
+    }
+
+    /// Counter `name` (e.g. `drop_renew_responsive_only`) from `tandem status --json`.
+    fn counter(&self, bin: &Path, name: &str) -> Option<u64> {
+        let out = run_bounded(
+            Command::new(bin)
+                .args(["status", "--json", "--state-dir"])
+                .arg(&self.state),
+            CTL_TIMEOUT,
+        )
+        .ok()?;
+        let pat = format!("\"{name}\":");
+        let rest = &out.stdout[out.stdout.find(&pat)? + pat.len()..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        rest[..end].parse().ok()
     }
 
     fn log_len(&self) -> usize {
@@ -290,6 +311,72 @@ fn failover_link(p: &NetNs, s: &NetNs) -> anyhow::Result<()> {
         ])?;
     }
     Ok(())
+}
+
+/// Namespace `tandem-lab-c<i>` whose `client0` is a bridge over two veths, one to `lan<i>` in
+/// the primary's namespace and one to `lan<i>` in the secondary's: a link both servers are on.
+fn shared_link(p: &NetNs, s: &NetNs, i: u16) -> anyhow::Result<super::DirectLink> {
+    let ns = NetNs::new(&format!("tandem-lab-c{i}"))?;
+    ns.sysctl("net/ipv6/conf/default/accept_dad", "0")?;
+    ns.sysctl("net/ipv6/conf/all/accept_dad", "0")?;
+    let server_if = format!("lan{i}");
+    let [hi, lo] = i.to_be_bytes();
+    ns.ip(&[
+        "link",
+        "add",
+        CLIENT_IF,
+        "type",
+        "bridge",
+        "mcast_snooping",
+        "0",
+    ])?;
+    ns.ip(&[
+        "link",
+        "set",
+        "dev",
+        CLIENT_IF,
+        "address",
+        &format!("02:74:6c:{hi:02x}:{lo:02x}:02"),
+    ])?;
+    for (server, port, n) in [(p, "p0", 1u8), (s, "s0", 3)] {
+        server.ip(&[
+            "link",
+            "add",
+            &server_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            port,
+            "netns",
+            ns.name(),
+        ])?;
+        server.sysctl(&format!("net/ipv6/conf/{server_if}/accept_dad"), "0")?;
+        let mac = format!("02:74:6c:{hi:02x}:{lo:02x}:{n:02x}");
+        server.ip(&["link", "set", "dev", &server_if, "address", &mac])?;
+        server.ip(&["link", "set", "dev", &server_if, "up"])?;
+        ns.ip(&["link", "set", "dev", port, "master", CLIENT_IF])?;
+        ns.ip(&["link", "set", "dev", port, "up"])?;
+    }
+    ns.sysctl(&format!("net/ipv6/conf/{CLIENT_IF}/accept_dad"), "0")?;
+    ns.ip(&["link", "set", "dev", CLIENT_IF, "up"])?;
+    let deadline = Instant::now() + super::LINK_TIMEOUT;
+    for (side, ifname) in [
+        (p, server_if.as_str()),
+        (s, server_if.as_str()),
+        (&ns, CLIENT_IF),
+    ] {
+        while !side
+            .ip(&["-6", "addr", "show", "dev", ifname, "scope", "link"])?
+            .contains("fe80")
+        {
+            if Instant::now() >= deadline {
+                bail!("no link-local address on {ifname} in {}", side.name());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(super::DirectLink { ns, server_if })
 }
 
 /// The clients of one phase and what became of them.
@@ -492,10 +579,17 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     }
     let slink = direct_link(&sns, 4).context("client link 4")?;
     let ssubnet = subnet(4, &slink.server_if);
+    // A link both servers are on: the secondary sees this client's messages too.
+    let shared_client = LabClient::Dhclient(DhclientMode::Na);
+    let shlink = shared_link(&pns, &sns, 5).context("shared client link 5")?;
+    let shsubnet = subnet(5, &shlink.server_if);
 
     make_ca(dir.path(), "ca", &["primary.lab", "secondary.lab"]).context("certificates")?;
-    let pifs: Vec<&str> = plinks.iter().map(|l| l.server_if.as_str()).collect();
-    let mut pconf = config(&pifs, &psubnets, LabDatapath::Socket);
+    let mut pifs: Vec<&str> = plinks.iter().map(|l| l.server_if.as_str()).collect();
+    pifs.push(shlink.server_if.as_str());
+    let mut pall = psubnets.clone();
+    pall.push(shsubnet.clone());
+    let mut pconf = config(&pifs, &pall, LabDatapath::Socket);
     pconf.push_str(&failover_toml(
         dir.path(),
         "primary",
@@ -503,8 +597,8 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
         SECONDARY_ADDR,
     ));
     let mut sconf = config(
-        &[slink.server_if.as_str()],
-        std::slice::from_ref(&ssubnet),
+        &[slink.server_if.as_str(), shlink.server_if.as_str()],
+        &[ssubnet.clone(), shsubnet.clone()],
         LabDatapath::Socket,
     );
     sconf.push_str(&failover_toml(
@@ -534,9 +628,10 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
         pifs.join(", ")
     );
     println!(
-        "          netns {} runs the secondary on {} (fo1 {SECONDARY_ADDR})",
+        "          netns {} runs the secondary on {}, {} (fo1 {SECONDARY_ADDR})",
         sns.name(),
-        slink.server_if
+        slink.server_if,
+        shlink.server_if
     );
     println!(
         "          failover link: fo0 <- veth -> fo1, TCP 647, mutual TLS (CA and certificates \
@@ -555,6 +650,14 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
         slink.server_if,
         slink.ns.name(),
         secondary_client.describe()
+    );
+    println!(
+        "          both      {} <- veth -> bridge {CLIENT_IF} in netns {} <- veth -> {}: {} \
+         (shared link)",
+        shlink.server_if,
+        shlink.ns.name(),
+        shlink.server_if,
+        shared_client.describe()
     );
     println!(
         "servers:  ip netns exec <ns> {} run --config <lab>/<role>.toml --state-dir \
@@ -579,14 +682,28 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
 
     println!();
     println!("-- 2. the primary's clients (in NORMAL the secondary is renew responsive) --");
-    let pc: Vec<(LabClient, &super::DirectLink, &LabSubnet)> = primary_clients
+    let mut pc: Vec<(LabClient, &super::DirectLink, &LabSubnet)> = primary_clients
         .iter()
         .zip(&plinks)
         .zip(&psubnets)
         .map(|((c, l), s)| (*c, l, s))
         .collect();
+    pc.push((shared_client, &shlink, &shsubnet));
+    let ignored = "drop_renew_responsive_only";
+    let before = secondary.counter(bin, ignored).unwrap_or(0);
     let phase2 = run_clients(bin, &pc, sides, 0, opts.client_timeout, &mut problems)?;
     problems.extend(phase2.failures());
+    let after = secondary.counter(bin, ignored);
+    println!(
+        "  secondary on the shared link: {ignored} {before} -> {} (the client's messages it \
+         saw and, renew responsive, did not answer)",
+        after.map_or_else(|| "?".to_owned(), |a| a.to_string())
+    );
+    if after.unwrap_or(0) <= before {
+        problems.push(format!(
+            "the secondary did not count the shared client's messages as {ignored}"
+        ));
+    }
 
     println!();
     println!("-- 3. SIGKILL the primary; the secondary should go COMMUNICATIONS-INTERRUPTED --");
@@ -677,7 +794,15 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
         let Some(p) = proc_ else { continue };
         match p.stop() {
             Ok(lines) => match lines.iter().find(|l| l.starts_with("COUNTERS")) {
-                Some(c) => println!("  {}: {c}", s.name),
+                Some(c) => println!(
+                    "  {}{}: {c}",
+                    s.name,
+                    if s.name == "primary" {
+                        " (the restarted process: counts since the restart)"
+                    } else {
+                        ""
+                    }
+                ),
                 None => problems.push(format!("the {} printed no COUNTERS line", s.name)),
             },
             Err(e) => problems.push(format!("stopping the {}: {e}", s.name)),
@@ -701,7 +826,7 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     for p in &problems {
         println!("  - {p}");
     }
-    drop((plinks, slink));
+    drop((plinks, slink, shlink));
     bail!(
         "lab --failover: {} problem(s): {}",
         problems.len(),
