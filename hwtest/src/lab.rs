@@ -21,8 +21,10 @@
 //! (RFC 3646); the dibbler link has Rapid Commit on (§18.3.1). What a client configured is read
 //! from the client itself ([`RunningClient::result`]); the lease table from `tandem leases`.
 //!
-//! The older XDP steering demo lives in [`xdp_demo`] (`cargo xtask lab --xdp-demo`).
+//! The lab as an RFC 8156 failover pair lives in [`failover`] (`cargo xtask lab --failover`);
+//! the older XDP steering demo in [`xdp_demo`] (`cargo xtask lab --xdp-demo`).
 
+pub mod failover;
 pub mod xdp_demo;
 
 use std::fmt;

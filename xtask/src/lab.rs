@@ -5,6 +5,12 @@
 //! with xdp the report adds the XDP program's `xdp_*` counters and fails unless
 //! `xdp_redirected > 0`.
 //!
+//! `cargo xtask lab --failover` runs the lab as an RFC 8156 failover pair: a primary and a
+//! secondary `tandem run` in two namespaces joined by a veth (mutual TLS), clients on each
+//! side, both failover states printed as they move; then SIGKILL of the primary,
+//! `tandem partner-down` on the secondary, and the restart back to NORMAL
+//! (tandem-hwtest's `lab::failover`).
+//!
 //! `cargo xtask lab --xdp-demo` runs the older XDP steering demo instead (multi-queue veth, XDP
 //! attached, DHCPv6 answered from AF_XDP rings by `tandem xdp-demo`, simulated clients).
 //!
@@ -22,6 +28,13 @@ pub(crate) struct LabArgs {
     /// clients against `tandem run`.
     #[arg(long)]
     pub(crate) xdp_demo: bool,
+    /// Run the lab as an RFC 8156 failover pair: a primary and a secondary `tandem run`
+    /// (socket datapath, mutual TLS over a veth) with clients on each side; show both
+    /// failover states until NORMAL, the clients, then SIGKILL of the primary,
+    /// COMMUNICATIONS-INTERRUPTED, `tandem partner-down`, and the restart back to NORMAL.
+    /// Always the socket datapath (no --datapath).
+    #[arg(long, conflicts_with_all = ["xdp_demo", "datapath"])]
+    pub(crate) failover: bool,
     /// The datapath of the lab's `tandem run` (the lab, not --xdp-demo).
     #[arg(long, value_enum, default_value_t = Datapath::Socket)]
     pub(crate) datapath: Datapath,
@@ -97,11 +110,16 @@ mod imp {
             args.queues.to_string(),
             "--mode".to_owned(),
             args.mode.as_str().to_owned(),
-            "--datapath".to_owned(),
-            args.datapath.as_str().to_owned(),
         ];
+        // --failover always runs the socket datapath and refuses an explicit --datapath.
+        if !args.failover {
+            forwarded.extend(["--datapath".to_owned(), args.datapath.as_str().to_owned()]);
+        }
         if args.xdp_demo {
             forwarded.push("--xdp-demo".to_owned());
+        }
+        if args.failover {
+            forwarded.push("--failover".to_owned());
         }
         let status = Command::new(crate::cargo())
             .current_dir(crate::workspace_root())
@@ -163,6 +181,8 @@ mod imp {
         let tandem = target_dir.join("debug/tandem");
         if args.xdp_demo {
             xdp_demo(&tandem, args)
+        } else if args.failover {
+            failover(&tandem, args)
         } else {
             lab(&tandem, args)
         }
@@ -186,6 +206,23 @@ mod imp {
         // `main_job` prints the report and fails when any client or the lease table is wrong.
         let (report, elapsed) = step::timed(|| tandem_hwtest::lab::main_job(tandem, &opts));
         finish(report.map(drop), elapsed)
+    }
+
+    /// `--failover`: the lab as an RFC 8156 pair.
+    fn failover(tandem: &Path, args: &LabArgs) -> Result<ExitCode> {
+        let opts = tandem_hwtest::lab::failover::FailoverOptions {
+            client_timeout: Duration::from_secs(args.client_timeout),
+            ..Default::default()
+        };
+        let what = format!(
+            "{} run as a failover pair (primary + secondary, mutual TLS), real DHCPv6 clients",
+            tandem.display()
+        );
+        step::header("lab --failover", &what);
+        // `main_job` prints as it goes and fails with the list of problems.
+        let (outcome, elapsed) =
+            step::timed(|| tandem_hwtest::lab::failover::main_job(tandem, &opts));
+        finish(outcome, elapsed)
     }
 
     /// `--xdp-demo`: the XDP steering demo with simulated clients.

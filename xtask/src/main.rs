@@ -4,7 +4,7 @@
 //! * `fuzz`: the fuzz smoke run alone.
 //! * `lab`: builds `tandem` and runs the lab: `tandem run` serving real DHCPv6 clients in
 //!   network namespaces (root), over `--datapath socket|xdp`; `lab --xdp-demo` runs the
-//!   XDP/AF_XDP steering demo instead.
+//!   XDP/AF_XDP steering demo instead; `lab --failover` runs it as an RFC 8156 failover pair.
 //! * `build-ebpf`: builds the XDP object alone into `target/bpf`, for inspection.
 //! * `check-env`: says which tools, privileges, kernel features, programs and mount points the
 //!   tests need are present, and how to get what is missing.
@@ -47,8 +47,10 @@ enum Command {
     /// Build `tandem` and run the lab: `tandem run` serving real DHCPv6 clients (dhclient,
     /// dhcpcd, dibbler, WIDE dhcp6c, a relayed dhclient) in network namespaces, then print what
     /// each configured, the lease table and the server's counters. `--datapath xdp`: the server
-    /// on its XDP/AF_XDP datapath. `--xdp-demo`: the XDP/AF_XDP steering demo instead. Needs
-    /// root.
+    /// on its XDP/AF_XDP datapath. `--failover`: the lab as an RFC 8156 failover pair (primary
+    /// and secondary over mutual TLS, clients on each side, SIGKILL of the primary,
+    /// partner-down, restart back to NORMAL). `--xdp-demo`: the XDP/AF_XDP steering demo
+    /// instead. Needs root.
     Lab(lab::LabArgs),
     /// Build the XDP program alone (bpfel-unknown-none) into target/bpf and print the object's
     /// path and size, for inspection with llvm-objdump or bpftool.
@@ -137,6 +139,7 @@ mod tests {
             panic!("not the lab command: {cli:?}")
         };
         assert!(!args.xdp_demo);
+        assert!(!args.failover);
         assert_eq!(args.client_timeout, 30);
         assert_eq!(args.datapath, lab::Datapath::Socket);
         let cli = Cli::try_parse_from(["xtask", "lab", "--xdp-demo", "--queues", "4"]).unwrap();
@@ -146,6 +149,17 @@ mod tests {
         assert!(args.xdp_demo);
         assert_eq!(args.queues, 4);
         assert!(Cli::try_parse_from(["xtask", "lab", "--client-timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn cli_lab_failover_is_a_flag_that_excludes_xdp_demo() {
+        let cli = Cli::try_parse_from(["xtask", "lab", "--failover"]).unwrap();
+        let Command::Lab(args) = cli.command else {
+            panic!("not the lab command: {cli:?}")
+        };
+        assert!(args.failover && !args.xdp_demo);
+        assert!(Cli::try_parse_from(["xtask", "lab", "--failover", "--xdp-demo"]).is_err());
+        assert!(Cli::try_parse_from(["xtask", "lab", "--failover", "--datapath", "xdp"]).is_err());
     }
 
     #[test]

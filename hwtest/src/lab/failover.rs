@@ -1,0 +1,887 @@
+//! `cargo xtask lab --failover`: the lab as an RFC 8156 failover pair. Two `tandem run`
+//! processes (socket datapath) in two namespaces, joined by a veth carrying the failover link
+//! (TCP 647, mutual TLS with a CA and certificates made at run time with rcgen), each with
+//! client links of its own:
+//!
+//! ```text
+//!  client links                 netns P                          netns S              client link
+//!  c1 dhclient -6  <-> lan1 --+                                  +-- lan4 <-> c4 dhclient -6
+//!  c2 dhcpcd       <-> lan2 --+ primary  fo0 <-veth, TCP 647-> fo1 secondary
+//!  c3 WIDE dhcp6c  <-> lan3 --+ fd0f::1                fd0f::2
+//!                      lan5 --+-- c5: bridge client0 (dhclient -6) --+-- lan5
+//! ```
+//!
+//! `c5` is on a link both servers are on: in NORMAL the secondary sees its messages and, renew
+//! responsive, drops them (`drop_renew_responsive_only`), so only the primary answers.
+//!
+//! The run: both servers start (secondary first) and their failover states are printed as
+//! they move (`tandem status --json` every 0.5 s) until both are NORMAL; the primary's
+//! clients run and are judged against the primary's lease table (in NORMAL the secondary is
+//! renew responsive and could not have served them anyway); the primary is SIGKILLed, the
+//! secondary goes COMMUNICATIONS-INTERRUPTED, `tandem partner-down` takes it to PARTNER-DOWN,
+//! and the secondary's own client is served by it; the primary restarts on its state
+//! directory and both are watched back to NORMAL. Binding sync (BNDUPD) is not implemented
+//! yet, so each server's lease table holds only what it granted itself: both are printed,
+//! nothing is asserted across them.
+
+use std::fmt::Write as _;
+use std::net::Ipv6Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+
+use super::{
+    CAPACITY, CLIENT_IF, ClientReport, LabClient, LabDatapath, LabSubnet, config, direct_link,
+    domains_of, judge, lease_table, list,
+};
+use crate::burst::{self, ServerProcess};
+use crate::clients::{DhclientMode, LeaseRow, ScratchDir, leases};
+use crate::netns::NetNs;
+use crate::process::run_bounded;
+
+/// What [`main_job`] does.
+#[derive(Clone, Debug)]
+pub struct FailoverOptions {
+    /// How long the clients of one phase together may take to configure.
+    pub client_timeout: Duration,
+    /// How long the restarted primary and the secondary may take to be NORMAL again.
+    pub recover_timeout: Duration,
+}
+
+impl Default for FailoverOptions {
+    fn default() -> Self {
+        Self {
+            client_timeout: Duration::from_secs(30),
+            recover_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The failover link's addresses.
+const PRIMARY_ADDR: Ipv6Addr = Ipv6Addr::new(0xfd0f, 0, 0, 0, 0, 0, 0, 1);
+const SECONDARY_ADDR: Ipv6Addr = Ipv6Addr::new(0xfd0f, 0, 0, 0, 0, 0, 0, 2);
+/// MCLT of the pair (RFC 8156 §5.1); RECOVER-WAIT / POTENTIAL-CONFLICT take about this long.
+const MCLT: u32 = 30;
+/// How often the states are polled.
+const POLL: Duration = Duration::from_millis(500);
+/// Timeout of `tandem status` / `tandem partner-down`.
+const CTL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One server of the pair.
+struct Side {
+    name: &'static str,
+    config: PathBuf,
+    state: PathBuf,
+    log: PathBuf,
+}
+
+impl Side {
+    fn start(&self, bin: &Path, ns: &NetNs) -> anyhow::Result<ServerProcess> {
+        ServerProcess::start(bin, ns, &self.config, &self.state, CAPACITY, &self.log)
+            .with_context(|| format!("cannot start the {}", self.name))
+    }
+
+    /// The relationship's state from `tandem status --json`; `None` if the server does not
+    /// answer (not running).
+    fn state(&self, bin: &Path) -> Option<String> {
+        let out = run_bounded(
+            Command::new(bin)
+                .args(["status", "--json", "--state-dir"])
+                .arg(&self.state),
+            CTL_TIMEOUT,
+        )
+        .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        failover_field(&out.stdout, "state")
+    }
+
+    /// Counter `name` (e.g. `drop_renew_responsive_only`) from `tandem status --json`.
+    fn counter(&self, bin: &Path, name: &str) -> Option<u64> {
+        let out = run_bounded(
+            Command::new(bin)
+                .args(["status", "--json", "--state-dir"])
+                .arg(&self.state),
+            CTL_TIMEOUT,
+        )
+        .ok()?;
+        let pat = format!("\"{name}\":");
+        let rest = &out.stdout[out.stdout.find(&pat)? + pat.len()..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        rest[..end].parse().ok()
+    }
+
+    fn log_len(&self) -> usize {
+        std::fs::read_to_string(&self.log).map_or(0, |l| l.len())
+    }
+
+    /// The relationship's transitions the server logged after byte `from` of its log
+    /// (`failover lab: A -> B`), every one of them, including those too quick for the poll.
+    fn logged_transitions(&self, from: usize) -> Vec<String> {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.get(from..)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once("failover lab: ").map(|(_, t)| t))
+            .filter(|t| {
+                t.split_once(" -> ").is_some_and(|(a, b)| {
+                    let state = |x: &str| {
+                        !x.is_empty() && x.chars().all(|c| c.is_ascii_uppercase() || c == '-')
+                    };
+                    state(a) && state(b)
+                })
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn log_tail(&self, n: usize) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..]
+            .iter()
+            .map(|l| format!("    {l}\n"))
+            .collect()
+    }
+}
+
+/// The value of `"key":` in the first object of the `"failover":[…]` array of
+/// `tandem status --json` (a string without its quotes, or the raw value).
+pub fn failover_field(status: &str, key: &str) -> Option<String> {
+    let fo = &status[status.find("\"failover\":[")?..];
+    let pat = format!("\"{key}\":");
+    let at = fo.find(&pat)? + pat.len();
+    let rest = &fo[at..];
+    if let Some(s) = rest.strip_prefix('"') {
+        let end = s.find('"')?;
+        Some(s[..end].to_owned())
+    } else {
+        let end = rest.find([',', '}']).unwrap_or(rest.len());
+        Some(rest[..end].to_owned())
+    }
+}
+
+/// Polls both sides every [`POLL`], printing a line whenever a side's state changes, until
+/// `done(primary, secondary)` or `within` has passed. Returns whether `done` was reached;
+/// every transition seen is appended to `path`.
+struct Watch<'a> {
+    bin: &'a Path,
+    started: Instant,
+    last: [Option<String>; 2],
+    seen: [bool; 2],
+    path: Vec<String>,
+}
+
+impl<'a> Watch<'a> {
+    fn new(bin: &'a Path) -> Self {
+        Self {
+            bin,
+            started: Instant::now(),
+            last: [None, None],
+            seen: [false, false],
+            path: vec![],
+        }
+    }
+
+    fn until(
+        &mut self,
+        sides: [&Side; 2],
+        within: Duration,
+        done: impl Fn(&str, &str) -> bool,
+    ) -> bool {
+        let until = Instant::now() + within;
+        loop {
+            let now: [Option<String>; 2] = [sides[0].state(self.bin), sides[1].state(self.bin)];
+            for (i, side) in sides.iter().enumerate() {
+                if now[i] == self.last[i] && self.seen[i] {
+                    continue;
+                }
+                let show =
+                    |s: &Option<String>| s.clone().unwrap_or_else(|| "(not running)".to_owned());
+                let line = if self.seen[i] {
+                    format!(
+                        "{}: {} -> {}",
+                        side.name,
+                        show(&self.last[i]),
+                        show(&now[i])
+                    )
+                } else {
+                    format!("{}: {}", side.name, show(&now[i]))
+                };
+                println!("  +{:>5.1}s {line}", self.started.elapsed().as_secs_f64());
+                self.path.push(line);
+                self.last[i] = now[i].clone();
+                self.seen[i] = true;
+            }
+            let p = self.last[0].as_deref().unwrap_or("");
+            let s = self.last[1].as_deref().unwrap_or("");
+            if done(p, s) {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            thread::sleep(POLL);
+        }
+    }
+}
+
+/// Prints every transition each side logged after its log offset in `from`.
+fn print_paths(sides: [&Side; 2], from: [usize; 2], since: &str) {
+    println!("  path taken (every transition each server logged {since}):");
+    for (s, from) in sides.iter().zip(from) {
+        let path = s.logged_transitions(from);
+        println!(
+            "    {:<9} {}",
+            s.name,
+            if path.is_empty() {
+                "-".to_owned()
+            } else {
+                path.join(", ")
+            }
+        );
+    }
+}
+
+/// A CA with leaf certificates (DNS name = file name) in `dir`.
+fn make_ca(dir: &Path, ca: &str, leaves: &[&str]) -> anyhow::Result<()> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, ca);
+    let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate()?)?;
+    std::fs::write(dir.join(format!("{ca}.pem")), issuer.pem())?;
+    for leaf in leaves {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(vec![(*leaf).to_owned()])?;
+        params.distinguished_name.push(DnType::CommonName, *leaf);
+        let cert = params.signed_by(&key, &issuer)?;
+        std::fs::write(dir.join(format!("{leaf}.pem")), cert.pem())?;
+        std::fs::write(dir.join(format!("{leaf}.key")), key.serialize_pem())?;
+    }
+    Ok(())
+}
+
+/// The `[[failover]]` table of one side.
+fn failover_toml(dir: &Path, role: &str, me: Ipv6Addr, peer: Ipv6Addr) -> String {
+    let other = if role == "primary" {
+        "secondary"
+    } else {
+        "primary"
+    };
+    format!(
+        "[[failover]]\nname = \"lab\"\nrole = \"{role}\"\npeer = \"{peer}\"\nlocal = \"{me}\"\n\
+         mclt = {MCLT}\nkeepalive = 4\nconnect-retry = 1\nstartup-time = 3\n\n\
+         [failover.tls]\nca = \"{d}/ca.pem\"\ncert = \"{d}/{role}.lab.pem\"\n\
+         key = \"{d}/{role}.lab.key\"\npeer-names = [\"{other}.lab\"]\n",
+        d = dir.display()
+    )
+}
+
+/// A veth `fo0` (in `p`, [`PRIMARY_ADDR`]) <-> `fo1` (in `s`, [`SECONDARY_ADDR`]).
+fn failover_link(p: &NetNs, s: &NetNs) -> anyhow::Result<()> {
+    p.ip(&[
+        "link",
+        "add",
+        "fo0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "fo1",
+        "netns",
+        s.name(),
+    ])?;
+    for (ns, ifname, addr) in [(p, "fo0", PRIMARY_ADDR), (s, "fo1", SECONDARY_ADDR)] {
+        ns.ip(&["link", "set", "dev", ifname, "up"])?;
+        ns.ip(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("{addr}/64"),
+            "dev",
+            ifname,
+            "nodad",
+        ])?;
+    }
+    Ok(())
+}
+
+/// Namespace `tandem-lab-c<i>` whose `client0` is a bridge over two veths, one to `lan<i>` in
+/// the primary's namespace and one to `lan<i>` in the secondary's: a link both servers are on.
+fn shared_link(p: &NetNs, s: &NetNs, i: u16) -> anyhow::Result<super::DirectLink> {
+    let ns = NetNs::new(&format!("tandem-lab-c{i}"))?;
+    ns.sysctl("net/ipv6/conf/default/accept_dad", "0")?;
+    ns.sysctl("net/ipv6/conf/all/accept_dad", "0")?;
+    let server_if = format!("lan{i}");
+    let [hi, lo] = i.to_be_bytes();
+    ns.ip(&[
+        "link",
+        "add",
+        CLIENT_IF,
+        "type",
+        "bridge",
+        "mcast_snooping",
+        "0",
+    ])?;
+    ns.ip(&[
+        "link",
+        "set",
+        "dev",
+        CLIENT_IF,
+        "address",
+        &format!("02:74:6c:{hi:02x}:{lo:02x}:02"),
+    ])?;
+    for (server, port, n) in [(p, "p0", 1u8), (s, "s0", 3)] {
+        server.ip(&[
+            "link",
+            "add",
+            &server_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            port,
+            "netns",
+            ns.name(),
+        ])?;
+        server.sysctl(&format!("net/ipv6/conf/{server_if}/accept_dad"), "0")?;
+        let mac = format!("02:74:6c:{hi:02x}:{lo:02x}:{n:02x}");
+        server.ip(&["link", "set", "dev", &server_if, "address", &mac])?;
+        server.ip(&["link", "set", "dev", &server_if, "up"])?;
+        ns.ip(&["link", "set", "dev", port, "master", CLIENT_IF])?;
+        ns.ip(&["link", "set", "dev", port, "up"])?;
+    }
+    ns.sysctl(&format!("net/ipv6/conf/{CLIENT_IF}/accept_dad"), "0")?;
+    ns.ip(&["link", "set", "dev", CLIENT_IF, "up"])?;
+    let deadline = Instant::now() + super::LINK_TIMEOUT;
+    for (side, ifname) in [
+        (p, server_if.as_str()),
+        (s, server_if.as_str()),
+        (&ns, CLIENT_IF),
+    ] {
+        while !side
+            .ip(&["-6", "addr", "show", "dev", ifname, "scope", "link"])?
+            .contains("fe80")
+        {
+            if Instant::now() >= deadline {
+                bail!("no link-local address on {ifname} in {}", side.name());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(super::DirectLink { ns, server_if })
+}
+
+/// The clients of one phase and what became of them.
+struct Phase {
+    reports: Vec<ClientReport>,
+}
+
+/// Starts `clients` (each on its link), waits for them, judges them against `server`'s
+/// lease table and says which server holds their leases; stops them. Prints the reports.
+fn run_clients(
+    bin: &Path,
+    clients: &[(LabClient, &super::DirectLink, &LabSubnet)],
+    sides: [&Side; 2],
+    server: usize,
+    timeout: Duration,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<Phase> {
+    let start = Instant::now();
+    let mut running = Vec::new();
+    for &(c, link, subnet) in clients {
+        let rc = c
+            .start(&link.ns, CLIENT_IF)
+            .with_context(|| format!("cannot start {}", c.describe()))?;
+        running.push((c, rc, link, subnet));
+    }
+    let deadline = start + timeout;
+    let mut reports = Vec::new();
+    for (c, rc, link, subnet) in &mut running {
+        let c = *c;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (got, took) = match rc.wait_for(left, |r| c.done(r)) {
+            Ok(got) => (got, Some(start.elapsed())),
+            Err(_) => (rc.result(), None),
+        };
+        reports.push(ClientReport {
+            client: c,
+            command: rc.command().to_owned(),
+            place: format!(
+                "netns {}, {CLIENT_IF} <-> {}",
+                link.ns.name(),
+                link.server_if
+            ),
+            subnet: (*subnet).clone(),
+            duid: rc.duid(),
+            derived: vec![],
+            domains: domains_of(&got),
+            got,
+            took,
+            notes: vec![],
+            rows: vec![],
+            problems: vec![],
+        });
+    }
+    let tables: Vec<Vec<LeaseRow>> = sides
+        .iter()
+        .map(|s| {
+            leases(bin, &s.state).unwrap_or_else(|e| {
+                problems.push(format!("tandem leases --json ({}): {e}", s.name));
+                vec![]
+            })
+        })
+        .collect();
+    for r in &mut reports {
+        judge(r, &tables[server]);
+        if let Some(duid) = &r.duid {
+            let counts: Vec<usize> = tables
+                .iter()
+                .map(|t| t.iter().filter(|l| &l.duid == duid).count())
+                .collect();
+            let holders: Vec<&str> = sides
+                .iter()
+                .zip(&counts)
+                .filter(|(_, n)| **n > 0)
+                .map(|(s, _)| s.name)
+                .collect();
+            r.notes.push(format!(
+                "answered by: {} (lease rows under its DUID: primary {}, secondary {})",
+                if holders.is_empty() {
+                    "nobody".to_owned()
+                } else {
+                    holders.join(" and ")
+                },
+                counts[0],
+                counts[1]
+            ));
+            if r.client.stateful() && holders != [sides[server].name] {
+                r.problems.push(format!(
+                    "expected to be served by the {} only",
+                    sides[server].name
+                ));
+            }
+        }
+    }
+    for (_, rc, _, _) in running {
+        if let Err(e) = rc.stop() {
+            problems.push(format!("client stop: {e}"));
+        }
+    }
+    let phase = Phase { reports };
+    print!("{}", phase.render());
+    Ok(phase)
+}
+
+impl Phase {
+    fn render(&self) -> String {
+        let mut f = String::new();
+        for c in &self.reports {
+            let verdict = if c.problems.is_empty() {
+                "ok  "
+            } else {
+                "FAIL"
+            };
+            let took = c
+                .took
+                .map_or_else(|| "not configured".to_owned(), |t| format!("{t:.1?}"));
+            let _ = writeln!(
+                f,
+                "{verdict} {}  [{}; {took}]",
+                c.client.describe(),
+                c.place
+            );
+            let _ = writeln!(f, "       command:   {}", c.command);
+            let _ = writeln!(f, "       addresses: {}", list(&c.got.addresses));
+            let prefixes: Vec<String> = c
+                .got
+                .prefixes
+                .iter()
+                .map(|(p, l)| format!("{p}/{l}"))
+                .collect();
+            let _ = writeln!(f, "       prefixes:  {}", list(&prefixes));
+            let _ = writeln!(f, "       DNS:       {}", list(&c.got.dns));
+            for n in &c.notes {
+                let _ = writeln!(f, "       {n}");
+            }
+            for p in &c.problems {
+                let _ = writeln!(f, "       problem:   {p}");
+            }
+            if !c.problems.is_empty() {
+                let lines: Vec<&str> = c.got.log.lines().collect();
+                let _ = writeln!(f, "       its log (last 15 lines):");
+                for line in &lines[lines.len().saturating_sub(15)..] {
+                    let _ = writeln!(f, "         {line}");
+                }
+            }
+        }
+        f
+    }
+
+    fn failures(&self) -> Vec<String> {
+        self.reports
+            .iter()
+            .flat_map(|c| {
+                c.problems
+                    .iter()
+                    .map(move |p| format!("{}: {p}", c.client.describe()))
+            })
+            .collect()
+    }
+}
+
+/// Runs the failover lab with `tandem_bin`, printing as it goes; fails with the list of
+/// problems if there are any.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the lab is one story told in order, phase by phase"
+)]
+pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()> {
+    crate::privileges()
+        .map_err(|why| anyhow::anyhow!("the lab needs root with CAP_NET_ADMIN: {why}"))?;
+    let started = Instant::now();
+    let bin = tandem_bin;
+    let dir = ScratchDir::new("fo-lab")?;
+    let pns = NetNs::new("tandem-fo-p")?;
+    let sns = NetNs::new("tandem-fo-s")?;
+    for ns in [&pns, &sns] {
+        ns.sysctl("net/ipv6/conf/default/accept_dad", "0")?;
+        ns.sysctl("net/ipv6/conf/all/accept_dad", "0")?;
+    }
+    failover_link(&pns, &sns).context("failover link")?;
+    let primary_clients = [
+        LabClient::Dhclient(DhclientMode::Na),
+        LabClient::Dhcpcd,
+        LabClient::WideDhcp6c,
+    ];
+    // The secondary's share of prefixes is FREE-BACKUP ones, which only pool balancing
+    // (not implemented) would give it: its client asks for an address.
+    let secondary_client = LabClient::Dhclient(DhclientMode::Na);
+    let subnet = |i: u16, server_if: &str| LabSubnet {
+        prefix: Ipv6Addr::new(0xfd00, i, 0, 0, 0, 0, 0, 0),
+        pd_pool: Ipv6Addr::new(0xfd20, i, 0, 0, 0, 0, 0, 0),
+        interface: Some(server_if.to_owned()),
+        rapid_commit: false,
+    };
+    let mut plinks = Vec::new();
+    let mut psubnets = Vec::new();
+    for i in 1..=3u16 {
+        let link = direct_link(&pns, i).with_context(|| format!("client link {i}"))?;
+        psubnets.push(subnet(i, &link.server_if));
+        plinks.push(link);
+    }
+    let slink = direct_link(&sns, 4).context("client link 4")?;
+    let ssubnet = subnet(4, &slink.server_if);
+    // A link both servers are on: the secondary sees this client's messages too.
+    let shared_client = LabClient::Dhclient(DhclientMode::Na);
+    let shlink = shared_link(&pns, &sns, 5).context("shared client link 5")?;
+    let shsubnet = subnet(5, &shlink.server_if);
+
+    make_ca(dir.path(), "ca", &["primary.lab", "secondary.lab"]).context("certificates")?;
+    let mut pifs: Vec<&str> = plinks.iter().map(|l| l.server_if.as_str()).collect();
+    pifs.push(shlink.server_if.as_str());
+    let mut pall = psubnets.clone();
+    pall.push(shsubnet.clone());
+    let mut pconf = config(&pifs, &pall, LabDatapath::Socket);
+    pconf.push_str(&failover_toml(
+        dir.path(),
+        "primary",
+        PRIMARY_ADDR,
+        SECONDARY_ADDR,
+    ));
+    let mut sconf = config(
+        &[slink.server_if.as_str(), shlink.server_if.as_str()],
+        &[ssubnet.clone(), shsubnet.clone()],
+        LabDatapath::Socket,
+    );
+    sconf.push_str(&failover_toml(
+        dir.path(),
+        "secondary",
+        SECONDARY_ADDR,
+        PRIMARY_ADDR,
+    ));
+    let side = |name: &'static str, text: &str| -> anyhow::Result<Side> {
+        let log = dir.file(&format!("{name}.log"));
+        burst::fresh_log(&log)?;
+        Ok(Side {
+            name,
+            config: dir.write(&format!("{name}.toml"), text, 0o644)?,
+            state: dir.file(&format!("{name}-state")),
+            log,
+        })
+    };
+    let primary = side("primary", &pconf)?;
+    let secondary = side("secondary", &sconf)?;
+    let sides = [&primary, &secondary];
+
+    println!("== Tandem lab --failover: an RFC 8156 pair of `tandem run` serving real clients ==");
+    println!(
+        "topology: netns {} runs the primary on {} (fo0 {PRIMARY_ADDR})",
+        pns.name(),
+        pifs.join(", ")
+    );
+    println!(
+        "          netns {} runs the secondary on {}, {} (fo1 {SECONDARY_ADDR})",
+        sns.name(),
+        slink.server_if,
+        shlink.server_if
+    );
+    println!(
+        "          failover link: fo0 <- veth -> fo1, TCP 647, mutual TLS (CA and certificates \
+         primary.lab / secondary.lab made now with rcgen), MCLT {MCLT} s"
+    );
+    for (l, c) in plinks.iter().zip(&primary_clients) {
+        println!(
+            "          primary   {} <- veth -> {CLIENT_IF} in netns {}: {}",
+            l.server_if,
+            l.ns.name(),
+            c.describe()
+        );
+    }
+    println!(
+        "          secondary {} <- veth -> {CLIENT_IF} in netns {}: {}",
+        slink.server_if,
+        slink.ns.name(),
+        secondary_client.describe()
+    );
+    println!(
+        "          both      {} <- veth -> bridge {CLIENT_IF} in netns {} <- veth -> {}: {} \
+         (shared link)",
+        shlink.server_if,
+        shlink.ns.name(),
+        shlink.server_if,
+        shared_client.describe()
+    );
+    println!(
+        "servers:  ip netns exec <ns> {} run --config <lab>/<role>.toml --state-dir \
+         <lab>/<role>-state --capacity {CAPACITY}  (socket datapath)",
+        bin.display()
+    );
+    println!("note:     binding sync (BNDUPD) is not implemented yet: each server's lease table");
+    println!("          holds only the leases it granted itself.");
+
+    let mut problems: Vec<String> = Vec::new();
+    let mut watch = Watch::new(bin);
+    let normal = |p: &str, s: &str| p == "NORMAL" && s == "NORMAL";
+
+    println!();
+    println!("-- 1. start the secondary, then the primary; states until both are NORMAL --");
+    let sproc = secondary.start(bin, &sns)?;
+    let mut pproc = Some(primary.start(bin, &pns)?);
+    if !watch.until(sides, Duration::from_secs(60), normal) {
+        problems.push("the pair did not reach NORMAL within 60 s".to_owned());
+    }
+    print_paths(sides, [0, 0], "since it started");
+
+    println!();
+    println!("-- 2. the primary's clients (in NORMAL the secondary is renew responsive) --");
+    let mut pc: Vec<(LabClient, &super::DirectLink, &LabSubnet)> = primary_clients
+        .iter()
+        .zip(&plinks)
+        .zip(&psubnets)
+        .map(|((c, l), s)| (*c, l, s))
+        .collect();
+    pc.push((shared_client, &shlink, &shsubnet));
+    let ignored = "drop_renew_responsive_only";
+    let before = secondary.counter(bin, ignored).unwrap_or(0);
+    let phase2 = run_clients(bin, &pc, sides, 0, opts.client_timeout, &mut problems)?;
+    problems.extend(phase2.failures());
+    let after = secondary.counter(bin, ignored);
+    println!(
+        "  secondary on the shared link: {ignored} {before} -> {} (the client's messages it \
+         saw and, renew responsive, did not answer)",
+        after.map_or_else(|| "?".to_owned(), |a| a.to_string())
+    );
+    if after.unwrap_or(0) <= before {
+        problems.push(format!(
+            "the secondary did not count the shared client's messages as {ignored}"
+        ));
+    }
+
+    println!();
+    println!("-- 3. SIGKILL the primary; the secondary should go COMMUNICATIONS-INTERRUPTED --");
+    if let Some(p) = pproc.take() {
+        p.kill9().context("SIGKILL of the primary")?;
+    }
+    if !watch.until(sides, Duration::from_secs(30), |_, s| {
+        s == "COMMUNICATIONS-INTERRUPTED"
+    }) {
+        problems.push("the secondary did not go COMMUNICATIONS-INTERRUPTED within 30 s".into());
+    }
+
+    println!();
+    println!("-- 4. `tandem partner-down lab` on the secondary --");
+    match run_bounded(
+        Command::new(bin)
+            .args(["partner-down", "lab", "--state-dir"])
+            .arg(&secondary.state),
+        CTL_TIMEOUT,
+    ) {
+        Ok(out) => {
+            println!("  $ tandem partner-down lab --state-dir <lab>/secondary-state");
+            for l in out.stdout.lines().chain(out.stderr.lines()) {
+                println!("  {l}");
+            }
+            if !out.status.success() {
+                problems.push(format!("tandem partner-down exited {}", out.status));
+            }
+        }
+        Err(e) => problems.push(format!("tandem partner-down: {e}")),
+    }
+    if !watch.until(sides, Duration::from_secs(10), |_, s| s == "PARTNER-DOWN") {
+        problems.push("the secondary did not go PARTNER-DOWN within 10 s".into());
+    }
+
+    println!();
+    println!("-- 5. the secondary's client, served by the secondary in PARTNER-DOWN --");
+    let phase5 = run_clients(
+        bin,
+        &[(secondary_client, &slink, &ssubnet)],
+        sides,
+        1,
+        opts.client_timeout,
+        &mut problems,
+    )?;
+    problems.extend(phase5.failures());
+
+    println!();
+    println!(
+        "-- 6. restart the primary on its state directory; states until both are NORMAL \
+         (at most {:.0?}) --",
+        opts.recover_timeout
+    );
+    let log_from = [primary.log_len(), secondary.log_len()];
+    let recovered_at = Instant::now();
+    pproc = Some(primary.start(bin, &pns)?);
+    let back = watch.until(sides, opts.recover_timeout, normal);
+    print_paths(sides, log_from, "since the restart");
+    if back {
+        println!(
+            "  back to NORMAL on both {:.1?} after the restart",
+            recovered_at.elapsed()
+        );
+    } else {
+        problems.push(format!(
+            "the pair was not back in NORMAL within {:.0?} after the restart",
+            opts.recover_timeout
+        ));
+    }
+
+    println!();
+    println!("-- 7. lease tables (no BNDUPD yet: each holds only its own grants) --");
+    for s in sides {
+        println!("  {} (tandem leases):", s.name);
+        match lease_table(bin, &s.state) {
+            Ok(t) => {
+                for l in t.lines() {
+                    println!("    {l}");
+                }
+            }
+            Err(e) => problems.push(format!("tandem leases ({}): {e}", s.name)),
+        }
+    }
+
+    println!();
+    println!("-- 8. servers stopped with SIGTERM --");
+    for (s, proc_) in [(&primary, pproc.take()), (&secondary, Some(sproc))] {
+        let Some(p) = proc_ else { continue };
+        match p.stop() {
+            Ok(lines) => match lines.iter().find(|l| l.starts_with("COUNTERS")) {
+                Some(c) => println!(
+                    "  {}{}: {c}",
+                    s.name,
+                    if s.name == "primary" {
+                        " (the restarted process: counts since the restart)"
+                    } else {
+                        ""
+                    }
+                ),
+                None => problems.push(format!("the {} printed no COUNTERS line", s.name)),
+            },
+            Err(e) => problems.push(format!("stopping the {}: {e}", s.name)),
+        }
+    }
+    if !problems.is_empty() {
+        for s in sides {
+            println!();
+            println!("-- {} log (last 40 lines) --", s.name);
+            print!("{}", s.log_tail(40));
+        }
+    }
+
+    println!();
+    let elapsed = started.elapsed();
+    if problems.is_empty() {
+        println!("RESULT: all good ({elapsed:.1?})");
+        return Ok(());
+    }
+    println!("RESULT: {} problem(s) ({elapsed:.1?})", problems.len());
+    for p in &problems {
+        println!("  - {p}");
+    }
+    drop((plinks, slink, shlink));
+    bail!(
+        "lab --failover: {} problem(s): {}",
+        problems.len(),
+        problems.join(" | ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failover_field_reads_string_and_raw_values_of_the_relationship() {
+        let status = r#"{"counters":{"state":"x"},"failover":[{"name":"lab","state":"NORMAL","unacked":0}]}"#;
+        assert_eq!(failover_field(status, "state").as_deref(), Some("NORMAL"));
+        assert_eq!(failover_field(status, "unacked").as_deref(), Some("0"));
+        assert_eq!(failover_field(status, "link"), None);
+        assert_eq!(failover_field("{}", "state"), None);
+    }
+
+    #[test]
+    fn logged_transitions_keeps_state_changes_only() {
+        let dir = ScratchDir::new("fo-lab-test").unwrap();
+        let log = dir
+            .write(
+                "p.log",
+                "INFO failover lab: STARTUP -> POTENTIAL-CONFLICT\n\
+                 INFO failover lab: serving policy: unresponsive -> x\n\
+                 INFO failover lab: partner in NORMAL since 12:00\n\
+                 INFO failover lab: CONFLICT-DONE -> NORMAL\n",
+                0o644,
+            )
+            .unwrap();
+        let side = Side {
+            name: "primary",
+            config: PathBuf::new(),
+            state: PathBuf::new(),
+            log,
+        };
+        assert_eq!(
+            side.logged_transitions(0),
+            ["STARTUP -> POTENTIAL-CONFLICT", "CONFLICT-DONE -> NORMAL"]
+        );
+        assert_eq!(
+            side.logged_transitions(side.log_len()),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn failover_toml_names_the_partner_certificate() {
+        let text = failover_toml(Path::new("/d"), "secondary", SECONDARY_ADDR, PRIMARY_ADDR);
+        assert!(text.contains("role = \"secondary\""), "{text}");
+        assert!(text.contains("peer = \"fd0f::1\""), "{text}");
+        assert!(text.contains("cert = \"/d/secondary.lab.pem\""), "{text}");
+        assert!(text.contains("peer-names = [\"primary.lab\"]"), "{text}");
+    }
+}
