@@ -25,10 +25,10 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tandem_hwtest::burst::{self, ServerProcess};
 use tandem_hwtest::capture::{self, Capture};
 use tandem_hwtest::clients::ScratchDir;
+use tandem_hwtest::lab::failover::{self, failover_field};
 use tandem_hwtest::{Lab, require_privileges};
 
 const TANDEM: &str = env!("CARGO_BIN_EXE_tandem-hw");
@@ -111,22 +111,6 @@ impl Side {
     }
 }
 
-/// The value of `"key":` in the first object of the `"failover":[…]` array (a string
-/// without its quotes, or the raw value).
-fn failover_field(status: &str, key: &str) -> Option<String> {
-    let fo = &status[status.find("\"failover\":[")?..];
-    let pat = format!("\"{key}\":");
-    let at = fo.find(&pat)? + pat.len();
-    let rest = &fo[at..];
-    if let Some(s) = rest.strip_prefix('"') {
-        let end = s.find('"')?;
-        Some(s[..end].to_owned())
-    } else {
-        let end = rest.find([',', '}']).unwrap_or(rest.len());
-        Some(rest[..end].to_owned())
-    }
-}
-
 /// A counter of the relationship in `status --json`.
 fn counter(status: &str, name: &str) -> u64 {
     failover_field(status, name)
@@ -134,23 +118,9 @@ fn counter(status: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A CA with leaf certificates (DNS name = file name) in `dir`.
+/// A CA with leaf certificates (DNS name = file name) in `dir` (the lab's).
 fn make_ca(dir: &Path, ca: &str, leaves: &[&str]) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("failover test");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, ca);
-    let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("failover test"))
-        .expect("failover test");
-    std::fs::write(dir.join(format!("{ca}.pem")), issuer.pem()).expect("failover test");
-    for leaf in leaves {
-        let key = KeyPair::generate().expect("failover test");
-        let mut params = CertificateParams::new(vec![(*leaf).to_owned()]).expect("failover test");
-        params.distinguished_name.push(DnType::CommonName, *leaf);
-        let cert = params.signed_by(&key, &issuer).expect("failover test");
-        std::fs::write(dir.join(format!("{leaf}.pem")), cert.pem()).expect("failover test");
-        std::fs::write(dir.join(format!("{leaf}.key")), key.serialize_pem())
-            .expect("failover test");
-    }
+    failover::make_ca(dir, ca, leaves).expect("test certificates");
 }
 
 /// A pair in a fresh lab.
@@ -635,4 +605,16 @@ fn netns_failover_connection_from_an_unknown_address_is_dropped_without_reply() 
     );
     primary.stop().expect("primary stops");
     secondary.stop().expect("secondary stops");
+}
+
+/// The pair with real clients on each side's link (the `cargo xtask lab --failover` run, in
+/// CI): dhclient, dhcpcd and WIDE dhcp6c on the primary's links get their leases from the
+/// primary in NORMAL while the renew-responsive secondary drops what it sees on the shared link;
+/// after a SIGKILL of the primary and `tandem partner-down`, the secondary's own client gets its
+/// lease from the secondary; the restarted primary and the secondary return to NORMAL.
+#[test]
+fn netns_failover_lab_pair_serves_real_clients_on_each_side() {
+    require_privileges!();
+    failover::main_job(tandem_bin(), &failover::FailoverOptions::default())
+        .expect("the failover lab reports problems");
 }

@@ -251,7 +251,7 @@ fn print_paths(sides: [&Side; 2], from: [usize; 2], since: &str) {
 }
 
 /// A CA with leaf certificates (DNS name = file name) in `dir`.
-fn make_ca(dir: &Path, ca: &str, leaves: &[&str]) -> anyhow::Result<()> {
+pub fn make_ca(dir: &Path, ca: &str, leaves: &[&str]) -> anyhow::Result<()> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.distinguished_name.push(DnType::CommonName, ca);
