@@ -281,6 +281,77 @@ pub struct ClientReport {
     pub problems: Vec<String>,
 }
 
+impl ClientReport {
+    /// The client's block of the lab report: verdict, what it is and where, its command, DUID,
+    /// what it configured, its lease rows (when counted), notes and problems, and the tail of its
+    /// log when something is wrong.
+    pub fn render(&self, f: &mut impl std::fmt::Write) -> std::fmt::Result {
+        let verdict = if self.problems.is_empty() {
+            "ok  "
+        } else {
+            "FAIL"
+        };
+        let took = self
+            .took
+            .map_or_else(|| "not configured".to_owned(), |t| format!("{t:.1?}"));
+        writeln!(
+            f,
+            "{verdict} {}  [{}; {took}]",
+            self.client.describe(),
+            self.place
+        )?;
+        writeln!(f, "       command:   {}", self.command)?;
+        writeln!(
+            f,
+            "       DUID:      {}",
+            self.duid.as_deref().map_or_else(
+                || "unknown (dhclient keeps it in a lease file; -S writes none)".to_owned(),
+                hex_colons
+            )
+        )?;
+        writeln!(f, "       addresses: {}", list(&self.got.addresses))?;
+        if !self.derived.is_empty() {
+            writeln!(
+                f,
+                "                  {} (from its prefix)",
+                list(&self.derived)
+            )?;
+        }
+        let prefixes: Vec<String> = self
+            .got
+            .prefixes
+            .iter()
+            .map(|(p, l)| format!("{p}/{l}"))
+            .collect();
+        writeln!(f, "       prefixes:  {}", list(&prefixes))?;
+        writeln!(f, "       DNS:       {}", list(&self.got.dns))?;
+        if !self.domains.is_empty() {
+            writeln!(f, "       search:    {}", list(&self.domains))?;
+        }
+        if !self.rows.is_empty() {
+            writeln!(
+                f,
+                "       leases:    {} row(s) under its DUID",
+                self.rows.len()
+            )?;
+        }
+        for n in &self.notes {
+            writeln!(f, "       note:      {n}")?;
+        }
+        for p in &self.problems {
+            writeln!(f, "       problem:   {p}")?;
+        }
+        if !self.problems.is_empty() {
+            let lines: Vec<&str> = self.got.log.lines().collect();
+            writeln!(f, "       its log (last 15 lines):")?;
+            for line in lines.iter().skip(lines.len().saturating_sub(15)) {
+                writeln!(f, "         {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Everything [`run`] saw.
 #[derive(Clone, Debug)]
 pub struct LabReport {
@@ -421,66 +492,7 @@ impl fmt::Display for LabReport {
             self.clients.len()
         )?;
         for c in &self.clients {
-            let verdict = if c.problems.is_empty() {
-                "ok  "
-            } else {
-                "FAIL"
-            };
-            let took = c
-                .took
-                .map_or_else(|| "not configured".to_owned(), |t| format!("{t:.1?}"));
-            writeln!(
-                f,
-                "{verdict} {}  [{}; {took}]",
-                c.client.describe(),
-                c.place
-            )?;
-            writeln!(f, "       command:   {}", c.command)?;
-            writeln!(
-                f,
-                "       DUID:      {}",
-                c.duid.as_deref().map_or_else(
-                    || "unknown (dhclient keeps it in a lease file; -S writes none)".to_owned(),
-                    hex_colons
-                )
-            )?;
-            writeln!(f, "       addresses: {}", list(&c.got.addresses))?;
-            if !c.derived.is_empty() {
-                writeln!(
-                    f,
-                    "                  {} (from its prefix)",
-                    list(&c.derived)
-                )?;
-            }
-            let prefixes: Vec<String> = c
-                .got
-                .prefixes
-                .iter()
-                .map(|(p, l)| format!("{p}/{l}"))
-                .collect();
-            writeln!(f, "       prefixes:  {}", list(&prefixes))?;
-            writeln!(f, "       DNS:       {}", list(&c.got.dns))?;
-            if !c.domains.is_empty() {
-                writeln!(f, "       search:    {}", list(&c.domains))?;
-            }
-            writeln!(
-                f,
-                "       leases:    {} row(s) under its DUID",
-                c.rows.len()
-            )?;
-            for n in &c.notes {
-                writeln!(f, "       note:      {n}")?;
-            }
-            for p in &c.problems {
-                writeln!(f, "       problem:   {p}")?;
-            }
-            if !c.problems.is_empty() {
-                let lines: Vec<&str> = c.got.log.lines().collect();
-                writeln!(f, "       its log (last 15 lines):")?;
-                for line in lines.iter().skip(lines.len().saturating_sub(15)) {
-                    writeln!(f, "         {line}")?;
-                }
-            }
+            c.render(f)?;
         }
         writeln!(f)?;
         writeln!(f, "-- server lease table (tandem leases) --")?;

@@ -24,7 +24,6 @@
 //! yet, so each server's lease table holds only what it granted itself: both are printed,
 //! nothing is asserted across them.
 
-use std::fmt::Write as _;
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,7 +35,7 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 
 use super::{
     CAPACITY, CLIENT_IF, ClientReport, LabClient, LabDatapath, LabSubnet, config, direct_link,
-    domains_of, judge, lease_table, list,
+    domains_of, judge, lease_table,
 };
 use crate::burst::{self, ServerProcess};
 use crate::clients::{DhclientMode, LeaseRow, ScratchDir, leases};
@@ -484,43 +483,8 @@ impl Phase {
     fn render(&self) -> String {
         let mut f = String::new();
         for c in &self.reports {
-            let verdict = if c.problems.is_empty() {
-                "ok  "
-            } else {
-                "FAIL"
-            };
-            let took = c
-                .took
-                .map_or_else(|| "not configured".to_owned(), |t| format!("{t:.1?}"));
-            let _ = writeln!(
-                f,
-                "{verdict} {}  [{}; {took}]",
-                c.client.describe(),
-                c.place
-            );
-            let _ = writeln!(f, "       command:   {}", c.command);
-            let _ = writeln!(f, "       addresses: {}", list(&c.got.addresses));
-            let prefixes: Vec<String> = c
-                .got
-                .prefixes
-                .iter()
-                .map(|(p, l)| format!("{p}/{l}"))
-                .collect();
-            let _ = writeln!(f, "       prefixes:  {}", list(&prefixes));
-            let _ = writeln!(f, "       DNS:       {}", list(&c.got.dns));
-            for n in &c.notes {
-                let _ = writeln!(f, "       {n}");
-            }
-            for p in &c.problems {
-                let _ = writeln!(f, "       problem:   {p}");
-            }
-            if !c.problems.is_empty() {
-                let lines: Vec<&str> = c.got.log.lines().collect();
-                let _ = writeln!(f, "       its log (last 15 lines):");
-                for line in &lines[lines.len().saturating_sub(15)..] {
-                    let _ = writeln!(f, "         {line}");
-                }
-            }
+            // Writing into a String cannot fail.
+            let _ = c.render(&mut f);
         }
         f
     }

@@ -111,14 +111,6 @@ impl<'a> Inbound<'a> {
         u32::try_from(hash % u64::from(shards)).ok()
     }
 
-    /// Why the engine will drop it without looking further, if it will.
-    pub const fn drop_reason(&self) -> Option<DropReason> {
-        match &self.parsed {
-            Ok(_) => None,
-            Err(r) => Some(*r),
-        }
-    }
-
     pub(crate) const fn outer_type(&self) -> Option<MessageType> {
         self.outer_type
     }
