@@ -45,6 +45,10 @@ pub const DEFAULT_MAX_UNACKED_BNDUPD: u32 = 100;
 pub const DEFAULT_CONNECT_RETRY: u32 = 5;
 /// Default startup timer in seconds (RFC 8156 §8.3: "short").
 pub const DEFAULT_STARTUP_TIME: u32 = 10;
+/// Default heartbeat of the failover state record in seconds: every record vouches that the
+/// server operates at most this far ahead (the TIME-OF-FAILURE of RFC 8156 §8.3.2 after a
+/// crash), and a fresh record is written every half of it.
+pub const DEFAULT_HEARTBEAT: u32 = 60;
 
 /// This server's role in a relationship (RFC 8156 §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -112,6 +116,11 @@ pub struct Failover {
     pub connect_retry: u32,
     /// The startup timer, seconds (RFC 8156 §8.3).
     pub startup_time: u32,
+    /// How far ahead each durable state record vouches for this server, seconds: after a
+    /// crash, the TIME-OF-FAILURE of RFC 8156 §8.3.2 (RECOVER-WAIT waits the MCLT beyond it,
+    /// §8.6.2; a partner that entered PARTNER-DOWN after it gives RECOVER, before it
+    /// POTENTIAL-CONFLICT). A record is written every `heartbeat / 2` seconds.
+    pub heartbeat: u32,
     /// COMMUNICATIONS-INTERRUPTED → PARTNER-DOWN after this many seconds (RFC 8156 §8.9.2);
     /// `None`: only an operator moves the server to PARTNER-DOWN.
     pub auto_partner_down: Option<u32>,
@@ -135,6 +144,7 @@ pub(crate) struct FailoverFile {
     max_unacked_bndupd: Option<Spanned<i64>>,
     connect_retry: Option<Spanned<i64>>,
     startup_time: Option<Spanned<i64>>,
+    heartbeat: Option<Spanned<i64>>,
     auto_partner_down: Option<Spanned<i64>>,
     subnets: Option<Spanned<Vec<Spanned<String>>>>,
     insecure: Option<Spanned<bool>>,
@@ -316,6 +326,14 @@ pub(crate) fn build(
             "(RFC 8156 §8.3)",
             errors,
         );
+        let heartbeat = int_in(
+            file.heartbeat.as_ref(),
+            2..=3600,
+            DEFAULT_HEARTBEAT,
+            &f("heartbeat"),
+            "(seconds each state record vouches ahead, RFC 8156 §8.3.2 TIME-OF-FAILURE; a record is written every heartbeat / 2)",
+            errors,
+        );
         let auto_partner_down = match &file.auto_partner_down {
             None => Some(None),
             Some(v) => int_in(
@@ -486,6 +504,7 @@ pub(crate) fn build(
             Some(max_unacked_bndupd),
             Some(connect_retry),
             Some(startup_time),
+            Some(heartbeat),
             Some(auto_partner_down),
             Some(security),
         ) = (
@@ -498,6 +517,7 @@ pub(crate) fn build(
             max_unacked,
             connect_retry,
             startup_time,
+            heartbeat,
             auto_partner_down,
             security,
         ) {
@@ -512,6 +532,7 @@ pub(crate) fn build(
                 max_unacked_bndupd,
                 connect_retry,
                 startup_time,
+                heartbeat,
                 auto_partner_down,
                 subnets: covered,
                 security,

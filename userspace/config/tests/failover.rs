@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use tandem_config::{
-    Config, ConfigError, DEFAULT_CONNECT_RETRY, DEFAULT_FAILOVER_PORT, DEFAULT_KEEPALIVE,
-    DEFAULT_MAX_UNACKED_BNDUPD, DEFAULT_MCLT, DEFAULT_STARTUP_TIME, Failover, FailoverRole,
-    FailoverSecurity, TlsFiles,
+    Config, ConfigError, DEFAULT_CONNECT_RETRY, DEFAULT_FAILOVER_PORT, DEFAULT_HEARTBEAT,
+    DEFAULT_KEEPALIVE, DEFAULT_MAX_UNACKED_BNDUPD, DEFAULT_MCLT, DEFAULT_STARTUP_TIME, Failover,
+    FailoverRole, FailoverSecurity, TlsFiles,
 };
 
 /// Two subnets (lines 1-6), then `extra` from line 7 on.
@@ -51,6 +51,7 @@ fn minimal_relationship_gets_the_defaults_and_covers_every_subnet() {
             max_unacked_bndupd: DEFAULT_MAX_UNACKED_BNDUPD,
             connect_retry: DEFAULT_CONNECT_RETRY,
             startup_time: DEFAULT_STARTUP_TIME,
+            heartbeat: DEFAULT_HEARTBEAT,
             auto_partner_down: None,
             subnets: vec![0, 1],
             security: FailoverSecurity::Insecure,
@@ -64,7 +65,7 @@ fn full_relationship_with_tls_parses() {
     let text = with(
         "[[failover]]\nname = \"dc1-dc2\"\nrole = \"secondary\"\npeer = \"192.0.2.1\"\n\
          local = \"192.0.2.2\"\nport = 6470\nmclt = 1800\nkeepalive = 30\nmax-unacked-bndupd = 500\n\
-         connect-retry = 2\nstartup-time = 5\nauto-partner-down = 600\nsubnets = [\"2001:db8:2::/64\"]\n\
+         connect-retry = 2\nstartup-time = 5\nheartbeat = 4\nauto-partner-down = 600\nsubnets = [\"2001:db8:2::/64\"]\n\
          [failover.tls]\nca = \"/etc/tandem/ca.pem\"\ncert = \"/etc/tandem/b.pem\"\nkey = \"/etc/tandem/b.key\"\n\
          peer-names = [\"a.example.net\"]\n",
     );
@@ -77,8 +78,13 @@ fn full_relationship_with_tls_parses() {
         (6470, 1800, 30, 500)
     );
     assert_eq!(
-        (f.connect_retry, f.startup_time, f.auto_partner_down),
-        (2, 5, Some(600))
+        (
+            f.connect_retry,
+            f.startup_time,
+            f.heartbeat,
+            f.auto_partner_down
+        ),
+        (2, 5, 4, Some(600))
     );
     assert_eq!(f.subnets, [1]);
     assert_eq!(
@@ -158,6 +164,16 @@ fn every_numeric_field_is_range_checked() {
             "startup-time = 0",
             "failover[0].startup-time",
             "out of range",
+        ),
+        (
+            "heartbeat = 1",
+            "failover[0].heartbeat",
+            "out of range 2..=3600",
+        ),
+        (
+            "heartbeat = 3601",
+            "failover[0].heartbeat",
+            "TIME-OF-FAILURE",
         ),
         (
             "auto-partner-down = 0",

@@ -232,6 +232,7 @@ fn endpoint_config(f: &Failover) -> tandem_failover::Config {
     c.keepalive = f.keepalive;
     c.max_unacked_bndupd = f.max_unacked_bndupd;
     c.startup_secs = f.startup_time;
+    c.heartbeat = f.heartbeat;
     c.auto_partner_down = f.auto_partner_down;
     c
 }
