@@ -1,25 +1,26 @@
 //! [`Endpoint`]: one side of an RFC 8156 relationship, sans I/O.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec;
 use alloc::vec::Vec;
 
 use tandem_lease::ServingPolicy;
 use tandem_wire::dhcp::{MessageType, StatusCode, StatusCodeOption};
-use tandem_wire::failover::frame::MAX_MESSAGE_LEN;
+use tandem_wire::failover::frame::{FRAME_HEADER_LEN, MAX_MESSAGE_LEN};
 use tandem_wire::failover::option::{
     ConnectFlags, KeepaliveTime, MaxUnackedBndupd, Mclt, PartnerDownTime, ProtocolVersion,
     RelationshipName, ServerFlags, StartTimeOfState,
 };
 use tandem_wire::failover::time::MAX_SKEW_SECS;
 use tandem_wire::failover::{
-    Bndreply, ConnectParams, Connectreply, Failover, FailoverTime, MAX_TRANSACTION_ID,
+    Bndreply, ConnectParams, Connectreply, FAILOVER_HEADER_LEN, Failover, FailoverTime,
+    MAX_TRANSACTION_ID,
 };
 
 use crate::config::{CONTACT_PER_KEEPALIVE_TIME, Config, ConfigError, MIN_MCLT_SECS, Role};
 use crate::event::{
-    Counters, DownReason, Event, LinkStatus, Now, Operator, PeerMisbehaved, Phase, Refused, Status,
-    Transmit,
+    BindingInput, Counters, DownReason, Event, LinkStatus, Now, Operator, PeerMisbehaved, Phase,
+    Refused, Status, Transmit, UpdateNotSent,
 };
 use crate::machine::{self, StateName};
 use crate::persist::{PartnerRecord, Persisted};
@@ -135,6 +136,27 @@ struct Conn {
     pool_xid: Option<u32>,
     /// The state entry (NORMAL) for which POOLREQ was sent.
     pool_epoch: Option<u64>,
+    /// Identifies this connection to the driver ([`BindingInput::Update::conn`]): a BNDREPLY
+    /// prepared for an earlier connection is not sent on this one.
+    id: u64,
+    /// Our BNDUPDs awaiting their BNDREPLY: transaction-id → the driver's tag (§7.4, §7.7).
+    sent_updates: BTreeMap<u32, u64>,
+    /// The partner's BNDUPDs the driver has not answered yet (at most our
+    /// MAX_UNACKED_BNDUPD, §6.1.1).
+    received_updates: BTreeSet<u32>,
+    /// The partner's UPDREQ / UPDREQALL we are answering (§8.5.2, §5.3.7).
+    responding: Option<Responding>,
+    /// [`Event::UpdatesMayFlow`] was given for the current flow (D25).
+    flow_announced: bool,
+}
+
+/// The partner's UPDREQ / UPDREQALL being answered: UPDDONE (with its transaction-id) goes
+/// once the driver has sent every update the request asks for and the last BNDREPLY came.
+#[derive(Clone, Copy, Debug)]
+struct Responding {
+    xid: u32,
+    /// The driver has sent every update of the request ([`Endpoint::update_stream_complete`]).
+    complete: bool,
 }
 
 /// One side of an RFC 8156 failover relationship (§6.2: one relationship name, one role).
@@ -184,6 +206,9 @@ pub struct Endpoint {
     skew: Option<i64>,
     max_abs_skew: u64,
     shut_down: bool,
+    /// Binding messages for the driver (BNDUPD to store, BNDREPLY to apply).
+    bindings: VecDeque<BindingInput>,
+    next_conn_id: u64,
 }
 
 impl Endpoint {
@@ -266,6 +291,8 @@ impl Endpoint {
             skew: None,
             max_abs_skew: 0,
             shut_down: false,
+            bindings: VecDeque::new(),
+            next_conn_id: 1,
             config,
         };
         // A fresh record right away: its operating-until bounds this run's TIME-OF-FAILURE.
@@ -294,7 +321,10 @@ impl Endpoint {
             self.link_down(now, DownReason::Replaced);
         }
         self.outbox.clear();
+        self.bindings.clear();
         let keepalive_ms = u64::from(self.config.keepalive) * 1000;
+        let id = self.next_conn_id;
+        self.next_conn_id += 1;
         let phase = match self.config.role {
             Role::Primary => Phase::AwaitConnectreply,
             Role::Secondary => Phase::AwaitConnect,
@@ -313,6 +343,11 @@ impl Endpoint {
             update_done_epoch: None,
             pool_xid: None,
             pool_epoch: None,
+            id,
+            sent_updates: BTreeMap::new(),
+            received_updates: BTreeSet::new(),
+            responding: None,
+            flow_announced: false,
         });
         if self.config.role == Role::Primary {
             let xid = self.alloc_xid();
@@ -369,7 +404,7 @@ impl Endpoint {
                 return self.excessive_skew(now, skew, refuse_connect.then_some(xid));
             }
         }
-        self.dispatch(now, phase, xid, typed);
+        self.dispatch(now, phase, xid, typed, frame);
     }
 
     /// The transport closed under us (reset, EOF, write error). No DISCONNECT is sent.
@@ -612,9 +647,135 @@ impl Endpoint {
     }
 
     // ----------------------------------------------------------------------------------------
+    // Binding updates (§7): the driver encodes and stores, the endpoint frames, numbers,
+    // windows and answers.
+
+    /// How many BNDUPDs [`Endpoint::send_bndupd`] takes now: the partner's MAX_UNACKED_BNDUPD
+    /// (§6.1.1, §6.1.2) less ours outstanding, while updates may flow (D25: communications OK
+    /// and either a state whose bindings are the partner's to know — not STARTUP, RECOVER,
+    /// RECOVER-WAIT — or an UPDREQ / UPDREQALL being answered); 0 otherwise.
+    pub fn update_window(&self) -> usize {
+        let Some(conn) = self.link.as_ref() else {
+            return 0;
+        };
+        if conn.phase != Phase::Established
+            || !(self.lazy_flow_state() || conn.responding.is_some())
+        {
+            return 0;
+        }
+        let max = conn.partner_max_unacked.unwrap_or(0) as usize;
+        max.saturating_sub(conn.sent_updates.len())
+    }
+
+    /// BNDUPDs sent and not yet answered by a BNDREPLY.
+    pub fn unacked_updates(&self) -> usize {
+        self.link.as_ref().map_or(0, |c| c.sent_updates.len())
+    }
+
+    /// BNDUPDs received that the driver has not answered yet.
+    pub fn unanswered_updates(&self) -> usize {
+        self.link.as_ref().map_or(0, |c| c.received_updates.len())
+    }
+
+    /// Sends one BNDUPD whose options (after the 8-octet header: one OPTION_CLIENT_DATA or one
+    /// bare OPTION_IAPREFIX, §7.4) the driver encoded. `tag` comes back with the partner's
+    /// BNDREPLY ([`BindingInput::Reply`]) so the driver can find the binding; it means nothing
+    /// to the endpoint. Returns the transaction-id.
+    ///
+    /// # Errors
+    /// [`UpdateNotSent`]: no window ([`Endpoint::update_window`] is 0), or the message would
+    /// not fit a frame. Nothing is sent; the binding stays pending (the driver's scan resends
+    /// it).
+    pub fn send_bndupd(
+        &mut self,
+        now: Now,
+        tag: u64,
+        options: &[u8],
+    ) -> Result<u32, UpdateNotSent> {
+        if self.update_window() == 0 {
+            return Err(UpdateNotSent::NoWindow);
+        }
+        if options.len() > MAX_MESSAGE_LEN - FAILOVER_HEADER_LEN {
+            return Err(UpdateNotSent::TooLong);
+        }
+        let xid = self.alloc_xid();
+        if let Some(c) = self.link.as_mut() {
+            c.sent_updates.insert(xid, tag);
+        }
+        self.send_raw(now, MessageType::BNDUPD, xid, options);
+        self.counters.bndupd_sent += 1;
+        Ok(xid)
+    }
+
+    /// The driver has sent every update the partner's UPDREQ / UPDREQALL asks for (the
+    /// bindings flagged "partner needs update", or all of them, §5.3.7, §5.3.8). UPDDONE goes
+    /// once every BNDUPD sent so far is answered (§8.5.2: "after ... all of the BNDUPDs have
+    /// been acknowledged"). Ignored without such a request.
+    pub fn update_stream_complete(&mut self, now: Now) {
+        if let Some(r) = self.link.as_mut().and_then(|c| c.responding.as_mut()) {
+            r.complete = true;
+        }
+        self.maybe_upddone(now);
+    }
+
+    /// Answers the partner's BNDUPD `xid` of connection `conn` ([`BindingInput::Update`])
+    /// with a BNDREPLY whose options the driver encoded (§7.6) after making the accepted
+    /// bindings durable (§7.5.2). Returns `false` (nothing sent) when that connection is gone
+    /// or the BNDUPD was already answered: the partner resends what it did not get acked.
+    pub fn send_bndreply(&mut self, now: Now, conn: u64, xid: u32, options: &[u8]) -> bool {
+        let Some(c) = self.link.as_mut() else {
+            return false;
+        };
+        if c.id != conn || !c.received_updates.remove(&xid) {
+            return false;
+        }
+        if options.len() > MAX_MESSAGE_LEN - FAILOVER_HEADER_LEN {
+            // Cannot happen for a reply to a BNDUPD that fitted a frame (the reply echoes
+            // less); refuse rather than drop the answer.
+            c.received_updates.insert(xid);
+            return self.refuse_bndupd(now, conn, xid, StatusCode::UNSPEC_FAIL, "reply too long");
+        }
+        self.send_raw(now, MessageType::BNDREPLY, xid, options);
+        self.counters.bndreply_sent += 1;
+        true
+    }
+
+    /// Refuses the partner's BNDUPD `xid` as a whole: a BNDREPLY with only a top-level Status
+    /// Code (`code`, `text`), for a driver that cannot process it (e.g. the lease store
+    /// failed). Nothing is stored; the partner keeps the binding flagged and resends it.
+    pub fn refuse_bndupd(
+        &mut self,
+        now: Now,
+        conn: u64,
+        xid: u32,
+        code: StatusCode,
+        text: &'static str,
+    ) -> bool {
+        let Some(c) = self.link.as_mut() else {
+            return false;
+        };
+        if c.id != conn || !c.received_updates.remove(&xid) {
+            return false;
+        }
+        self.counters.bndupd_refused += 1;
+        let reply = Failover::Bndreply(Bndreply {
+            payload: None,
+            status: Some(StatusCodeOption::new(code, text)),
+        });
+        self.send(now, &reply, xid);
+        true
+    }
+
+    /// The next binding message for the driver: a BNDUPD to process and answer, or a BNDREPLY
+    /// to apply to the binding it answers.
+    pub fn poll_binding(&mut self) -> Option<BindingInput> {
+        self.bindings.pop_front()
+    }
+
+    // ----------------------------------------------------------------------------------------
     // Receiving.
 
-    fn dispatch(&mut self, now: Now, phase: Phase, xid: u32, msg: Failover<'_>) {
+    fn dispatch(&mut self, now: Now, phase: Phase, xid: u32, msg: Failover<'_>, frame: &[u8]) {
         let role = self.config.role;
         let unexpected = PeerMisbehaved::Unexpected {
             msg_type: msg.msg_type(),
@@ -640,35 +801,11 @@ impl Endpoint {
             (Phase::AwaitState | Phase::Established, Failover::Contact) => {}
             (Phase::Established, Failover::Updreq | Failover::Updreqall) => {
                 let all = matches!(msg, Failover::Updreqall);
-                self.events.push_back(Event::UpdateRequested { all });
-                // Part 1: no binding updates are queued, so all of them (none) are sent and
-                // acked; UPDDONE carries the request's transaction-id (§5.3.7, D17).
-                self.send(now, &Failover::Upddone, xid);
+                self.on_update_request(xid, all);
             }
             (Phase::Established, Failover::Upddone) => self.on_upddone(now, xid),
-            (Phase::Established, Failover::Bndupd(_)) => {
-                // Part 2 stores bindings; until then the update is refused, never acked
-                // (§7.5.2: an ack means "stored"). The partner keeps it flagged for resend.
-                self.counters.bndupd_refused += 1;
-                self.events.push_back(Event::BindingUpdateRefused);
-                let (epoch, timeout) = (self.epoch, u64::from(self.config.update_timeout));
-                if let Some(u) = self
-                    .link
-                    .as_mut()
-                    .and_then(|c| c.updates.iter_mut().find(|u| u.epoch == epoch))
-                {
-                    // §8.5.2: the timeout runs while "no BNDUPD messages are being received".
-                    u.deadline_ms = now.mono_ms.saturating_add(timeout * 1000);
-                }
-                let reply = Failover::Bndreply(Bndreply {
-                    payload: None,
-                    status: Some(StatusCodeOption::new(
-                        StatusCode::UNSPEC_FAIL,
-                        "binding updates are not implemented yet",
-                    )),
-                });
-                self.send(now, &reply, xid);
-            }
+            (Phase::Established, Failover::Bndupd(_)) => self.on_bndupd(now, xid, frame),
+            (Phase::Established, Failover::Bndreply(_)) => self.on_bndreply(now, xid, frame),
             (Phase::Established, Failover::Poolreq) if role == Role::Primary => {
                 // §5.3.4: POOLRESP acknowledges the task; the rebalancing is part 2 (D17).
                 self.events.push_back(Event::PoolRequested);
@@ -858,6 +995,81 @@ impl Endpoint {
             }
         }
         self.settle(now);
+    }
+
+    /// §5.3.7, §5.3.8: the partner asks for the unacked (UPDREQ) or all (UPDREQALL) bindings;
+    /// the driver sends them ([`Event::UpdateRequested`]) and says when it is done.
+    fn on_update_request(&mut self, xid: u32, all: bool) {
+        if let Some(c) = self.link.as_mut() {
+            // A new request replaces one still being answered: its UPDDONE is this one's.
+            c.responding = Some(Responding {
+                xid,
+                complete: false,
+            });
+        }
+        self.events.push_back(Event::UpdateRequested { all });
+    }
+
+    /// A BNDUPD (§7.5): handed to the driver, which stores it and answers. More outstanding
+    /// than our MAX_UNACKED_BNDUPD is a protocol violation (§6.1.1: the partner "MUST NOT"
+    /// send more), as is reusing the transaction-id of one not yet answered (§5.4).
+    fn on_bndupd(&mut self, now: Now, xid: u32, frame: &[u8]) {
+        let max = self.config.max_unacked_bndupd as usize;
+        let Some(c) = self.link.as_mut() else {
+            return;
+        };
+        if c.received_updates.len() >= max || c.received_updates.contains(&xid) {
+            return self.misbehaved(now, PeerMisbehaved::UpdateWindowExceeded);
+        }
+        c.received_updates.insert(xid);
+        let conn = c.id;
+        // §8.5.2: the update timeout runs while "no BNDUPD messages are being received".
+        let (epoch, timeout) = (self.epoch, u64::from(self.config.update_timeout));
+        if let Some(u) = c.updates.iter_mut().find(|u| u.epoch == epoch) {
+            u.deadline_ms = now.mono_ms.saturating_add(timeout * 1000);
+        }
+        self.counters.bndupd_received += 1;
+        self.bindings.push_back(BindingInput::Update {
+            conn,
+            xid,
+            message: frame.to_vec(),
+        });
+    }
+
+    /// A BNDREPLY (§7.7): must answer one of our outstanding BNDUPDs (§5.4); handed to the
+    /// driver with the tag it gave.
+    fn on_bndreply(&mut self, now: Now, xid: u32, frame: &[u8]) {
+        let Some(tag) = self.link.as_mut().and_then(|c| c.sent_updates.remove(&xid)) else {
+            return self.misbehaved(
+                now,
+                PeerMisbehaved::UnknownTransactionId {
+                    msg_type: MessageType::BNDREPLY,
+                    transaction_id: xid,
+                },
+            );
+        };
+        self.counters.bndreply_received += 1;
+        self.bindings.push_back(BindingInput::Reply {
+            tag,
+            message: frame.to_vec(),
+        });
+        self.maybe_upddone(now);
+    }
+
+    /// UPDDONE for the request being answered once the driver has sent everything it asked for
+    /// and no BNDUPD of ours is unanswered (§8.5.2).
+    fn maybe_upddone(&mut self, now: Now) {
+        let Some(c) = self.link.as_mut() else {
+            return;
+        };
+        let Some(r) = c.responding else {
+            return;
+        };
+        if !r.complete || !c.sent_updates.is_empty() || c.phase != Phase::Established {
+            return;
+        }
+        c.responding = None;
+        self.send(now, &Failover::Upddone, r.xid);
     }
 
     fn on_upddone(&mut self, now: Now, xid: u32) {
@@ -1124,6 +1336,17 @@ impl Endpoint {
         if conn.phase != Phase::Established {
             return;
         }
+        // §8.8: "upon entering NORMAL" (and D25's other flowing states, and every connection
+        // that reaches communications OK in one) the driver sends its pending updates.
+        let flows = self.lazy_flow_state();
+        if flows && !conn.flow_announced {
+            self.events.push_back(Event::UpdatesMayFlow);
+        }
+        let Some(conn) = self.link.as_mut() else {
+            return;
+        };
+        conn.flow_announced = flows;
+        let conn = &*conn;
         let epoch = self.epoch;
         let requested =
             conn.update_done_epoch == Some(epoch) || conn.updates.iter().any(|u| u.epoch == epoch);
@@ -1164,6 +1387,16 @@ impl Endpoint {
             }
             _ => {}
         }
+    }
+
+    /// D25: states whose bindings the partner should hear about as they change: all but
+    /// STARTUP, RECOVER and RECOVER-WAIT, where our database may be stale or incomplete until
+    /// the partner's updates have arrived.
+    fn lazy_flow_state(&self) -> bool {
+        !matches!(
+            self.state,
+            State::Startup { .. } | State::Recover { .. } | State::RecoverWait { .. }
+        )
     }
 
     fn request_update(&mut self, now: Now, all: bool) {
@@ -1254,6 +1487,7 @@ impl Endpoint {
                 c.connect_xid == Some(xid)
                     || c.pool_xid == Some(xid)
                     || c.updates.iter().any(|u| u.xid == xid)
+                    || c.sent_updates.contains_key(&xid)
             });
             if !busy {
                 return xid;
@@ -1265,6 +1499,25 @@ impl Endpoint {
     /// transmitted").
     fn send(&mut self, now: Now, msg: &Failover<'_>, xid: u32) {
         self.push_frame(now, msg, xid);
+        if let Some(c) = self.link.as_mut()
+            && c.send_deadline_ms.is_some()
+        {
+            c.send_deadline_ms = Some(now.mono_ms.saturating_add(c.send_interval_ms));
+        }
+    }
+
+    /// Queues a message of `msg_type` whose options are already encoded, and restarts
+    /// FO_SEND_TIMER like [`Self::send`]. The caller checked that it fits a frame.
+    fn send_raw(&mut self, now: Now, msg_type: MessageType, xid: u32, options: &[u8]) {
+        let len = FAILOVER_HEADER_LEN + options.len();
+        let mut buf = Vec::with_capacity(FRAME_HEADER_LEN + len);
+        // RFC 5460 §5.1 length, then RFC 8156 §5.2: type, 24-bit transaction-id, sent-time.
+        buf.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes());
+        buf.push(msg_type.0);
+        buf.extend_from_slice(&(xid & MAX_TRANSACTION_ID).to_be_bytes()[1..]);
+        buf.extend_from_slice(&now.wall.0.to_be_bytes());
+        buf.extend_from_slice(options);
+        self.push(Transmit::Frame(buf));
         if let Some(c) = self.link.as_mut()
             && c.send_deadline_ms.is_some()
         {

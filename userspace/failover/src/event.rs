@@ -143,6 +143,9 @@ pub enum PeerMisbehaved {
     ConnectFlags,
     /// STATE carrying STARTUP (never sent, §5.5.16) or an unassigned state value.
     BadServerState(u8),
+    /// A BNDUPD beyond the MAX_UNACKED_BNDUPD we announced (§6.1.1 "MUST NOT"), or with the
+    /// transaction-id of one still unanswered (§5.4).
+    UpdateWindowExceeded,
 }
 
 /// The kind of a [`PeerMisbehaved`], to index counters.
@@ -167,15 +170,17 @@ pub enum MisbehaviorKind {
     ConnectFlags,
     /// [`PeerMisbehaved::BadServerState`].
     BadServerState,
+    /// [`PeerMisbehaved::UpdateWindowExceeded`].
+    UpdateWindowExceeded,
 }
 
 impl MisbehaviorKind {
     /// Number of kinds (the length of [`Counters::misbehaved`]).
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
 }
 
 // Every kind indexes `Counters::misbehaved`: the last one is `COUNT - 1`.
-const _: () = assert!(MisbehaviorKind::BadServerState as usize + 1 == MisbehaviorKind::COUNT);
+const _: () = assert!(MisbehaviorKind::UpdateWindowExceeded as usize + 1 == MisbehaviorKind::COUNT);
 
 impl PeerMisbehaved {
     /// Its kind.
@@ -190,6 +195,7 @@ impl PeerMisbehaved {
             Self::Mclt { .. } => MisbehaviorKind::Mclt,
             Self::ConnectFlags => MisbehaviorKind::ConnectFlags,
             Self::BadServerState(_) => MisbehaviorKind::BadServerState,
+            Self::UpdateWindowExceeded => MisbehaviorKind::UpdateWindowExceeded,
         }
     }
 
@@ -204,7 +210,8 @@ impl PeerMisbehaved {
             | Self::Malformed(_)
             | Self::Unexpected { .. }
             | Self::UnknownTransactionId { .. }
-            | Self::BadServerState(_) => StatusCode::UNSPEC_FAIL,
+            | Self::BadServerState(_)
+            | Self::UpdateWindowExceeded => StatusCode::UNSPEC_FAIL,
         }
     }
 
@@ -221,6 +228,7 @@ impl PeerMisbehaved {
             Self::Mclt { .. } => "MCLT does not match the configuration",
             Self::ConnectFlags => "cannot process what OPTION_F_CONNECT_FLAGS announces",
             Self::BadServerState(_) => "STATE with STARTUP or an unassigned state value",
+            Self::UpdateWindowExceeded => "more BNDUPDs unanswered than MAX_UNACKED_BNDUPD allows",
         }
     }
 }
@@ -283,17 +291,21 @@ pub enum Event {
     /// An alarm the RFC asks to raise (§8.9: NORMAL → COMMUNICATIONS-INTERRUPTED; §8.11:
     /// entering RESOLUTION-INTERRUPTED).
     Alarm(StateName),
-    /// The partner sent UPDREQ (`all == false`) or UPDREQALL. Until binding sync exists
-    /// (part 2) the endpoint answers UPDDONE at once: it has no binding updates queued (D17).
+    /// The partner sent UPDREQ (`all == false`: every binding flagged "partner needs
+    /// update") or UPDREQALL (every binding), §5.3.7, §5.3.8. The driver sends them with
+    /// [`crate::Endpoint::send_bndupd`] as the window allows, then calls
+    /// [`crate::Endpoint::update_stream_complete`]; UPDDONE follows the last BNDREPLY.
     UpdateRequested {
         /// UPDREQALL.
         all: bool,
     },
+    /// Updates may flow on this connection (§8.8 "upon entering NORMAL", D25): the driver
+    /// sends every binding still flagged "partner needs update", then keeps sending changes
+    /// as they happen, within [`crate::Endpoint::update_window`].
+    UpdatesMayFlow,
     /// The secondary asked for delegable prefixes (POOLREQ, §5.3.3); POOLRESP was sent. The
     /// rebalancing itself is part 2 (D17).
     PoolRequested,
-    /// A BNDUPD arrived and was refused (BNDREPLY UnspecFail): binding sync is part 2 (D17).
-    BindingUpdateRefused,
     /// The partner's sent-time was more than 5 s off (§7.5.1); measured skew in seconds
     /// (positive: the partner's clock is ahead).
     ExcessiveTimeSkew(i64),
@@ -322,8 +334,49 @@ pub struct Counters {
     pub stale_upddone: u64,
     /// Requests for which no UPDDONE came in time (§8.5.2).
     pub update_timeouts: u64,
-    /// BNDUPDs refused because binding sync is not implemented yet (part 2).
+    /// BNDUPDs refused as a whole by the driver ([`crate::Endpoint::refuse_bndupd`]).
     pub bndupd_refused: u64,
+    /// BNDUPDs sent.
+    pub bndupd_sent: u64,
+    /// BNDUPDs received.
+    pub bndupd_received: u64,
+    /// BNDREPLYs sent.
+    pub bndreply_sent: u64,
+    /// BNDREPLYs received.
+    pub bndreply_received: u64,
+}
+
+/// A binding message for the driver ([`crate::Endpoint::poll_binding`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindingInput {
+    /// The partner's BNDUPD (§7.5): decode, decide and store it, then answer with
+    /// [`crate::Endpoint::send_bndreply`] (or [`crate::Endpoint::refuse_bndupd`]) giving
+    /// `conn` and `xid`.
+    Update {
+        /// The connection it came on.
+        conn: u64,
+        /// Its transaction-id.
+        xid: u32,
+        /// The whole message (frame body: header and options).
+        message: Vec<u8>,
+    },
+    /// The partner's BNDREPLY to our BNDUPD sent with `tag` (§7.7).
+    Reply {
+        /// What the driver gave [`crate::Endpoint::send_bndupd`].
+        tag: u64,
+        /// The whole message (frame body: header and options).
+        message: Vec<u8>,
+    },
+}
+
+/// Why [`crate::Endpoint::send_bndupd`] sent nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateNotSent {
+    /// No connection with communications OK, a state in which updates do not flow, or the
+    /// partner's MAX_UNACKED_BNDUPD reached ([`crate::Endpoint::update_window`]).
+    NoWindow,
+    /// The options do not fit one frame (65535 octets with the header).
+    TooLong,
 }
 
 impl Counters {

@@ -44,7 +44,7 @@
 //! Two endpoints wired back to back, the smallest driver there is:
 //!
 //! ```
-//! use tandem_failover::{Config, Endpoint, FailoverTime, Now, Role, StateName, Transmit};
+//! use tandem_failover::{Config, Endpoint, Event, FailoverTime, Now, Role, StateName, Transmit};
 //!
 //! /// Makes `from`'s records durable at once and hands its frames to `to`.
 //! fn pump(from: &mut Endpoint, to: &mut Endpoint, now: Now) {
@@ -59,7 +59,12 @@
 //!             None => break,
 //!         }
 //!     }
-//!     while let Some(_event) = from.poll_event() {}
+//!     while let Some(event) = from.poll_event() {
+//!         // A driver with no bindings has sent every update the partner asked for.
+//!         if let Event::UpdateRequested { .. } = event {
+//!             from.update_stream_complete(now);
+//!         }
+//!     }
 //! }
 //!
 //! let now = Now { mono_ms: 0, wall: FailoverTime(800_000_000) };
@@ -113,8 +118,8 @@ pub use config::{
 };
 pub use endpoint::{Endpoint, State, connect_relationship_name};
 pub use event::{
-    Counters, DownReason, Event, LinkStatus, MisbehaviorKind, Now, Operator, PeerMisbehaved, Phase,
-    Refused, Status, Transmit,
+    BindingInput, Counters, DownReason, Event, LinkStatus, MisbehaviorKind, Now, Operator,
+    PeerMisbehaved, Phase, Refused, Status, Transmit, UpdateNotSent,
 };
 pub use machine::StateName;
 pub use persist::{PartnerRecord, Persisted, PersistedFormatError};

@@ -6,7 +6,7 @@ mod common;
 
 use common::{COMMUNICATED, NAME, at, config, frame, params, state_msg};
 use proptest::prelude::*;
-use tandem_failover::{Endpoint, Now, Persisted, Role, StateName, Transmit};
+use tandem_failover::{Endpoint, Event, Now, Persisted, Role, StateName, Transmit};
 use tandem_wire::dhcp::{StatusCode, StatusCodeOption};
 use tandem_wire::failover::{Connectreply, Failover, FailoverTime};
 
@@ -171,7 +171,11 @@ fn pump(from: &mut Endpoint, to: &mut Endpoint, now: Now) {
             None => break,
         }
     }
-    while from.poll_event().is_some() {}
+    while let Some(e) = from.poll_event() {
+        if let Event::UpdateRequested { .. } = e {
+            from.update_stream_complete(now);
+        }
+    }
 }
 
 proptest! {

@@ -1,6 +1,6 @@
 //! The connection protocol of RFC 8156 §6 (CONNECT / CONNECTREPLY, STATE, CONTACT,
 //! DISCONNECT), §5.4 transaction-ids, §7.1 skew, §8.3 STARTUP, persistence before STATE, and
-//! what part 1 does with the binding-sync messages. A scripted partner on the other end.
+//! the binding-sync message flow (the endpoint frames, numbers and windows; the driver stores). A scripted partner on the other end.
 
 mod common;
 
@@ -9,8 +9,8 @@ use common::{
     status_of_disconnect,
 };
 use tandem_failover::{
-    DownReason, Endpoint, Event, MisbehaviorKind, Operator, Persisted, Phase, Role, StateName,
-    Transmit, connect_relationship_name,
+    BindingInput, DownReason, Endpoint, Event, MisbehaviorKind, Operator, Persisted, Phase, Role,
+    StateName, Transmit, UpdateNotSent, connect_relationship_name,
 };
 use tandem_lease::Responsiveness;
 use tandem_wire::dhcp::{MessageType, StatusCode, StatusCodeOption};
@@ -920,30 +920,176 @@ fn potential_conflict_primary_sends_updreq_secondary_waits_for_conflict_done_8_1
 }
 
 #[test]
-fn part_one_responders_updreq_bndupd_poolreq() {
-    // UPDREQ / UPDREQALL: UPDDONE at once with the request's xid (D17).
+fn updreq_is_answered_after_the_drivers_updates_and_the_last_bndreply_8_5_2() {
+    // UPDREQALL: the driver is told (§5.3.8); no UPDDONE before it says it sent everything.
     let mut one = secondary_up(Normal);
+    one.auto_complete_updates = false;
+    one.drain();
     one.take_sent();
     one.recv(&Failover::Updreqall, 0x00_0777);
-    assert_eq!(one.take_sent()[0], one_msg(MessageType::UPDDONE, 0x777));
     assert!(one.events.contains(&Event::UpdateRequested { all: true }));
-    // BNDUPD: refused (never acked before part 2 stores it).
-    one.recv_bytes(&bndupd_prefix(one.wall()));
+    assert!(one.take_sent().is_empty(), "UPDDONE waits for the updates");
+    // The driver sends two BNDUPDs (the partner's window is 10, common::params).
+    assert_eq!(one.ep.update_window(), 10);
+    let body = &bndupd_prefix(one.wall())[8..];
+    let x1 = one
+        .ep
+        .send_bndupd(one.now(), 41, body)
+        .expect("window open");
+    let x2 = one
+        .ep
+        .send_bndupd(one.now(), 42, body)
+        .expect("window open");
+    assert_ne!(x1, x2, "§5.4 unique among outstanding");
+    assert_eq!((one.ep.update_window(), one.ep.unacked_updates()), (8, 2));
+    one.ep.update_stream_complete(one.now());
+    one.drain();
     let sent = one.take_sent();
+    assert_eq!(
+        sent.iter().map(Sent::msg_type).collect::<Vec<_>>(),
+        [Some(MessageType::BNDUPD), Some(MessageType::BNDUPD)],
+        "no UPDDONE while BNDUPDs are unacked"
+    );
+    // The BNDREPLYs come back to the driver with its tags; UPDDONE (the request's
+    // transaction-id, §5.3.7) only after the last one.
+    let refusal = Failover::Bndreply(tandem_wire::failover::Bndreply {
+        payload: None,
+        status: Some(StatusCodeOption::new(StatusCode::UNSPEC_FAIL, "x")),
+    });
+    one.recv(&refusal, x2);
+    assert!(one.take_sent().is_empty());
+    one.recv(&refusal, x1);
+    assert_eq!(one.take_sent(), [one_msg(MessageType::UPDDONE, 0x777)]);
+    let tags: Vec<u64> = std::iter::from_fn(|| one.ep.poll_binding())
+        .map(|b| match b {
+            BindingInput::Reply { tag, .. } => tag,
+            BindingInput::Update { .. } => panic!("no BNDUPD was received"),
+        })
+        .collect();
+    assert_eq!(tags, [42, 41]);
+    assert_eq!(one.ep.counters().bndreply_received, 2);
+    // A BNDREPLY answering nothing outstanding is a peer error (§5.4, D11).
+    one.recv(&refusal, 0x4242);
+    assert_eq!(misbehaved(&one, MisbehaviorKind::UnknownTransactionId), 1);
+    assert!(one.closed_by_us());
+}
+
+#[test]
+fn bndupd_goes_to_the_driver_and_its_bndreply_back_on_the_same_connection_7_5() {
+    let mut cfg = config(Role::Secondary);
+    cfg.max_unacked_bndupd = 2;
+    let mut one = One::new(cfg, Some(record(CommunicationsInterrupted, 5)));
+    one.handshake_with(Normal, COMMUNICATED);
+    one.take_sent();
+    let msg = bndupd_prefix(one.wall());
+    one.recv_bytes(&msg);
+    let Some(BindingInput::Update { conn, xid, message }) = one.ep.poll_binding() else {
+        panic!("the BNDUPD goes to the driver")
+    };
+    assert_eq!((xid, message.as_slice()), (0x102, msg.as_slice()));
+    assert!(
+        one.take_sent().is_empty(),
+        "no BNDREPLY before the driver stored it (§7.5.2)"
+    );
+    assert_eq!(one.ep.unanswered_updates(), 1);
+    // The driver answers with the options it encoded (§7.6); the endpoint frames them.
+    assert!(one.ep.send_bndreply(one.now(), conn, xid, &msg[8..]));
+    one.drain();
+    let sent = one.take_sent();
+    assert_eq!(
+        (sent[0].msg_type(), sent[0].xid()),
+        (Some(MessageType::BNDREPLY), 0x102)
+    );
+    assert!(
+        !one.ep.send_bndreply(one.now(), conn, xid, &msg[8..]),
+        "answered once"
+    );
+    // A refusal is a BNDREPLY with a top-level status.
+    one.recv_bytes(&msg);
+    let Some(BindingInput::Update { conn, xid, .. }) = one.ep.poll_binding() else {
+        panic!()
+    };
+    assert!(
+        one.ep
+            .refuse_bndupd(one.now(), conn, xid, StatusCode::UNSPEC_FAIL, "disk")
+    );
+    one.drain();
     let Sent::Msg {
-        msg_type,
-        xid,
-        status,
-        ..
-    } = &sent[0]
+        msg_type, status, ..
+    } = &one.take_sent()[0]
     else {
         panic!()
     };
     assert_eq!(
-        (*msg_type, *xid, *status),
-        (MessageType::BNDREPLY, 0x102, Some(StatusCode::UNSPEC_FAIL))
+        (*msg_type, *status),
+        (MessageType::BNDREPLY, Some(StatusCode::UNSPEC_FAIL))
     );
     assert_eq!(one.ep.counters().bndupd_refused, 1);
+    // An answer prepared for a connection that is gone is not sent on the next one: the
+    // partner resends what it did not get acked.
+    one.recv_bytes(&msg);
+    let Some(BindingInput::Update { conn, xid, .. }) = one.ep.poll_binding() else {
+        panic!()
+    };
+    one.closed();
+    one.handshake_with(Normal, COMMUNICATED);
+    one.take_sent();
+    assert!(!one.ep.send_bndreply(one.now(), conn, xid, &msg[8..]));
+    assert!(one.take_sent().is_empty());
+}
+
+#[test]
+fn more_bndupds_than_our_max_unacked_is_a_peer_error_6_1_1() {
+    let mut cfg = config(Role::Secondary);
+    cfg.max_unacked_bndupd = 2;
+    let mut one = One::new(cfg, Some(record(CommunicationsInterrupted, 5)));
+    one.handshake_with(Normal, COMMUNICATED);
+    let mut msg = bndupd_prefix(one.wall());
+    for xid in [0x201u32, 0x202, 0x203] {
+        msg[1..4].copy_from_slice(&xid.to_be_bytes()[1..]);
+        one.recv_bytes(&msg);
+    }
+    assert_eq!(misbehaved(&one, MisbehaviorKind::UpdateWindowExceeded), 1);
+    assert!(one.closed_by_us());
+    // The same transaction-id twice while unanswered, too (§5.4).
+    let mut cfg = config(Role::Secondary);
+    cfg.max_unacked_bndupd = 8;
+    let mut one = One::new(cfg, Some(record(CommunicationsInterrupted, 5)));
+    one.handshake_with(Normal, COMMUNICATED);
+    let msg = bndupd_prefix(one.wall());
+    one.recv_bytes(&msg);
+    one.recv_bytes(&msg);
+    assert_eq!(misbehaved(&one, MisbehaviorKind::UpdateWindowExceeded), 1);
+}
+
+#[test]
+fn updates_flow_in_normal_not_in_recover_d25() {
+    // NORMAL with communications OK: the driver is told to send its pending updates (§8.8).
+    let one = secondary_up(Normal);
+    assert!(one.events.contains(&Event::UpdatesMayFlow));
+    assert_eq!(one.ep.update_window(), 10);
+    // RECOVER (a first start): nothing flows until RECOVER-DONE — our database is what the
+    // partner is rebuilding (D25) — except answers to the partner's own UPDREQ.
+    let mut r = One::new(config(Role::Secondary), None);
+    r.auto_complete_updates = false;
+    r.handshake_with(Normal, COMMUNICATED);
+    assert_eq!(r.state(), Recover);
+    assert!(!r.events.contains(&Event::UpdatesMayFlow));
+    assert_eq!(r.ep.update_window(), 0);
+    let body = &bndupd_prefix(r.wall())[8..];
+    assert_eq!(
+        r.ep.send_bndupd(r.now(), 1, body),
+        Err(UpdateNotSent::NoWindow)
+    );
+    r.recv(&Failover::Updreq, 0x55);
+    assert_eq!(r.ep.update_window(), 10, "answering an UPDREQ");
+    // No connection: no window.
+    r.closed();
+    assert_eq!(r.ep.update_window(), 0);
+}
+
+#[test]
+fn poolreq_is_answered_with_poolresp_5_3_4() {
     // POOLREQ to the primary: POOLRESP with its xid.
     let mut p = One::new(
         config(Role::Primary),

@@ -275,8 +275,21 @@ impl Sim {
                 None => break,
             }
         }
+        let mut again = false;
         while let Some(e) = self.nodes[side].ep.as_mut().and_then(Endpoint::poll_event) {
+            if let Event::UpdateRequested { .. } = e {
+                // The simulated servers hold no bindings: every update asked for (none) is
+                // sent; UPDDONE follows once nothing is outstanding (§8.5.2).
+                let now = self.now(side);
+                if let Some(ep) = self.nodes[side].ep.as_mut() {
+                    ep.update_stream_complete(now);
+                }
+                again = true;
+            }
             self.event(side, e);
+        }
+        if again {
+            self.drive(side);
         }
     }
 

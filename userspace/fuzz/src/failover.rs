@@ -8,7 +8,10 @@
 //! configured on the secondary only); and the policies never
 //! let both allocate from the same addresses (primary odd, secondary even, RFC 8156 §4.2.1.1).
 
-use tandem_failover::{Config, Endpoint, Now, Operator, Persisted, Role, StateName, Transmit};
+use tandem_failover::{
+    BindingInput, Config, Endpoint, Event, Now, Operator, Persisted, Role, StateName, Transmit,
+};
+use tandem_wire::dhcp::StatusCode;
 use tandem_lease::AddressShare;
 use tandem_wire::failover::FailoverTime;
 
@@ -44,6 +47,8 @@ struct Side {
     connected: bool,
     operator_down: bool,
     skew: u32,
+    /// The time of the last input (what the driver passes when it answers in `drain`).
+    last: Now,
 }
 
 impl Side {
@@ -56,6 +61,7 @@ impl Side {
             connected: false,
             operator_down: false,
             skew: 0,
+            last: now,
         }
     }
 
@@ -85,8 +91,19 @@ impl Side {
                     }
                 }
             }
-            while self.ep.poll_event().is_some() {
+            while let Some(e) = self.ep.poll_event() {
                 progress = true;
+                if let Event::UpdateRequested { .. } = e {
+                    // This driver holds no bindings: everything asked for (nothing) is sent.
+                    self.ep.update_stream_complete(self.last);
+                }
+            }
+            while let Some(b) = self.ep.poll_binding() {
+                progress = true;
+                if let BindingInput::Update { conn, xid, .. } = b {
+                    self.ep
+                        .refuse_bndupd(self.last, conn, xid, StatusCode::UNSPEC_FAIL, "fuzz");
+                }
             }
             if !progress {
                 return;
@@ -220,10 +237,18 @@ pub fn run(data: &[u8]) -> [StateName; 2] {
                     sides[who].operator_down = true;
                 }
             }
+            // `who` sends a BNDUPD with arbitrary options (when its window allows).
+            120..=123 => {
+                let len = usize::from(input.u8());
+                let options: Vec<u8> = (0..len).map(|_| input.u8()).collect();
+                let n = now(mono, sides[who].skew);
+                let _ = sides[who].ep.send_bndupd(n, u64::from(op), &options);
+            }
             // Skew `who`'s clock a little.
             _ => sides[who].skew = u32::from(input.u8() % 8),
         }
         for s in &mut sides {
+            s.last = now(mono, s.skew);
             s.drain();
             // An ordered PARTNER-DOWN lasts until the side leaves it (a restart passes
             // through STARTUP and resumes it from the record, RFC 8156 §8.3.2).

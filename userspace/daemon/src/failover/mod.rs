@@ -853,6 +853,7 @@ impl FailoverPlane {
     /// confirmation), transmit, events.
     fn drive(&mut self, i: usize) {
         self.dirty = true;
+        let now = self.now();
         let Some(r) = self.rels.get_mut(i) else {
             return;
         };
@@ -941,7 +942,33 @@ impl FailoverPlane {
                         "failover {name}: the partner's clock is {s} s off ours (more than 5 s, \
                          RFC 8156 §7.1): fix the clocks"
                     ),
+                    Event::UpdateRequested { all } => {
+                        // Binding sync is not wired into the daemon yet: no binding is sent,
+                        // so every one asked for has been (UPDDONE follows at once).
+                        tracing::info!(
+                            "failover {name}: the partner asked for {} bindings ({})",
+                            if all { "all" } else { "the unacknowledged" },
+                            if all { "UPDREQALL" } else { "UPDREQ" }
+                        );
+                        r.endpoint.update_stream_complete(now);
+                        sent = true;
+                    }
                     other => tracing::info!("failover {name}: {other:?}"),
+                }
+            }
+            // 4. Binding messages. Until the engines store the partner's bindings, a BNDUPD
+            // is refused as a whole (never acked: §7.5.2, an ack means "stored"); the
+            // partner keeps it flagged and resends it.
+            while let Some(b) = r.endpoint.poll_binding() {
+                if let tandem_failover::BindingInput::Update { conn, xid, .. } = b {
+                    r.endpoint.refuse_bndupd(
+                        now,
+                        conn,
+                        xid,
+                        tandem_wire::dhcp::StatusCode::UNSPEC_FAIL,
+                        "this server does not store binding updates yet",
+                    );
+                    sent = true;
                 }
             }
             if !sent && r.unwritten.is_none() {
@@ -1116,6 +1143,10 @@ impl FailoverPlane {
                         "unknown_message_types".to_owned(),
                         s.counters.unknown_message_types,
                     ),
+                    ("bndupd_sent".to_owned(), s.counters.bndupd_sent),
+                    ("bndreply_received".to_owned(), s.counters.bndreply_received),
+                    ("bndupd_received".to_owned(), s.counters.bndupd_received),
+                    ("bndreply_sent".to_owned(), s.counters.bndreply_sent),
                     ("bndupd_refused".to_owned(), s.counters.bndupd_refused),
                     ("update_timeouts".to_owned(), s.counters.update_timeouts),
                 ];
@@ -1157,7 +1188,7 @@ impl FailoverPlane {
                     last_contact: s.last_contact.map(unix),
                     skew: s.skew,
                     max_abs_skew: s.max_abs_skew,
-                    unacked: 0,
+                    unacked: r.endpoint.unacked_updates() as u64,
                     mclt: s.mclt,
                     policy: policy_text(&s.policy),
                     counters,

@@ -135,6 +135,8 @@ pub struct One {
     pub durable: Option<Persisted>,
     pub sent: Vec<Sent>,
     pub events: Vec<Event>,
+    /// Answer UPDREQ / UPDREQALL as a driver without bindings would (on by default).
+    pub auto_complete_updates: bool,
 }
 
 impl One {
@@ -146,6 +148,7 @@ impl One {
             durable: persisted,
             sent: Vec::new(),
             events: Vec::new(),
+            auto_complete_updates: true,
         };
         one.drain();
         one
@@ -172,8 +175,19 @@ impl One {
                 None => break,
             }
         }
+        let mut again = false;
         while let Some(e) = self.ep.poll_event() {
+            if let Event::UpdateRequested { .. } = e
+                && self.auto_complete_updates
+            {
+                // A driver without bindings: everything asked for (nothing) is sent.
+                self.ep.update_stream_complete(self.now());
+                again = true;
+            }
             self.events.push(e);
+        }
+        if again {
+            self.drain();
         }
     }
 
