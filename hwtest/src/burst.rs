@@ -524,6 +524,14 @@ impl ServerProcess {
         libc::pid_t::try_from(child.id()).map_err(io::Error::other)
     }
 
+    /// Its `READY …` line (`mode=` names the datapath that serves).
+    pub fn ready(&self) -> Option<&str> {
+        self.stdout
+            .iter()
+            .find(|l| l.starts_with("READY"))
+            .map(String::as_str)
+    }
+
     /// Whether it still runs.
     pub fn running(&mut self) -> io::Result<bool> {
         match self.child.as_mut() {

@@ -9,7 +9,9 @@
 //! secondary `tandem run` in two namespaces joined by a veth (mutual TLS), clients on each
 //! side, both failover states printed as they move; then SIGKILL of the primary,
 //! `tandem partner-down` on the secondary, and the restart back to NORMAL
-//! (tandem-hwtest's `lab::failover`).
+//! (tandem-hwtest's `lab::failover`). `--failover --datapath xdp` runs both servers on the XDP
+//! datapath (the XDP program on their client links, AF_XDP workers; the failover link stays
+//! TCP) and also checks that the serving policy reached the workers.
 //!
 //! `cargo xtask lab --xdp-demo` runs the older XDP steering demo instead (multi-queue veth, XDP
 //! attached, DHCPv6 answered from AF_XDP rings by `tandem xdp-demo`, simulated clients).
@@ -32,10 +34,11 @@ pub(crate) struct LabArgs {
     /// (socket datapath, mutual TLS over a veth) with clients on each side; show both
     /// failover states until NORMAL, the clients, then SIGKILL of the primary,
     /// COMMUNICATIONS-INTERRUPTED, `tandem partner-down`, and the restart back to NORMAL.
-    /// Always the socket datapath (no --datapath).
-    #[arg(long, conflicts_with_all = ["xdp_demo", "datapath"])]
+    /// With --datapath xdp both servers serve their client links on the XDP datapath.
+    #[arg(long, conflicts_with = "xdp_demo")]
     pub(crate) failover: bool,
-    /// The datapath of the lab's `tandem run` (the lab, not --xdp-demo).
+    /// The datapath of the lab's `tandem run`, or of both servers with --failover (not
+    /// --xdp-demo).
     #[arg(long, value_enum, default_value_t = Datapath::Socket)]
     pub(crate) datapath: Datapath,
     /// Seconds all clients together may take to configure (the lab, not --xdp-demo).
@@ -110,11 +113,9 @@ mod imp {
             args.queues.to_string(),
             "--mode".to_owned(),
             args.mode.as_str().to_owned(),
+            "--datapath".to_owned(),
+            args.datapath.as_str().to_owned(),
         ];
-        // --failover always runs the socket datapath and refuses an explicit --datapath.
-        if !args.failover {
-            forwarded.extend(["--datapath".to_owned(), args.datapath.as_str().to_owned()]);
-        }
         if args.xdp_demo {
             forwarded.push("--xdp-demo".to_owned());
         }
@@ -188,14 +189,18 @@ mod imp {
         }
     }
 
+    const fn lab_datapath(d: Datapath) -> LabDatapath {
+        match d {
+            Datapath::Socket => LabDatapath::Socket,
+            Datapath::Xdp => LabDatapath::Xdp,
+        }
+    }
+
     /// The main job: `tandem run` serving real clients.
     fn lab(tandem: &Path, args: &LabArgs) -> Result<ExitCode> {
         let opts = LabOptions {
             client_timeout: Duration::from_secs(args.client_timeout),
-            datapath: match args.datapath {
-                Datapath::Socket => LabDatapath::Socket,
-                Datapath::Xdp => LabDatapath::Xdp,
-            },
+            datapath: lab_datapath(args.datapath),
         };
         let what = format!(
             "{} run --datapath {}, real DHCPv6 clients in network namespaces",
@@ -212,11 +217,14 @@ mod imp {
     fn failover(tandem: &Path, args: &LabArgs) -> Result<ExitCode> {
         let opts = tandem_hwtest::lab::failover::FailoverOptions {
             client_timeout: Duration::from_secs(args.client_timeout),
+            datapath: lab_datapath(args.datapath),
             ..Default::default()
         };
         let what = format!(
-            "{} run as a failover pair (primary + secondary, mutual TLS), real DHCPv6 clients",
-            tandem.display()
+            "{} run --datapath {} as a failover pair (primary + secondary, mutual TLS), real \
+             DHCPv6 clients",
+            tandem.display(),
+            args.datapath.as_str()
         );
         step::header("lab --failover", &what);
         // `main_job` prints as it goes and fails with the list of problems.

@@ -152,14 +152,20 @@ mod tests {
     }
 
     #[test]
-    fn cli_lab_failover_is_a_flag_that_excludes_xdp_demo() {
+    fn cli_lab_failover_is_a_flag_that_excludes_xdp_demo_and_takes_a_datapath() {
         let cli = Cli::try_parse_from(["xtask", "lab", "--failover"]).unwrap();
         let Command::Lab(args) = cli.command else {
             panic!("not the lab command: {cli:?}")
         };
         assert!(args.failover && !args.xdp_demo);
+        assert_eq!(args.datapath, lab::Datapath::Socket, "socket by default");
         assert!(Cli::try_parse_from(["xtask", "lab", "--failover", "--xdp-demo"]).is_err());
-        assert!(Cli::try_parse_from(["xtask", "lab", "--failover", "--datapath", "xdp"]).is_err());
+        let cli = Cli::try_parse_from(["xtask", "lab", "--failover", "--datapath", "xdp"]).unwrap();
+        let Command::Lab(args) = cli.command else {
+            panic!("not the lab command: {cli:?}")
+        };
+        assert!(args.failover);
+        assert_eq!(args.datapath, lab::Datapath::Xdp);
     }
 
     #[test]

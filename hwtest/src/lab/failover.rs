@@ -1,7 +1,7 @@
 //! `cargo xtask lab --failover`: the lab as an RFC 8156 failover pair. Two `tandem run`
-//! processes (socket datapath) in two namespaces, joined by a veth carrying the failover link
-//! (TCP 647, mutual TLS with a CA and certificates made at run time with rcgen), each with
-//! client links of its own:
+//! processes in two namespaces, joined by a veth carrying the failover link (TCP 647, mutual
+//! TLS with a CA and certificates made at run time with rcgen), each with client links of its
+//! own:
 //!
 //! ```text
 //!  client links                 netns P                          netns S              client link
@@ -13,6 +13,15 @@
 //!
 //! `c5` is on a link both servers are on: in NORMAL the secondary sees its messages and, renew
 //! responsive, drops them (`drop_renew_responsive_only`), so only the primary answers.
+//!
+//! Both servers run the socket datapath, or with [`FailoverOptions::datapath`] =
+//! [`LabDatapath::Xdp`] the XDP one: the XDP program attached (in the kernel, checked with
+//! `ip -d link`) on every client link `lanN` of each server, DHCPv6 served by one AF_XDP worker
+//! per RX queue, the failover link `fo0`/`fo1` left to the kernel (TCP). The serving policy of
+//! each failover state then reaches the workers' engines through the policy cell
+//! (`docs/failover.md` D22), and the lab checks it did: the secondary's drops on the shared
+//! link are counted by its XDP worker there (frames received, nothing sent) and by the
+//! engines the workers run (`tandem status --json`, `"datapath":"xdp"`).
 //!
 //! The run: both servers start (secondary first) and their failover states are printed as
 //! they move (`tandem status --json` every 0.5 s) until both are NORMAL; the primary's
@@ -49,6 +58,9 @@ pub struct FailoverOptions {
     pub client_timeout: Duration,
     /// How long the restarted primary and the secondary may take to be NORMAL again.
     pub recover_timeout: Duration,
+    /// The datapath both servers serve their client links on (the failover link is TCP
+    /// either way).
+    pub datapath: LabDatapath,
 }
 
 impl Default for FailoverOptions {
@@ -56,6 +68,7 @@ impl Default for FailoverOptions {
         Self {
             client_timeout: Duration::from_secs(30),
             recover_timeout: Duration::from_secs(120),
+            datapath: LabDatapath::Socket,
         }
     }
 }
@@ -76,6 +89,10 @@ struct Side {
     config: PathBuf,
     state: PathBuf,
     log: PathBuf,
+    /// Its client links (`lanN`), where it serves DHCPv6.
+    client_ifs: Vec<String>,
+    /// Its end of the failover link.
+    failover_if: &'static str,
 }
 
 impl Side {
@@ -100,8 +117,8 @@ impl Side {
         failover_field(&out.stdout, "state")
     }
 
-    /// Counter `name` (e.g. `drop_renew_responsive_only`) from `tandem status --json`.
-    fn counter(&self, bin: &Path, name: &str) -> Option<u64> {
+    /// `tandem status --json`; `None` if the server does not answer.
+    fn status(&self, bin: &Path) -> Option<String> {
         let out = run_bounded(
             Command::new(bin)
                 .args(["status", "--json", "--state-dir"])
@@ -109,12 +126,99 @@ impl Side {
             CTL_TIMEOUT,
         )
         .ok()?;
-        let pat = format!("\"{name}\":");
-        let rest = &out.stdout[out.stdout.find(&pat)? + pat.len()..];
-        let end = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        rest[..end].parse().ok()
+        out.status.success().then_some(out.stdout)
+    }
+
+    /// Counter `name` (e.g. `drop_renew_responsive_only`) from `tandem status --json`.
+    fn counter(&self, bin: &Path, name: &str) -> Option<u64> {
+        number_field(&self.status(bin)?, name)
+    }
+
+    /// Prints the `READY` line of `proc_` and, on XDP, where the kernel has the XDP program:
+    /// on every client link, not on the failover link (TCP 647 stays with the kernel's stack).
+    fn check_started(
+        &self,
+        proc_: &ServerProcess,
+        ns: &NetNs,
+        datapath: LabDatapath,
+        problems: &mut Vec<String>,
+    ) {
+        let ready = proc_.ready().unwrap_or("(no READY line)");
+        println!("  {}: {ready}", self.name);
+        let served = ready
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("mode="));
+        if served != Some(datapath.as_str()) {
+            problems.push(format!(
+                "the {} serves datapath {served:?}, not {}",
+                self.name,
+                datapath.as_str()
+            ));
+        }
+        if datapath != LabDatapath::Xdp {
+            return;
+        }
+        let ifs = self.client_ifs.iter().map(|i| (i.as_str(), true));
+        for (ifname, wanted) in ifs.chain([(self.failover_if, false)]) {
+            match kernel_xdp(ns, ifname) {
+                Ok(Some(x)) if wanted => println!("    {ifname}: {x}"),
+                Ok(None) if !wanted => println!("    {ifname}: no XDP program (failover link)"),
+                Ok(Some(x)) => problems.push(format!(
+                    "the {}'s failover link {ifname} has an XDP program: {x}",
+                    self.name
+                )),
+                Ok(None) => problems.push(format!(
+                    "no XDP program attached to the {}'s client link {ifname}",
+                    self.name
+                )),
+                Err(e) => problems.push(format!("ip -details link show dev {ifname}: {e}")),
+            }
+        }
+    }
+
+    /// The XDP view of `iface` and engine counter `counter` (an empty view if the server does
+    /// not answer).
+    fn xdp_view(&self, bin: &Path, iface: &str, counter: &str) -> XdpView {
+        self.status(bin)
+            .map(|s| XdpView::of(&s, iface, counter))
+            .unwrap_or_default()
+    }
+
+    /// Checks that the frames of `iface` went through the AF_XDP workers since `before`
+    /// ([`XdpView::problems`]), waiting up to 2 s for the workers' next published engine
+    /// counters when `counted`; prints what it saw.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one check, each argument one of its terms"
+    )]
+    fn check_xdp_link(
+        &self,
+        bin: &Path,
+        before: &XdpView,
+        iface: &str,
+        counter: &str,
+        answered: bool,
+        counted: bool,
+        problems: &mut Vec<String>,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut after = self.xdp_view(bin, iface, counter);
+        while counted && after.engine <= before.engine && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(100));
+            after = self.xdp_view(bin, iface, counter);
+        }
+        println!(
+            "  {} (tandem status --json): {}",
+            self.name,
+            before.describe(&after, iface, counter)
+        );
+        problems.extend(before.problems(
+            &after,
+            self.name,
+            iface,
+            answered,
+            counted.then_some(counter),
+        ));
     }
 
     fn log_len(&self) -> usize {
@@ -165,6 +269,217 @@ pub fn failover_field(status: &str, key: &str) -> Option<String> {
         let end = rest.find([',', '}']).unwrap_or(rest.len());
         Some(rest[..end].to_owned())
     }
+}
+
+/// The number after the first `"key":` in `json` (a counter or a field of `tandem status
+/// --json`).
+fn number_field(json: &str, key: &str) -> Option<u64> {
+    let pat = format!("\"{key}\":");
+    let rest = &json[json.find(&pat)? + pat.len()..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// The string after the first `"key":` in `json`, without its quotes (`None` for `null` or
+/// a missing key).
+fn string_field(json: &str, key: &str) -> Option<String> {
+    let pat = format!("\"{key}\":\"");
+    let rest = &json[json.find(&pat)? + pat.len()..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// The `{…}` object after `"key":` in `json` (the counter maps of `tandem status --json`, which
+/// hold no nested object).
+fn object_field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let pat = format!("\"{key}\":{{");
+    let start = json.find(&pat)? + pat.len() - 1;
+    let end = start + json[start..].find('}')?;
+    Some(&json[start..=end])
+}
+
+/// One interface's AF_XDP workers (`"workers"` of `tandem status --json`), added up over its
+/// queues.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct LinkWorkers {
+    /// Workers serving the interface (one per RX queue).
+    workers: u64,
+    /// Frames taken off their RX rings (the XDP program redirects only DHCPv6 to them).
+    rx: u64,
+    /// Frames the kernel reported transmitted.
+    tx: u64,
+    /// Frames not answered.
+    dropped: u64,
+    /// Frames answered in place.
+    replies: u64,
+}
+
+impl LinkWorkers {
+    /// The workers of `iface` in `status`.
+    fn of(status: &str, iface: &str) -> Self {
+        let mut sum = Self::default();
+        let Some(at) = status.find("\"workers\":[") else {
+            return sum;
+        };
+        let list = &status[at + "\"workers\":[".len()..];
+        let list = &list[..list.find(']').unwrap_or(list.len())];
+        for w in list.split('}') {
+            if string_field(w, "iface").as_deref() != Some(iface) {
+                continue;
+            }
+            let n = |k: &str| number_field(w, k).unwrap_or(0);
+            sum.workers += 1;
+            sum.rx += n("rx");
+            sum.tx += n("tx");
+            sum.dropped += n("dropped");
+            sum.replies += n("replies");
+        }
+        sum
+    }
+}
+
+/// What the XDP checks read from one `tandem status --json` of a server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct XdpView {
+    /// `"datapath"`: `xdp` when the AF_XDP workers serve.
+    datapath: Option<String>,
+    /// `"attach_mode"` of the XDP program.
+    attach_mode: Option<String>,
+    /// The XDP program's `xdp_redirected`, summed over the interfaces (frames steered to the
+    /// AF_XDP sockets).
+    redirected: u64,
+    /// One engine counter; in XDP mode the engines run on the workers, and `status` adds up
+    /// what each worker last published (every 200 ms), so this is the workers' count.
+    engine: u64,
+    /// The workers of one interface.
+    link: LinkWorkers,
+}
+
+impl XdpView {
+    /// The view of `status`: engine counter `counter`, the workers of `iface`.
+    fn of(status: &str, iface: &str, counter: &str) -> Self {
+        Self {
+            datapath: string_field(status, "datapath"),
+            attach_mode: string_field(status, "attach_mode"),
+            redirected: object_field(status, "xdp")
+                .and_then(|x| number_field(x, "xdp_redirected"))
+                .unwrap_or(0),
+            engine: object_field(status, "engine")
+                .and_then(|e| number_field(e, counter))
+                .unwrap_or(0),
+            link: LinkWorkers::of(status, iface),
+        }
+    }
+
+    /// Problems with `after` (this is the view before) for a link whose frames must have
+    /// reached the AF_XDP workers of `iface`: the datapath, the XDP program's redirects, the
+    /// workers' RX; `answered` says whether the workers must have sent something there
+    /// (`true`) or nothing at all (`false`), and `counted` whether the engine counter must
+    /// have grown.
+    fn problems(
+        &self,
+        after: &Self,
+        server: &str,
+        iface: &str,
+        answered: bool,
+        counted: Option<&str>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        if after.datapath.as_deref() != Some("xdp") {
+            out.push(format!(
+                "the {server}'s status says datapath {:?}, not xdp",
+                after.datapath
+            ));
+        }
+        if after.link.workers == 0 {
+            out.push(format!("the {server} has no AF_XDP worker on {iface}"));
+            return out;
+        }
+        if after.redirected <= self.redirected {
+            out.push(format!(
+                "the {server}'s XDP program redirected nothing ({} -> {})",
+                self.redirected, after.redirected
+            ));
+        }
+        if after.link.rx <= self.link.rx {
+            out.push(format!(
+                "the {server}'s AF_XDP worker on {iface} received nothing (rx {} -> {})",
+                self.link.rx, after.link.rx
+            ));
+        }
+        match (answered, after.link.tx > self.link.tx) {
+            (true, false) => out.push(format!(
+                "the {server}'s AF_XDP worker on {iface} sent no reply (tx {} -> {})",
+                self.link.tx, after.link.tx
+            )),
+            (false, true) => out.push(format!(
+                "the {server}'s AF_XDP worker on {iface} sent {} frame(s), expected none",
+                after.link.tx - self.link.tx
+            )),
+            _ => {}
+        }
+        if let Some(name) = counted
+            && after.engine <= self.engine
+        {
+            out.push(format!(
+                "the {server}'s XDP workers did not count {name} ({} -> {})",
+                self.engine, after.engine
+            ));
+        }
+        out
+    }
+
+    /// One line: the worker numbers of `iface` from `self` to `after`.
+    fn describe(&self, after: &Self, iface: &str, counter: &str) -> String {
+        format!(
+            "datapath {}, {} AF_XDP worker(s) on {iface}: rx {} -> {}, tx {} -> {}, dropped {} \
+             -> {}, replies {} -> {}; xdp_redirected {} -> {}; {counter} (the workers' engines) \
+             {} -> {}",
+            after.datapath.as_deref().unwrap_or("?"),
+            after.link.workers,
+            self.link.rx,
+            after.link.rx,
+            self.link.tx,
+            after.link.tx,
+            self.link.dropped,
+            after.link.dropped,
+            self.link.replies,
+            after.link.replies,
+            self.redirected,
+            after.redirected,
+            self.engine,
+            after.engine
+        )
+    }
+}
+
+/// The XDP program attached to `ifname` in `ns`, as the kernel reports it (`ip -details link
+/// show`): the attach mode (`xdp` native, `xdpgeneric`, `xdpoffload`) and the program
+/// (`prog/xdp id N name …`); `None` if nothing is attached.
+fn kernel_xdp(ns: &NetNs, ifname: &str) -> anyhow::Result<Option<String>> {
+    let out = ns.ip(&["-details", "link", "show", "dev", ifname])?;
+    Ok(parse_kernel_xdp(&out))
+}
+
+/// [`kernel_xdp`]'s reading of `ip -details link show dev X`.
+fn parse_kernel_xdp(out: &str) -> Option<String> {
+    let first = out.lines().next().unwrap_or_default();
+    let mode = first
+        .split_whitespace()
+        .find(|w| matches!(*w, "xdp" | "xdpgeneric" | "xdpoffload" | "xdpmulti"))?;
+    let prog = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("prog/xdp "))
+        .map(|l| {
+            l.split_whitespace()
+                .take_while(|w| *w != "tag")
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "prog/xdp ?".to_owned());
+    Some(format!("{mode} {prog}"))
 }
 
 /// Polls both sides every [`POLL`], printing a line whenever a side's state changes, until
@@ -553,7 +868,7 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     pifs.push(shlink.server_if.as_str());
     let mut pall = psubnets.clone();
     pall.push(shsubnet.clone());
-    let mut pconf = config(&pifs, &pall, LabDatapath::Socket);
+    let mut pconf = config(&pifs, &pall, opts.datapath);
     pconf.push_str(&failover_toml(
         dir.path(),
         "primary",
@@ -563,7 +878,7 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     let mut sconf = config(
         &[slink.server_if.as_str(), shlink.server_if.as_str()],
         &[ssubnet.clone(), shsubnet.clone()],
-        LabDatapath::Socket,
+        opts.datapath,
     );
     sconf.push_str(&failover_toml(
         dir.path(),
@@ -571,7 +886,11 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
         SECONDARY_ADDR,
         PRIMARY_ADDR,
     ));
-    let side = |name: &'static str, text: &str| -> anyhow::Result<Side> {
+    let side = |name: &'static str,
+                text: &str,
+                ifs: &[&str],
+                failover_if: &'static str|
+     -> anyhow::Result<Side> {
         let log = dir.file(&format!("{name}.log"));
         burst::fresh_log(&log)?;
         Ok(Side {
@@ -579,10 +898,17 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
             config: dir.write(&format!("{name}.toml"), text, 0o644)?,
             state: dir.file(&format!("{name}-state")),
             log,
+            client_ifs: ifs.iter().map(|&i| i.to_owned()).collect(),
+            failover_if,
         })
     };
-    let primary = side("primary", &pconf)?;
-    let secondary = side("secondary", &sconf)?;
+    let primary = side("primary", &pconf, &pifs, "fo0")?;
+    let secondary = side(
+        "secondary",
+        &sconf,
+        &[slink.server_if.as_str(), shlink.server_if.as_str()],
+        "fo1",
+    )?;
     let sides = [&primary, &secondary];
 
     println!("== Tandem lab --failover: an RFC 8156 pair of `tandem run` serving real clients ==");
@@ -625,9 +951,16 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     );
     println!(
         "servers:  ip netns exec <ns> {} run --config <lab>/<role>.toml --state-dir \
-         <lab>/<role>-state --capacity {CAPACITY}  (socket datapath)",
-        bin.display()
+         <lab>/<role>-state --capacity {CAPACITY}  ({} datapath)",
+        bin.display(),
+        opts.datapath.as_str()
     );
+    if opts.datapath == LabDatapath::Xdp {
+        println!(
+            "datapath: [datapath] mode = \"xdp\": the XDP program on every client link lanN of \
+             each server, one AF_XDP worker per RX queue; fo0/fo1 (TCP 647) left to the kernel"
+        );
+    }
     println!("note:     binding sync (BNDUPD) is not implemented yet: each server's lease table");
     println!("          holds only the leases it granted itself.");
 
@@ -639,6 +972,10 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     println!("-- 1. start the secondary, then the primary; states until both are NORMAL --");
     let sproc = secondary.start(bin, &sns)?;
     let mut pproc = Some(primary.start(bin, &pns)?);
+    secondary.check_started(&sproc, &sns, opts.datapath, &mut problems);
+    if let Some(p) = &pproc {
+        primary.check_started(p, &pns, opts.datapath, &mut problems);
+    }
     if !watch.until(sides, Duration::from_secs(60), normal) {
         problems.push("the pair did not reach NORMAL within 60 s".to_owned());
     }
@@ -655,8 +992,22 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     pc.push((shared_client, &shlink, &shsubnet));
     let ignored = "drop_renew_responsive_only";
     let before = secondary.counter(bin, ignored).unwrap_or(0);
+    let shared_if = shlink.server_if.as_str();
+    let xdp_before = [
+        primary.xdp_view(bin, shared_if, "tx_reply"),
+        secondary.xdp_view(bin, shared_if, ignored),
+    ];
     let phase2 = run_clients(bin, &pc, sides, 0, opts.client_timeout, &mut problems)?;
     problems.extend(phase2.failures());
+    if opts.datapath == LabDatapath::Xdp {
+        // On the shared link the primary's worker answers the client; the secondary's worker
+        // receives every message (the XDP program redirects it) and sends nothing: its engine,
+        // under the NORMAL secondary's renew-responsive policy from the cell, drops them.
+        println!("  the shared link {shared_if} on XDP:");
+        let [p, s] = &xdp_before;
+        primary.check_xdp_link(bin, p, shared_if, "tx_reply", true, true, &mut problems);
+        secondary.check_xdp_link(bin, s, shared_if, ignored, false, true, &mut problems);
+    }
     let after = secondary.counter(bin, ignored);
     println!(
         "  secondary on the shared link: {ignored} {before} -> {} (the client's messages it \
@@ -705,6 +1056,8 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
 
     println!();
     println!("-- 5. the secondary's client, served by the secondary in PARTNER-DOWN --");
+    let own_if = slink.server_if.as_str();
+    let xdp_before = secondary.xdp_view(bin, own_if, "tx_reply");
     let phase5 = run_clients(
         bin,
         &[(secondary_client, &slink, &ssubnet)],
@@ -714,6 +1067,17 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
         &mut problems,
     )?;
     problems.extend(phase5.failures());
+    if opts.datapath == LabDatapath::Xdp {
+        secondary.check_xdp_link(
+            bin,
+            &xdp_before,
+            own_if,
+            "tx_reply",
+            true,
+            true,
+            &mut problems,
+        );
+    }
 
     println!();
     println!(
@@ -724,6 +1088,9 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     let log_from = [primary.log_len(), secondary.log_len()];
     let recovered_at = Instant::now();
     pproc = Some(primary.start(bin, &pns)?);
+    if let Some(p) = &pproc {
+        primary.check_started(p, &pns, opts.datapath, &mut problems);
+    }
     let back = watch.until(sides, opts.recover_timeout, normal);
     print_paths(sides, log_from, "since the restart");
     if back {
@@ -757,18 +1124,27 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     for (s, proc_) in [(&primary, pproc.take()), (&secondary, Some(sproc))] {
         let Some(p) = proc_ else { continue };
         match p.stop() {
-            Ok(lines) => match lines.iter().find(|l| l.starts_with("COUNTERS")) {
-                Some(c) => println!(
-                    "  {}{}: {c}",
-                    s.name,
-                    if s.name == "primary" {
-                        " (the restarted process: counts since the restart)"
-                    } else {
-                        ""
-                    }
-                ),
-                None => problems.push(format!("the {} printed no COUNTERS line", s.name)),
-            },
+            Ok(lines) => {
+                let find = |p: &str| lines.iter().find(|l| l.starts_with(p));
+                let Some(c) = find("COUNTERS") else {
+                    problems.push(format!("the {} printed no COUNTERS line", s.name));
+                    continue;
+                };
+                if s.name == "primary" {
+                    // Started after its clients ran: nothing to count, nothing to redirect.
+                    println!("  primary (the restarted process: counts since the restart): {c}");
+                } else {
+                    // The secondary ran the whole story: on XDP its program must have steered
+                    // the shared link's and its own client's messages.
+                    println!("  secondary: {c}");
+                    let ready = find("READY").map_or("", String::as_str);
+                    problems.extend(
+                        super::datapath_problems(opts.datapath, ready, c)
+                            .into_iter()
+                            .map(|p| format!("the secondary: {p}")),
+                    );
+                }
+            }
             Err(e) => problems.push(format!("stopping the {}: {e}", s.name)),
         }
     }
@@ -829,6 +1205,8 @@ mod tests {
             config: PathBuf::new(),
             state: PathBuf::new(),
             log,
+            client_ifs: vec![],
+            failover_if: "fo0",
         };
         assert_eq!(
             side.logged_transitions(0),
@@ -838,6 +1216,99 @@ mod tests {
             side.logged_transitions(side.log_len()),
             Vec::<String>::new()
         );
+    }
+
+    /// `tandem status --json` of an XDP server (the shape of `control::render::status_json`).
+    const XDP_STATUS: &str = concat!(
+        r#"{"datapath":"xdp","attach_mode":"native","interfaces":["lan4","lan5"],"shards":2,"#,
+        r#""bindings":1,"capacity":8192,"workers":[{"iface":"lan4","queue":0,"core":null,"#,
+        r#""rx":7,"tx":6,"dropped":1,"replies":5},{"iface":"lan5","queue":0,"core":1,"rx":9,"#,
+        r#""tx":0,"dropped":4,"replies":0}],"xdp":{"xdp_passed":40,"xdp_redirected":16},"#,
+        r#""engine":{"rx_solicit":9,"drop_renew_responsive_only":4,"tx_reply":5},"socket":{},"#,
+        r#""failover":[{"name":"lab","role":"secondary","state":"NORMAL","unacked":0}]}"#
+    );
+
+    #[test]
+    fn xdp_view_reads_datapath_redirects_engine_counter_and_one_links_workers() {
+        let v = XdpView::of(XDP_STATUS, "lan5", "drop_renew_responsive_only");
+        assert_eq!(v.datapath.as_deref(), Some("xdp"));
+        assert_eq!(v.attach_mode.as_deref(), Some("native"));
+        assert_eq!(v.redirected, 16);
+        assert_eq!(v.engine, 4);
+        assert_eq!(
+            v.link,
+            LinkWorkers {
+                workers: 1,
+                rx: 9,
+                tx: 0,
+                dropped: 4,
+                replies: 0
+            }
+        );
+        let lan4 = XdpView::of(XDP_STATUS, "lan4", "tx_reply");
+        assert_eq!((lan4.link.rx, lan4.link.tx, lan4.engine), (7, 6, 5));
+        assert_eq!(XdpView::of(XDP_STATUS, "fo1", "x").link.workers, 0);
+        let socket = r#"{"datapath":"socket","attach_mode":null,"workers":[],"xdp":{},"#;
+        let v = XdpView::of(socket, "lan5", "tx_reply");
+        assert_eq!(v.datapath.as_deref(), Some("socket"));
+        assert_eq!((v.attach_mode, v.link.workers, v.redirected), (None, 0, 0));
+    }
+
+    #[test]
+    fn xdp_link_problems_need_xdp_workers_that_received_and_sent_as_expected() {
+        let before = XdpView::of(XDP_STATUS, "lan5", "drop_renew_responsive_only");
+        let mut after = before.clone();
+        after.redirected += 3;
+        after.link.rx += 3;
+        after.engine += 1;
+        let silent = |a: &XdpView| {
+            before.problems(
+                a,
+                "secondary",
+                "lan5",
+                false,
+                Some("drop_renew_responsive_only"),
+            )
+        };
+        assert_eq!(silent(&after), Vec::<String>::new());
+        // Answered where it must stay silent; must answer but did not.
+        let mut sent = after.clone();
+        sent.link.tx += 1;
+        assert_eq!(silent(&sent).len(), 1, "{:?}", silent(&sent));
+        assert_eq!(
+            before
+                .problems(&after, "secondary", "lan5", true, None)
+                .len(),
+            1
+        );
+        // Nothing through the workers, or not counted by their engines, or not XDP at all.
+        assert_eq!(silent(&before).len(), 3, "{:?}", silent(&before));
+        let mut socket = after.clone();
+        socket.datapath = Some("socket".to_owned());
+        assert_eq!(silent(&socket).len(), 1);
+        let no_workers = XdpView::default();
+        assert_eq!(silent(&no_workers).len(), 2, "{:?}", silent(&no_workers));
+    }
+
+    #[test]
+    fn parse_kernel_xdp_reads_mode_and_program_or_nothing() {
+        let native = "7: lan1@if6: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 xdp qdisc \
+                      noqueue state UP mode DEFAULT group default qlen 1000\n    link/ether \
+                      02:74:6c:00:01:01 brd ff:ff:ff:ff:ff:ff link-netns c1\n    veth \
+                      addrgenmode eui64\n    prog/xdp id 41 name tandem_xdp tag \
+                      0123456789abcdef jited\n";
+        assert_eq!(
+            parse_kernel_xdp(native).as_deref(),
+            Some("xdp prog/xdp id 41 name tandem_xdp")
+        );
+        let generic = native.replacen(" xdp ", " xdpgeneric ", 1);
+        assert_eq!(
+            parse_kernel_xdp(&generic).as_deref(),
+            Some("xdpgeneric prog/xdp id 41 name tandem_xdp")
+        );
+        let none = "3: fo0@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue \
+                    state UP\n    link/ether 02:00:00:00:00:01 brd ff:ff:ff:ff:ff:ff\n";
+        assert_eq!(parse_kernel_xdp(none), None);
     }
 
     #[test]

@@ -557,4 +557,76 @@ mod tests {
         assert_eq!(published.counters.received(MessageType::SOLICIT), 1);
         assert_eq!(published.bindings, 0, "an Advertise commits nothing");
     }
+
+    /// What the worker that owns `frame`'s shard made of it: `Some(reply)` or `None` (dropped),
+    /// sending it from `origin` (w0) and, for a hand-off, serving the parcel on `owner` (w1).
+    fn exchange(w: &mut [ShardWorker; 2], frame: &[u8]) -> Option<Vec<u8>> {
+        let [w0, w1] = w;
+        let mut buf = frame.to_vec();
+        buf.resize(2048, 0);
+        match w0.handle(&mut buf, frame.len()) {
+            Action::Reply(n) => Some(buf[..n].to_vec()),
+            Action::HandedOff => {
+                w1.poll_outbound(&mut |_| true);
+                let mut sent = None;
+                w0.poll_outbound(&mut |f| {
+                    sent = Some(f.to_vec());
+                    true
+                });
+                sent
+            }
+            _ => None,
+        }
+    }
+
+    /// RFC 8156 §8 via `docs/failover.md` D16 and D22: the policy the main thread stores in the
+    /// one cell every worker shares reaches each worker's engines before its next frame, for
+    /// frames of its own shards and for parcels handed over by another worker alike.
+    #[test]
+    fn worker_engines_follow_the_shared_policy_cell_for_own_frames_and_parcels() {
+        use tandem_failover::{Role, StateName, machine};
+        use tandem_lease::ServingPolicy;
+        use tandem_proto::DropReason;
+
+        let (_dir, mut w) = pair();
+        let cell = Arc::new(PolicyCell::new(machine::serving_policy(
+            Role::Secondary,
+            StateName::Startup,
+            30,
+        )));
+        for worker in &mut w {
+            worker.policy = Arc::clone(&cell);
+        }
+        let own = solicit_frame(&duid_of_shard(0));
+        let other = solicit_frame(&duid_of_shard(1));
+        let drops = |w: &[ShardWorker; 2], r: DropReason| -> u64 {
+            w.iter()
+                .map(|x| Published::of(&x.owned).counters.drops(r))
+                .sum()
+        };
+        // STARTUP (§8.3.1): unresponsive.
+        assert_eq!(exchange(&mut w, &own), None);
+        assert_eq!(exchange(&mut w, &other), None);
+        assert_eq!(drops(&w, DropReason::Unresponsive), 2);
+        // NORMAL, secondary (§8.8.1): renew responsive, so a Solicit is not answered.
+        cell.store(machine::serving_policy(
+            Role::Secondary,
+            StateName::Normal,
+            30,
+        ));
+        assert_eq!(exchange(&mut w, &own), None);
+        assert_eq!(exchange(&mut w, &other), None);
+        assert_eq!(drops(&w, DropReason::RenewResponsiveOnly), 2);
+        // PARTNER-DOWN (§8.4.1): responsive; both are answered.
+        let partner_down = machine::serving_policy(Role::Secondary, StateName::PartnerDown, 30);
+        assert_eq!(partner_down.mclt, None, "no MCLT cap in PARTNER-DOWN");
+        cell.store(partner_down);
+        assert_advertise_to_client(&exchange(&mut w, &own).expect("own shard answered"));
+        assert_advertise_to_client(&exchange(&mut w, &other).expect("parcel answered"));
+        // Back to unresponsive (a graceful shutdown, D7): nothing is answered any more.
+        cell.store(ServingPolicy::UNRESPONSIVE);
+        assert_eq!(exchange(&mut w, &own), None);
+        assert_eq!(exchange(&mut w, &other), None);
+        assert_eq!(drops(&w, DropReason::Unresponsive), 4);
+    }
 }
