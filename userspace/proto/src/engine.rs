@@ -203,7 +203,7 @@ fn grant(
     cur: Option<&Binding>,
     now: FailoverTime,
     policy: &ServingPolicy,
-) -> (u32, u32) {
+) -> (u32, u32, u32) {
     let finite = |v: u32| {
         if v == INFINITY {
             v
@@ -227,7 +227,20 @@ fn grant(
     } else {
         subnet.preferred_lifetime.min(MAX_FINITE_LIFETIME)
     };
-    (preferred.min(valid), valid)
+    (preferred.min(valid), valid, desired)
+}
+
+/// The partner lifetime to send for a lease granted `valid` seconds of a `desired` lifetime at
+/// `now` (RFC 8156 §4.4): `now + desired + valid / 2`, the lead of the RFC's worked example
+/// (T1 = half the lifetime), so that once the partner has acked it, a renewal at T1 may get
+/// the full desired lifetime under the MCLT cap (`max(now, acked) + MCLT`). `0` (no timeout)
+/// for an infinite lease. Never earlier than the client's own expiry.
+fn partner_lifetime(now: FailoverTime, valid: u32, desired: u32) -> FailoverTime {
+    if valid == INFINITY {
+        return FailoverTime(0);
+    }
+    let lead = desired.max(valid).saturating_add(valid / 2);
+    now.expiry_after(lead.min(MAX_FINITE_LIFETIME))
 }
 
 /// T1 and T2 for every IA of a reply (RFC 8415 §18.3.2, §18.3.4: the same in all IAs, from
@@ -315,6 +328,7 @@ impl Ctx<'_> {
         (b.t1, b.t2) = timers;
         b.preferred = out.preferred;
         b.valid = out.valid;
+        b.partner_lifetime = partner_lifetime(self.now, out.valid, out.desired);
         if self.put(&b, from, store) {
             self.counters.committed += 1;
             true
@@ -332,11 +346,12 @@ impl Ctx<'_> {
         cur: Option<Binding>,
         key: Option<ClientKey>,
     ) {
-        let (preferred, valid) = grant(site.subnet, cur.as_ref(), self.now, &self.policy);
+        let (preferred, valid, desired) = grant(site.subnet, cur.as_ref(), self.now, &self.policy);
         w.leases.push(LeaseOut {
             lease,
             preferred,
             valid,
+            desired,
             withdrawn: false,
         });
         w.pending.push(key.map(|key| Pending { key, cur }));

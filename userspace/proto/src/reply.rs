@@ -19,6 +19,9 @@ pub(crate) struct LeaseOut {
     pub(crate) lease: Lease,
     pub(crate) preferred: u32,
     pub(crate) valid: u32,
+    /// The valid lifetime the subnet's policy wanted before the MCLT cap (RFC 8156 §4.4
+    /// "desired lifetime"), for the partner lifetime.
+    pub(crate) desired: u32,
     /// Left out of the reply (its commit failed).
     pub(crate) withdrawn: bool,
 }
@@ -30,6 +33,7 @@ impl LeaseOut {
             lease,
             preferred: 0,
             valid: 0,
+            desired: 0,
             withdrawn: false,
         }
     }

@@ -572,3 +572,98 @@ proptest! {
         prop_assert_eq!(rep.expired, 0);
     }
 }
+
+/// One step of [`mclt_cap_holds_over_random_sequences`].
+#[derive(Clone, Debug)]
+enum CapStep {
+    /// Client `n` sends Request (new or returning) or Renew for its IA_NA and IA_PD.
+    Client { n: u8, renew: bool },
+    /// Time passes.
+    Wait(u32),
+    /// The partner acks every binding's pending partner lifetime (RFC 8156 §7.7: it becomes
+    /// the acked-partner-lifetime), as a BNDREPLY would.
+    PartnerAcks,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// RFC 8156 §4.4 over random sequences of new clients, returning clients, renewals, time and
+    /// partner acks: every lease a client is told expires no later than
+    /// max(now, acked partner lifetime) + MCLT, and the partner lifetime recorded for the next
+    /// BNDUPD never ends before the client's lease (so an acked partner knows at least as much
+    /// as the client holds). Once acked, a renewal gets the full desired lifetime.
+    #[test]
+    fn mclt_cap_holds_over_random_sequences(
+        mclt in 30u32..4000,
+        valid in 60u32..20_000,
+        steps in prop::collection::vec(prop_oneof![
+            (0u8..6, any::<bool>()).prop_map(|(n, renew)| CapStep::Client { n, renew }),
+            (0u32..30_000).prop_map(CapStep::Wait),
+            Just(CapStep::PartnerAcks),
+        ], 1..40),
+    ) {
+        let mut h = Harness::new();
+        h.engine = engine_with_lifetimes(valid / 2, valid);
+        h.engine.set_policy(failover_policy(mclt));
+        h.now = FailoverTime(900_000_000);
+        for step in steps {
+            match step {
+                CapStep::Wait(s) => h.now = h.now.wrapping_add(s),
+                CapStep::PartnerAcks => {
+                    let mut all = Vec::new();
+                    h.store.scan(0, usize::MAX, &mut |b| all.push(*b));
+                    for mut b in all {
+                        if b.partner_lifetime.0 != 0 {
+                            b.acked_partner_lifetime = b.partner_lifetime;
+                            b.partner_lifetime = FailoverTime(0);
+                            h.store.put(&b).unwrap();
+                        }
+                    }
+                }
+                CapStep::Client { n, renew } => {
+                    let duid = client_duid(n);
+                    // What the partner had acked for this client's leases before the reply.
+                    let mut acked = Vec::new();
+                    h.store.scan(0, usize::MAX, &mut |b| {
+                        if b.duid.as_bytes() == duid.as_slice() {
+                            acked.push((b.addr, b.acked_partner_lifetime));
+                        }
+                    });
+                    let t = if renew { T::RENEW } else { T::REQUEST };
+                    let r = h.reply(&with_server(t, &duid, &[ia_na(1, &[]), ia_pd(2, &[])]));
+                    let ias = ia_nas(&r)
+                        .into_iter()
+                        .map(|ia| (LeaseKind::Address, ia))
+                        .chain(ia_pds(&r).into_iter().map(|ia| (LeaseKind::Prefix, ia)));
+                    for (kind, ia) in ias {
+                        for l in &ia.leases {
+                            let told = l.3;
+                            if told == 0 {
+                                continue;
+                            }
+                            let ack = acked
+                                .iter()
+                                .find(|(a, _)| *a == l.0)
+                                .map_or(0, |(_, t)| t.wrapping_sub(h.now).max(0).unsigned_abs());
+                            // §4.4: the cap, and the preferred lifetime under the valid one.
+                            prop_assert!(told <= ack.saturating_add(mclt), "told {told}, acked ahead {ack}, MCLT {mclt}");
+                            prop_assert!(l.2 <= told);
+                            let b = h.store.get(kind, l.0).expect("committed");
+                            let expiry = b.state_expiration_time;
+                            prop_assert!(
+                                b.partner_lifetime.cmp_wrapping(expiry).is_ge(),
+                                "partner lifetime {:?} before the client's expiry {:?}",
+                                b.partner_lifetime, expiry
+                            );
+                            // Acked far enough ahead: the full desired lifetime.
+                            if ack >= valid {
+                                prop_assert_eq!(told, valid);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
