@@ -101,6 +101,7 @@
 
 extern crate alloc;
 
+pub mod bndupd;
 mod config;
 mod endpoint;
 mod event;
