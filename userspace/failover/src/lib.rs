@@ -106,6 +106,7 @@
 
 extern crate alloc;
 
+pub mod bndupd;
 mod config;
 mod endpoint;
 mod event;

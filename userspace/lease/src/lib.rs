@@ -25,6 +25,7 @@ pub use tandem_wire::failover::{FailoverTime, INFINITE_LIFETIME, MAX_FINITE_LIFE
 
 mod mem;
 mod policy;
+pub mod sync;
 pub mod transition;
 
 pub use mem::MemStore;
