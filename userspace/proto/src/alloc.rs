@@ -234,28 +234,37 @@ impl Site<'_> {
     /// `true` if `lease` lies in a pool at a slot of this engine's shard (see
     /// [`Partition`]).
     fn in_own_class(&self, lease: &Lease) -> bool {
-        let slot = match lease.kind {
-            LeaseKind::Address => self
-                .subnet
-                .pools
-                .iter()
-                .find(|p| p.contains(lease.addr))
-                .map(|p| (u128::from(lease.addr) - u128::from(p.first)) >> 1),
-            LeaseKind::Prefix => self
-                .subnet
-                .pd_pools
-                .iter()
-                .find(|p| p.delegated_len == lease.len && p.prefix.contains(lease.addr))
-                .map(|p| {
-                    let shift = 128 - u32::from(p.delegated_len.min(128));
-                    (u128::from(lease.addr) - u128::from(p.prefix.addr()))
-                        .checked_shr(shift)
-                        .unwrap_or(0)
-                }),
-        };
-        slot.is_some_and(|o| self.partition.owns(o))
+        pool_slot(self.subnet, lease).is_some_and(|o| self.partition.owns(o))
     }
+}
 
+/// The pool slot of `lease` in `subnet` (module docs: an address pair, or one delegated
+/// prefix), `None` outside its pools.
+pub(crate) fn pool_slot(subnet: &Subnet, lease: &Lease) -> Option<u128> {
+    match lease.kind {
+        LeaseKind::Address => subnet
+            .pools
+            .iter()
+            .find(|p| p.contains(lease.addr))
+            .map(|p| (u128::from(lease.addr) - u128::from(p.first)) >> 1),
+        LeaseKind::Prefix => subnet
+            .pd_pools
+            .iter()
+            .find(|p| {
+                p.delegated_len == lease.len
+                    && p.prefix.contains(lease.addr)
+                    && u128::from(lease.addr) & !Ipv6Prefix::mask(lease.len) == 0
+            })
+            .map(|p| {
+                let shift = 128 - u32::from(p.delegated_len.min(128));
+                (u128::from(lease.addr) - u128::from(p.prefix.addr()))
+                    .checked_shr(shift)
+                    .unwrap_or(0)
+            }),
+    }
+}
+
+impl Site<'_> {
     /// `true` if the policy lets this server newly allocate `lease` with current binding `b`
     /// (RFC 8156 §4.2.1.1 address parity, §4.2.2 prefix ownership).
     fn in_share(&self, lease: &Lease, b: Option<&Binding>) -> bool {

@@ -85,6 +85,13 @@ pub struct Counters {
     /// Status changes refused by the RFC 8156 §7.2 transition table (a bug if ever non-zero:
     /// the lease was left as it was and not granted).
     pub illegal_transitions: u64,
+    /// Leases of the failover partner's BNDUPDs stored (RFC 8156 §7.5.5).
+    pub partner_accepted: u64,
+    /// Leases of the partner's BNDUPDs rejected (§7.5.4: outdated, address in use, not in
+    /// our configuration or another shard's).
+    pub partner_refused: u64,
+    /// Our updates the partner acknowledged while still current (§7.7).
+    pub partner_acked: u64,
 }
 
 impl Default for Counters {
@@ -101,6 +108,9 @@ impl Default for Counters {
             store_errors: 0,
             ias_over_limit: 0,
             illegal_transitions: 0,
+            partner_accepted: 0,
+            partner_refused: 0,
+            partner_acked: 0,
         }
     }
 }
@@ -148,6 +158,9 @@ impl Counters {
         self.illegal_transitions = self
             .illegal_transitions
             .wrapping_add(other.illegal_transitions);
+        self.partner_accepted = self.partner_accepted.wrapping_add(other.partner_accepted);
+        self.partner_refused = self.partner_refused.wrapping_add(other.partner_refused);
+        self.partner_acked = self.partner_acked.wrapping_add(other.partner_acked);
     }
 
     pub(crate) fn count_received(&mut self, t: MessageType) {

@@ -101,18 +101,18 @@ pub struct BindingChange {
 /// The DHCPv6 server engine (see the crate docs).
 #[derive(Debug)]
 pub struct Engine {
-    config: Config,
+    pub(crate) config: Config,
     server_duid: Vec<u8>,
     decline_quarantine: u32,
     /// Encoded domain search list per subnet.
     domain_lists: Vec<Vec<u8>>,
-    reservations: Reservations,
+    pub(crate) reservations: Reservations,
     reclaim_cursor: u64,
-    counters: Counters,
-    partition: Partition,
+    pub(crate) counters: Counters,
+    pub(crate) partition: Partition,
     policy: ServingPolicy,
     /// What the last `handle` / `reclaim` committed.
-    changes: Vec<BindingChange>,
+    pub(crate) changes: Vec<BindingChange>,
     work: Work,
 }
 

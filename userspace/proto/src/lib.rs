@@ -50,6 +50,7 @@ mod alloc;
 mod counters;
 mod engine;
 mod inbound;
+mod partner;
 mod reply;
 mod shard;
 
@@ -59,6 +60,7 @@ pub use engine::{
     BindingChange, DEFAULT_DECLINE_QUARANTINE, Engine, MAX_IAS, Outcome, ReclaimReport, RxMeta,
 };
 pub use inbound::Inbound;
+pub use partner::{PartnerOutcome, needs_update};
 pub use shard::{duid_hash, shard_of};
 pub use tandem_lease::ServingPolicy;
 

@@ -1,0 +1,305 @@
+//! RFC 8156 §7.4–§7.7 end to end without I/O: a primary's engine grants leases, each committed
+//! change goes out as a BNDUPD (`tandem_failover::bndupd`), the secondary's engine stores it
+//! (`Engine::partner_update`), answers with a BNDREPLY, and the primary applies the ack
+//! (`Engine::partner_ack`). Then the secondary, in PARTNER-DOWN, renews the primary's client
+//! with the same lease (RFC 7031 req. 4: lease stability), and conflicts follow §7.5.4.
+
+mod common;
+
+use common::*;
+use tandem_failover::StateName;
+use tandem_failover::bndupd::{
+    BndreplyMessage, BndupdMessage, Verdict, decode_bndreply, decode_bndupd,
+};
+use tandem_failover::machine::serving_policy;
+use tandem_lease::sync::Role as SyncRole;
+use tandem_lease::{BindingFlags, BindingStatus, FailoverTime, LeaseKind, LeaseStore, MemStore};
+use tandem_proto::{Engine, PartnerOutcome, needs_update};
+use tandem_wire::dhcp::{MessageType as T, StatusCode};
+
+const MCLT: u32 = 60;
+/// The secondary's server DUID (the primary uses the harness's).
+const SECONDARY_DUID: &[u8] = b"\x00\x03\x00\x01\x02\x00\x00\x00\x00\x02";
+
+fn primary() -> Harness<MemStore> {
+    let mut h = Harness::new();
+    h.engine.set_policy(serving_policy(
+        tandem_failover::Role::Primary,
+        StateName::Normal,
+        MCLT,
+    ));
+    h
+}
+
+fn secondary(state: StateName) -> Harness<MemStore> {
+    let mut h = Harness::new();
+    h.engine = Engine::new(config(), SECONDARY_DUID.to_vec());
+    h.engine.set_policy(serving_policy(
+        tandem_failover::Role::Secondary,
+        state,
+        MCLT,
+    ));
+    h
+}
+
+/// Sends every binding `from` changed last as a BNDUPD to `to` (role `to_role`); returns the
+/// verdicts and the BNDREPLY bytes per update, and hands each reply back to `from`.
+fn sync(
+    from: &mut Harness<MemStore>,
+    to: &mut Harness<MemStore>,
+    to_role: SyncRole,
+) -> Vec<Verdict> {
+    let changed: Vec<_> = from.engine.changes().iter().map(|c| c.binding).collect();
+    sync_these(from, to, to_role, changed)
+}
+
+/// [`sync`] for the given bindings of `from`.
+fn sync_these(
+    from: &mut Harness<MemStore>,
+    to: &mut Harness<MemStore>,
+    to_role: SyncRole,
+    changed: Vec<tandem_lease::Binding>,
+) -> Vec<Verdict> {
+    let mut verdicts_all = Vec::new();
+    for (xid, b) in (1u32..).zip(changed) {
+        let mut buf = vec![0u8; 2048];
+        let m = BndupdMessage::new(&b, from.now).expect("a binding with a client");
+        let n = m.emit(xid, &mut buf).expect("fits");
+        let upd = decode_bndupd(&buf[..n]).expect("our own BNDUPD decodes");
+        let mut verdicts = Vec::new();
+        for lease in upd.leases() {
+            let lease = lease.expect("every lease decodes");
+            let v = match to
+                .engine
+                .partner_update(to.now, to_role, &lease, &mut to.store)
+            {
+                PartnerOutcome::Accepted => Verdict::Accept,
+                PartnerOutcome::Outdated { .. } => {
+                    Verdict::Reject(StatusCode::OUTDATED_BINDING_INFORMATION)
+                }
+                PartnerOutcome::AddressInUse => Verdict::Reject(StatusCode::ADDRESS_IN_USE),
+                other => panic!("unexpected {other:?}"),
+            };
+            verdicts.push(v);
+        }
+        let reply = BndreplyMessage::new(&upd, &verdicts).expect("one verdict per lease");
+        let mut rbuf = vec![0u8; 2048];
+        let rn = reply.emit(to.now, &mut rbuf).expect("fits");
+        let acks = decode_bndreply(&rbuf[..rn]).expect("our own BNDREPLY decodes");
+        for ack in &acks.leases {
+            if let Some(info) = ack.ack_info(b.start_time_of_state) {
+                from.engine
+                    .partner_ack(from.now, ack.kind, ack.addr, &info, &mut from.store);
+            }
+        }
+        verdicts_all.extend(verdicts);
+    }
+    verdicts_all
+}
+
+fn req(t: T, duid: &[u8], sid: bool) -> Vec<u8> {
+    let mut o = vec![client_id(duid)];
+    if sid {
+        o.push(server_id());
+    }
+    o.push(ia_na(1, &[]));
+    o.push(ia_pd(2, &[]));
+    msg(t, 0x777, &o)
+}
+
+#[test]
+fn a_granted_lease_reaches_the_partner_is_acked_and_survives_failover_7_5_7_7() {
+    let (mut p, mut s) = (primary(), secondary(StateName::Normal));
+    let duid = client_duid(7);
+    let r = p.reply(&req(T::REQUEST, &duid, true));
+    let na = ia_nas(&r)[0].leases[0];
+    let pd = ia_pds(&r)[0].leases[0];
+    assert_eq!(
+        u128::from(na.0) & 1,
+        1,
+        "§4.2.1.1 the primary allocates odd addresses"
+    );
+    assert_eq!(na.3, MCLT, "§4.4 a new lease gets at most the MCLT");
+    let before = p.store.get(LeaseKind::Address, na.0).unwrap();
+    assert!(needs_update(&before), "§7.3 flagged until the partner acks");
+    assert!(
+        before
+            .partner_lifetime
+            .cmp_wrapping(before.state_expiration_time)
+            .is_gt()
+    );
+
+    s.now = p.now;
+    assert_eq!(
+        sync(&mut p, &mut s, SyncRole::Secondary),
+        [Verdict::Accept, Verdict::Accept]
+    );
+    // The secondary knows the client's leases (§7.5.5) ...
+    for (kind, addr) in [(LeaseKind::Address, na.0), (LeaseKind::Prefix, pd.0)] {
+        let theirs = s.store.get(kind, addr).expect("stored by the partner");
+        let ours = p.store.get(kind, addr).unwrap();
+        assert_eq!(theirs.status, BindingStatus::ACTIVE);
+        assert_eq!(theirs.duid, ours.duid);
+        assert_eq!(theirs.iaid, ours.iaid);
+        assert_eq!(theirs.state_expiration_time, ours.state_expiration_time);
+        // PARTNER_LIFETIME → its expiration-time; CLT_TIME → partner-raw-clt-time (Figure 5).
+        // What it stored as expiration-time is what it echoed and we now hold as acked.
+        assert_eq!(theirs.expiration_time, ours.acked_partner_lifetime);
+        assert_eq!(theirs.partner_raw_clt_time, ours.cltt);
+        // ... and the primary's ack cleared the flag and recorded the acked partner lifetime
+        // (§7.7), which lets a renewal get the full lifetime under the MCLT cap (§4.4).
+        assert!(
+            !ours.flags.contains(BindingFlags::UPDATE_PENDING),
+            "{ours:?}"
+        );
+        assert_eq!(ours.partner_lifetime, FailoverTime(0));
+        assert!(
+            ours.acked_partner_lifetime
+                .cmp_wrapping(ours.state_expiration_time)
+                .is_gt()
+        );
+    }
+    assert_eq!(p.engine.counters().partner_acked, 2);
+    assert_eq!(s.engine.counters().partner_accepted, 2);
+
+    // Renewed at the primary after the ack: the full configured lifetime (not the MCLT).
+    p.now = p.now.wrapping_add(20);
+    let r = p.reply(&req(T::RENEW, &duid, true));
+    assert!(ia_nas(&r)[0].leases[0].3 > MCLT, "{:?}", ia_nas(&r));
+
+    // The primary dies; the secondary in PARTNER-DOWN answers the client's Rebind with the
+    // same address and prefix (lease stability, RFC 7031 req. 4; RFC 8156 §8.4.1 "allow
+    // renewal of all outstanding leases").
+    s.engine.set_policy(serving_policy(
+        tandem_failover::Role::Secondary,
+        StateName::PartnerDown,
+        MCLT,
+    ));
+    s.now = p.now.wrapping_add(30);
+    let r = s.reply(&req(T::REBIND, &duid, false));
+    assert_eq!(ia_nas(&r)[0].leases[0].0, na.0);
+    assert_eq!(ia_pds(&r)[0].leases[0].0, pd.0);
+    // A new client of the secondary gets an even address (§4.2.1.1), never the primary's.
+    let new = msg(
+        T::REQUEST,
+        0x778,
+        &[
+            client_id(&client_duid(8)),
+            opt(2, SECONDARY_DUID),
+            ia_na(1, &[]),
+            ia_pd(2, &[]),
+        ],
+    );
+    let r = s.reply(&new);
+    let other = ia_nas(&r)[0].leases[0].0;
+    assert_eq!(u128::from(other) & 1, 0);
+    // Delegable prefixes all start with the primary (§4.2.2): without a rebalancing
+    // (POOLREQ, FREE-BACKUP prefixes) the secondary has none of its own to delegate, and it
+    // never takes the primary's (docs/failover.md D16).
+    assert!(ia_pds(&r)[0].leases.iter().all(|l| l.0 != pd.0 && l.3 == 0));
+}
+
+#[test]
+fn a_release_acked_by_the_partner_frees_the_lease_and_tells_it_7_2() {
+    let (mut p, mut s) = (primary(), secondary(StateName::Normal));
+    let duid = client_duid(9);
+    let r = p.reply(&req(T::REQUEST, &duid, true));
+    let na = ia_nas(&r)[0].leases[0].0;
+    s.now = p.now;
+    sync(&mut p, &mut s, SyncRole::Secondary);
+    p.now = p.now.wrapping_add(10);
+    s.now = p.now;
+    let mut rel = vec![client_id(&duid), server_id(), ia_na(1, &[na])];
+    rel.push(ia_pd(2, &[]));
+    p.reply(&msg(T::RELEASE, 0x42, &rel));
+    assert_eq!(
+        p.store.get(LeaseKind::Address, na).unwrap().status,
+        BindingStatus::RELEASED
+    );
+    // RELEASED goes to the partner; its ack moves the lease on to FREE (§7.2 (4), (5): an odd
+    // address is the primary's), which is a change for the partner too.
+    sync(&mut p, &mut s, SyncRole::Secondary);
+    let b = p.store.get(LeaseKind::Address, na).unwrap();
+    assert_eq!(b.status, BindingStatus::FREE);
+    assert!(needs_update(&b));
+    assert_eq!(
+        s.store.get(LeaseKind::Address, na).unwrap().status,
+        BindingStatus::RELEASED
+    );
+    sync(&mut p, &mut s, SyncRole::Secondary);
+    assert_eq!(
+        s.store.get(LeaseKind::Address, na).unwrap().status,
+        BindingStatus::FREE
+    );
+    assert!(!needs_update(&p.store.get(LeaseKind::Address, na).unwrap()));
+}
+
+#[test]
+fn the_primary_refuses_its_active_lease_for_another_client_address_in_use_7_5_4() {
+    // Both served during a partition: the secondary (PARTNER-DOWN, after the MCLT) gave a
+    // prefix the primary had given to another client. The primary rejects AddressInUse
+    // (accept(3), we are the primary, time(2) fails); the secondary, receiving the primary's
+    // binding, accepts (accept(3): "or we are the secondary").
+    let (mut p, mut s) = (primary(), secondary(StateName::PartnerDown));
+    let r = p.reply(&req(T::REQUEST, &client_duid(1), true));
+    let pd = ia_pds(&r)[0].leases[0].0;
+    let granted: Vec<_> = p.engine.changes().iter().map(|c| c.binding).collect();
+    let mut theirs = p.store.get(LeaseKind::Prefix, pd).unwrap();
+    theirs.duid = tandem_lease::DuidBuf::new(&client_duid(2)).unwrap();
+    theirs.cltt = FailoverTime(p.now.0 - 100);
+    theirs.start_time_of_state = FailoverTime(p.now.0 - 100);
+    s.store.put(&theirs).unwrap();
+    s.now = p.now;
+    // The secondary's binding to the primary: AddressInUse.
+    let upd_bytes = {
+        let mut buf = vec![0u8; 2048];
+        let n = BndupdMessage::new(&theirs, s.now)
+            .unwrap()
+            .emit(5, &mut buf)
+            .unwrap();
+        buf.truncate(n);
+        buf
+    };
+    let upd = decode_bndupd(&upd_bytes).unwrap();
+    let lease = upd.leases().next().unwrap().unwrap();
+    assert_eq!(
+        p.engine
+            .partner_update(p.now, SyncRole::Primary, &lease, &mut p.store),
+        PartnerOutcome::AddressInUse
+    );
+    assert_eq!(
+        p.store.get(LeaseKind::Prefix, pd).unwrap().duid.as_bytes(),
+        client_duid(1)
+    );
+    // The primary's binding to the secondary: accepted, the secondary now knows the primary's
+    // client holds it.
+    assert_eq!(
+        sync_these(&mut p, &mut s, SyncRole::Secondary, granted),
+        [Verdict::Accept, Verdict::Accept]
+    );
+    assert_eq!(
+        s.store.get(LeaseKind::Prefix, pd).unwrap().duid.as_bytes(),
+        client_duid(1)
+    );
+}
+
+#[test]
+fn a_lease_outside_our_pools_is_a_configuration_conflict_7_5_4() {
+    let (mut p, mut s) = (primary(), secondary(StateName::Normal));
+    p.reply(&req(T::REQUEST, &client_duid(3), true));
+    let mut b = p.engine.changes()[0].binding;
+    b.addr = "2001:db8:ffff::1".parse().unwrap();
+    let mut buf = vec![0u8; 2048];
+    let n = BndupdMessage::new(&b, p.now)
+        .unwrap()
+        .emit(9, &mut buf)
+        .unwrap();
+    let upd = decode_bndupd(&buf[..n]).unwrap();
+    let lease = upd.leases().next().unwrap().unwrap();
+    assert_eq!(
+        s.engine
+            .partner_update(s.now, SyncRole::Secondary, &lease, &mut s.store),
+        PartnerOutcome::NotConfigured
+    );
+    assert!(s.store.get(LeaseKind::Address, b.addr).is_none());
+}
