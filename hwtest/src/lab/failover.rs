@@ -29,9 +29,13 @@
 //! renew responsive and could not have served them anyway); the primary is SIGKILLed, the
 //! secondary goes COMMUNICATIONS-INTERRUPTED, `tandem partner-down` takes it to PARTNER-DOWN,
 //! and the secondary's own client is served by it; the primary restarts on its state
-//! directory and both are watched back to NORMAL. Binding sync (BNDUPD) is not implemented
-//! yet, so each server's lease table holds only what it granted itself: both are printed,
-//! nothing is asserted across them.
+//! directory and both are watched back to NORMAL.
+//!
+//! Binding sync (RFC 8156 §7) on the socket datapath: every active lease the primary grants
+//! must appear in the secondary's table (BNDUPD, within 5 s), and after the restart both
+//! tables must hold the same active leases (the secondary's PARTNER-DOWN grants reached the
+//! primary). On the XDP datapath the workers' shards do not sync yet: each table holds only
+//! its own grants, and the lab checks exactly that.
 
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
@@ -50,6 +54,9 @@ use crate::burst::{self, ServerProcess};
 use crate::clients::{DhclientMode, LeaseRow, ScratchDir, leases};
 use crate::netns::NetNs;
 use crate::process::run_bounded;
+
+/// One active lease of a table: kind, address, prefix.
+type HeldLease = (String, Option<Ipv6Addr>, Option<(Ipv6Addr, u8)>);
 
 /// What [`main_job`] does.
 #[derive(Clone, Debug)]
@@ -705,6 +712,7 @@ fn run_clients(
     clients: &[(LabClient, &super::DirectLink, &LabSubnet)],
     sides: [&Side; 2],
     server: usize,
+    synced: bool,
     timeout: Duration,
     problems: &mut Vec<String>,
 ) -> anyhow::Result<Phase> {
@@ -744,42 +752,69 @@ fn run_clients(
             problems: vec![],
         });
     }
-    let tables: Vec<Vec<LeaseRow>> = sides
-        .iter()
-        .map(|s| {
-            leases(bin, &s.state).unwrap_or_else(|e| {
-                problems.push(format!("tandem leases --json ({}): {e}", s.name));
-                vec![]
+    let read_tables = |problems: &mut Vec<String>| -> Vec<Vec<LeaseRow>> {
+        sides
+            .iter()
+            .map(|s| {
+                leases(bin, &s.state).unwrap_or_else(|e| {
+                    problems.push(format!("tandem leases --json ({}): {e}", s.name));
+                    vec![]
+                })
+            })
+            .collect()
+    };
+    let other = 1 - server;
+    let held = |t: &[LeaseRow], duid: &[u8]| -> Vec<HeldLease> {
+        let mut v: Vec<_> = t
+            .iter()
+            .filter(|l| l.duid == duid && l.state == "active")
+            .map(|l| (l.kind.clone(), l.address, l.prefix))
+            .collect();
+        v.sort();
+        v
+    };
+    // With binding sync (RFC 8156 §7: both alive, the socket datapath) the partner must hold
+    // the same active leases as the server that granted them, a BNDUPD later; without it
+    // (the partner is down, or the XDP datapath, whose workers do not sync yet) none.
+    let mut tables = read_tables(problems);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while synced
+        && Instant::now() < deadline
+        && reports.iter().any(|r| {
+            r.duid.as_ref().is_some_and(|d| {
+                r.client.stateful() && held(&tables[server], d) != held(&tables[other], d)
             })
         })
-        .collect();
+    {
+        thread::sleep(Duration::from_millis(200));
+        tables = read_tables(problems);
+    }
     for r in &mut reports {
         judge(r, &tables[server]);
         if let Some(duid) = &r.duid {
-            let counts: Vec<usize> = tables
-                .iter()
-                .map(|t| t.iter().filter(|l| &l.duid == duid).count())
-                .collect();
-            let holders: Vec<&str> = sides
-                .iter()
-                .zip(&counts)
-                .filter(|(_, n)| **n > 0)
-                .map(|(s, _)| s.name)
-                .collect();
+            let mine = held(&tables[server], duid);
+            let theirs = held(&tables[other], duid);
             r.notes.push(format!(
-                "answered by: {} (lease rows under its DUID: primary {}, secondary {})",
-                if holders.is_empty() {
-                    "nobody".to_owned()
-                } else {
-                    holders.join(" and ")
-                },
-                counts[0],
-                counts[1]
+                "answered by: the {} (active leases under its DUID: {} {}, {} {})",
+                sides[server].name,
+                sides[server].name,
+                mine.len(),
+                sides[other].name,
+                theirs.len(),
             ));
-            if r.client.stateful() && holders != [sides[server].name] {
+            if !r.client.stateful() {
+                continue;
+            }
+            if synced && mine != theirs {
                 r.problems.push(format!(
-                    "expected to be served by the {} only",
-                    sides[server].name
+                    "the {}'s active leases for this client {mine:?} did not reach the {} \
+                     by BNDUPD within 5 s (it holds {theirs:?})",
+                    sides[server].name, sides[other].name
+                ));
+            } else if !synced && !theirs.is_empty() {
+                r.problems.push(format!(
+                    "expected to be served by the {} only; the {} holds {theirs:?}",
+                    sides[server].name, sides[other].name
                 ));
             }
         }
@@ -866,8 +901,17 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     make_ca(dir.path(), "ca", &["primary.lab", "secondary.lab"]).context("certificates")?;
     let mut pifs: Vec<&str> = plinks.iter().map(|l| l.server_if.as_str()).collect();
     pifs.push(shlink.server_if.as_str());
+    // RFC 8156 §4: both servers of a relationship have the same prefixes and pools. Each
+    // also serves the subnets on its partner's links, as relayed subnets (no interface here):
+    // that is where the partner's binding updates land, and what it serves in PARTNER-DOWN
+    // through a relay.
+    let relayed = |s: &LabSubnet| LabSubnet {
+        interface: None,
+        ..s.clone()
+    };
     let mut pall = psubnets.clone();
     pall.push(shsubnet.clone());
+    pall.push(relayed(&ssubnet));
     let mut pconf = config(&pifs, &pall, opts.datapath);
     pconf.push_str(&failover_toml(
         dir.path(),
@@ -875,9 +919,11 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
         PRIMARY_ADDR,
         SECONDARY_ADDR,
     ));
+    let mut sall = vec![ssubnet.clone(), shsubnet.clone()];
+    sall.extend(psubnets.iter().map(relayed));
     let mut sconf = config(
         &[slink.server_if.as_str(), shlink.server_if.as_str()],
-        &[ssubnet.clone(), shsubnet.clone()],
+        &sall,
         opts.datapath,
     );
     sconf.push_str(&failover_toml(
@@ -961,8 +1007,17 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
              each server, one AF_XDP worker per RX queue; fo0/fo1 (TCP 647) left to the kernel"
         );
     }
-    println!("note:     binding sync (BNDUPD) is not implemented yet: each server's lease table");
-    println!("          holds only the leases it granted itself.");
+    if opts.datapath == LabDatapath::Socket {
+        println!(
+            "note:     binding sync (RFC 8156 §7, BNDUPD/BNDREPLY): every lease one server grants \
+             must show in the other's table"
+        );
+    } else {
+        println!(
+            "note:     binding sync (BNDUPD) does not reach the XDP workers' shards yet: each \
+             server's table holds only its own grants"
+        );
+    }
 
     let mut problems: Vec<String> = Vec::new();
     let mut watch = Watch::new(bin);
@@ -997,7 +1052,17 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
         primary.xdp_view(bin, shared_if, "tx_reply"),
         secondary.xdp_view(bin, shared_if, ignored),
     ];
-    let phase2 = run_clients(bin, &pc, sides, 0, opts.client_timeout, &mut problems)?;
+    // Binding sync runs on the socket datapath (the XDP workers' shards are not reached yet).
+    let synced = opts.datapath == LabDatapath::Socket;
+    let phase2 = run_clients(
+        bin,
+        &pc,
+        sides,
+        0,
+        synced,
+        opts.client_timeout,
+        &mut problems,
+    )?;
     problems.extend(phase2.failures());
     if opts.datapath == LabDatapath::Xdp {
         // On the shared link the primary's worker answers the client; the secondary's worker
@@ -1063,6 +1128,7 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
         &[(secondary_client, &slink, &ssubnet)],
         sides,
         1,
+        false,
         opts.client_timeout,
         &mut problems,
     )?;
@@ -1106,7 +1172,14 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     }
 
     println!();
-    println!("-- 7. lease tables (no BNDUPD yet: each holds only its own grants) --");
+    if synced {
+        println!(
+            "-- 7. lease tables: the same active leases on both (the secondary's PARTNER-DOWN \
+             grants reached the restarted primary, RFC 8156 §8.8) --"
+        );
+    } else {
+        println!("-- 7. lease tables (XDP: no binding sync yet, each holds its own grants) --");
+    }
     for s in sides {
         println!("  {} (tandem leases):", s.name);
         match lease_table(bin, &s.state) {
@@ -1116,6 +1189,39 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
                 }
             }
             Err(e) => problems.push(format!("tandem leases ({}): {e}", s.name)),
+        }
+    }
+    if synced {
+        let active = |side: &Side| -> Vec<String> {
+            let mut v: Vec<String> = leases(bin, &side.state)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|l| l.state == "active")
+                .map(|l| {
+                    format!(
+                        "{} {:?} {:?} {}",
+                        l.kind,
+                        l.address,
+                        l.prefix,
+                        crate::client::hex(&l.duid)
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (mut p, mut q) = (active(&primary), active(&secondary));
+        while p != q && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(250));
+            (p, q) = (active(&primary), active(&secondary));
+        }
+        if p == q {
+            println!("  both hold the same {} active lease(s)", p.len());
+        } else {
+            problems.push(format!(
+                "the lease tables differ after recovery: primary {p:?}, secondary {q:?}"
+            ));
         }
     }
 

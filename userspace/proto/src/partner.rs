@@ -151,6 +151,13 @@ impl Engine {
         current
     }
 
+    /// The shard whose pool slot holds the lease (`None`: in no pool, or reserved and so
+    /// living with its client): where a binding without a client (a bare delegable prefix,
+    /// RFC 8156 §7.4) belongs.
+    pub fn lease_shard(&self, kind: LeaseKind, addr: core::net::Ipv6Addr, len: u8) -> Option<u32> {
+        self.place(&Lease { kind, addr, len }).and_then(|(_, k)| k)
+    }
+
     /// The subnet of `lease` (in a pool, or reserved), and the shard owning its pool slot
     /// (`None` for a reserved lease outside the pools: it lives with its client).
     fn place(&self, lease: &Lease) -> Option<(u32, Option<u32>)> {

@@ -29,6 +29,7 @@
 
 pub mod policy;
 pub mod state_file;
+pub mod sync;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -136,6 +137,8 @@ struct Relationship {
     persist_errors: u64,
     /// Connection attempts (primary) or accepted connections bound here (secondary).
     connections: u64,
+    /// Binding updates to and from the partner (RFC 8156 §7).
+    sync: sync::BindingSync,
 }
 
 /// The failover plane (see the module docs).
@@ -345,6 +348,7 @@ impl FailoverPlane {
                 closes: [0; CloseKind::ALL.len()],
                 persist_errors: 0,
                 connections: 0,
+                sync: sync::BindingSync::new(endpoint_config(f).role),
             });
             if f.role == FailoverRole::Secondary {
                 let ip = f.local.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
@@ -403,6 +407,34 @@ impl FailoverPlane {
         self.dirty = true;
         self.arm(ev);
         Ok(())
+    }
+
+    /// A committed change of shard `shard`'s engine, for the partner (RFC 8156 §4.3 lazy
+    /// update: call after the client's Reply went out). One relationship covers every subnet
+    /// (D21), so it goes to that one.
+    pub fn binding_changed(&mut self, shard: u32, b: &tandem_lease::Binding) {
+        if let Some(r) = self.rels.first_mut() {
+            r.sync.changed(shard, b);
+        }
+    }
+
+    /// Moves binding updates between the endpoints and the shards (see [`sync`]): call after
+    /// every turn of the loop, with the shards of this process.
+    pub fn pump_bindings(&mut self, shards: &mut dyn sync::LeaseShards) {
+        for i in 0..self.rels.len() {
+            // Bounded: each round sends at most a window and scans a chunk per shard.
+            for _ in 0..64 {
+                let now = self.now();
+                let Some(r) = self.rels.get_mut(i) else {
+                    break;
+                };
+                if !r.sync.busy(&r.endpoint) {
+                    break;
+                }
+                r.sync.pump(&mut r.endpoint, shards, now);
+                self.drive(i);
+            }
+        }
     }
 
     /// The policy to install in every engine, if it changed since the last call.
@@ -903,6 +935,7 @@ impl FailoverPlane {
             // 3. Events.
             while let Some(e) = r.endpoint.poll_event() {
                 let name = &r.cfg.name;
+                r.sync.on_event(&e, now);
                 match e {
                     Event::StateChanged { from, to } => tracing::info!(
                         "failover {name}: {} -> {}",
@@ -943,33 +976,24 @@ impl FailoverPlane {
                          RFC 8156 §7.1): fix the clocks"
                     ),
                     Event::UpdateRequested { all } => {
-                        // Binding sync is not wired into the daemon yet: no binding is sent,
-                        // so every one asked for has been (UPDDONE follows at once).
+                        // The bindings go out from `pump_bindings`; UPDDONE after the last
+                        // BNDREPLY (§8.5.2).
                         tracing::info!(
                             "failover {name}: the partner asked for {} bindings ({})",
                             if all { "all" } else { "the unacknowledged" },
                             if all { "UPDREQALL" } else { "UPDREQ" }
                         );
-                        r.endpoint.update_stream_complete(now);
-                        sent = true;
                     }
+                    Event::UpdatesMayFlow => tracing::info!(
+                        "failover {name}: binding updates flow; sending what the partner has \
+                         not acknowledged (RFC 8156 §8.8)"
+                    ),
                     other => tracing::info!("failover {name}: {other:?}"),
                 }
             }
-            // 4. Binding messages. Until the engines store the partner's bindings, a BNDUPD
-            // is refused as a whole (never acked: §7.5.2, an ack means "stored"); the
-            // partner keeps it flagged and resends it.
+            // 4. Binding messages: processed by `pump_bindings`, which has the shards.
             while let Some(b) = r.endpoint.poll_binding() {
-                if let tandem_failover::BindingInput::Update { conn, xid, .. } = b {
-                    r.endpoint.refuse_bndupd(
-                        now,
-                        conn,
-                        xid,
-                        tandem_wire::dhcp::StatusCode::UNSPEC_FAIL,
-                        "this server does not store binding updates yet",
-                    );
-                    sent = true;
-                }
+                r.sync.input(b);
             }
             if !sent && r.unwritten.is_none() {
                 break;
@@ -1149,6 +1173,34 @@ impl FailoverPlane {
                     ("bndreply_sent".to_owned(), s.counters.bndreply_sent),
                     ("bndupd_refused".to_owned(), s.counters.bndupd_refused),
                     ("update_timeouts".to_owned(), s.counters.update_timeouts),
+                    ("update_backlog".to_owned(), r.sync.backlog() as u64),
+                    ("update_changes".to_owned(), r.sync.counters().changes),
+                    ("update_overflow".to_owned(), r.sync.counters().overflow),
+                    (
+                        "update_unencodable".to_owned(),
+                        r.sync.counters().unencodable,
+                    ),
+                    (
+                        "partner_leases_accepted".to_owned(),
+                        r.sync.counters().leases_accepted,
+                    ),
+                    (
+                        "partner_leases_rejected".to_owned(),
+                        r.sync.counters().leases_rejected,
+                    ),
+                    (
+                        "leases_acked_by_partner".to_owned(),
+                        r.sync.counters().acked,
+                    ),
+                    (
+                        "leases_rejected_by_partner".to_owned(),
+                        r.sync.counters().rejected_by_partner,
+                    ),
+                    (
+                        "durability_failures".to_owned(),
+                        r.sync.counters().durability_failures,
+                    ),
+                    ("update_scans".to_owned(), r.sync.counters().scans),
                 ];
                 let misbehaved: u64 = s.counters.misbehaved.iter().sum();
                 counters.push(("peer_misbehaved".to_owned(), misbehaved));

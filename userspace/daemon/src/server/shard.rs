@@ -268,11 +268,20 @@ impl ShardSet {
         self.shards.get_mut(idx)
     }
 
-    /// Incremental expiry: `budget` bindings per shard; the reports summed.
-    pub fn reclaim(&mut self, now: FailoverTime, budget: usize) -> ReclaimReport {
+    /// Incremental expiry: `budget` bindings per shard; the reports summed. Every binding
+    /// that changed goes to `changed` with its shard (for the failover partner).
+    pub fn reclaim(
+        &mut self,
+        now: FailoverTime,
+        budget: usize,
+        changed: &mut dyn FnMut(u32, &Binding),
+    ) -> ReclaimReport {
         let mut total = ReclaimReport::default();
         for s in &mut self.shards {
             let r = s.reclaim(now, budget);
+            for c in s.engine.changes() {
+                changed(s.index, &c.binding);
+            }
             total.visited += r.visited;
             total.expired += r.expired;
             total.unquarantined += r.unquarantined;
@@ -322,6 +331,81 @@ impl ShardSet {
             }
         }
         first.map_or(Ok(()), Err)
+    }
+}
+
+impl crate::failover::sync::LeaseShards for ShardSet {
+    fn count(&self) -> u32 {
+        ShardSet::count(self)
+    }
+
+    fn shard_of_lease(&self, kind: LeaseKind, addr: Ipv6Addr, len: u8) -> Option<u32> {
+        self.shards.first()?.engine.lease_shard(kind, addr, len)
+    }
+
+    fn partner_update(
+        &mut self,
+        shard: u32,
+        now: FailoverTime,
+        role: tandem_lease::sync::Role,
+        upd: &tandem_lease::sync::LeaseUpdate,
+        out: &mut dyn FnMut(&Binding),
+    ) -> tandem_proto::PartnerOutcome {
+        let Some(s) = usize::try_from(shard)
+            .ok()
+            .and_then(|i| self.shards.get_mut(i))
+        else {
+            return tandem_proto::PartnerOutcome::OtherShard;
+        };
+        let outcome = s
+            .engine
+            .partner_update(now, role, upd, &mut LoggingStore(&mut s.store));
+        for c in s.engine.changes() {
+            out(&c.binding);
+        }
+        outcome
+    }
+
+    fn partner_ack(
+        &mut self,
+        shard: u32,
+        now: FailoverTime,
+        kind: LeaseKind,
+        addr: Ipv6Addr,
+        info: &tandem_lease::sync::AckInfo,
+        out: &mut dyn FnMut(&Binding),
+    ) {
+        let Some(s) = usize::try_from(shard)
+            .ok()
+            .and_then(|i| self.shards.get_mut(i))
+        else {
+            return;
+        };
+        s.engine
+            .partner_ack(now, kind, addr, info, &mut LoggingStore(&mut s.store));
+        for c in s.engine.changes() {
+            out(&c.binding);
+        }
+    }
+
+    fn scan(
+        &self,
+        shard: u32,
+        cursor: u64,
+        max: usize,
+        f: &mut dyn FnMut(&Binding),
+    ) -> Option<u64> {
+        let s = usize::try_from(shard)
+            .ok()
+            .and_then(|i| self.shards.get(i))?;
+        s.store.scan(cursor, max, f)
+    }
+
+    fn make_durable(&mut self) -> io::Result<()> {
+        for s in &mut self.shards {
+            s.store.flush().map_err(io::Error::other)?;
+        }
+        Ok(())
     }
 }
 

@@ -105,6 +105,8 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
     let mut server = SocketServer {
         socket,
         shards,
+        changes: Vec::new(),
+        track_changes: plane.is_some(),
         rng,
         rx: vec![0u8; RX_BUF],
         tx: vec![0u8; TX_BUF],
@@ -149,10 +151,21 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
                     if !server.serve_burst()? {
                         ev.set_timer(Key::Udp, Instant::now());
                     }
+                    // Lazy updates (RFC 8156 §4.3): the Replies have gone out.
+                    if let Some(p) = plane.as_mut() {
+                        for (shard, b) in server.changes.drain(..) {
+                            p.binding_changed(shard, &b);
+                        }
+                    }
                 }
                 Key::Reclaim => {
                     let now = FailoverTime::from_unix(unix_now());
-                    let report = server.shards.reclaim(now, RECLAIM_BUDGET);
+                    let mut expired = |shard: u32, b: &tandem_lease::Binding| {
+                        if let Some(p) = plane.as_mut() {
+                            p.binding_changed(shard, b);
+                        }
+                    };
+                    let report = server.shards.reclaim(now, RECLAIM_BUDGET, &mut expired);
                     tracing::trace!("reclaim: {report:?}");
                     ev.set_timer(Key::Reclaim, Instant::now() + HOUSEKEEPING_EVERY);
                 }
@@ -179,8 +192,10 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
                     }
                 }
             }
-            // A failover state change takes effect before the next datagram.
+            // A failover state change takes effect before the next datagram; binding updates
+            // move between the partner and the shards (RFC 8156 §7).
             if let Some(p) = plane.as_mut() {
+                p.pump_bindings(&mut server.shards);
                 p.arm(&mut ev);
                 if let Some(policy) = p.take_policy() {
                     server.shards.set_policy(policy);
@@ -205,6 +220,10 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
 struct SocketServer {
     socket: ServerSocket,
     shards: ShardSet,
+    /// Bindings the engines changed since the plane last took them (with their shard), for
+    /// the failover partner; only collected with a relationship.
+    changes: Vec<(u32, tandem_lease::Binding)>,
+    track_changes: bool,
     rng: XorShift64Star,
     /// Receive buffer ([`RX_BUF`]).
     rx: Vec<u8>,
@@ -235,6 +254,8 @@ impl SocketServer {
         let Self {
             socket,
             shards,
+            changes,
+            track_changes,
             rng,
             rx,
             tx,
@@ -253,8 +274,13 @@ impl SocketServer {
             src: *datagram.src.ip(),
             dst: datagram.dst,
         };
+        let index = shard.index;
         let (engine, mut store) = shard.engine_and_store();
-        match engine.handle_inbound(now, &meta, &inbound, &mut store, rng, tx) {
+        let outcome = engine.handle_inbound(now, &meta, &inbound, &mut store, rng, tx);
+        if *track_changes {
+            changes.extend(engine.changes().iter().map(|c| (index, c.binding)));
+        }
+        match outcome {
             Outcome::Reply { len } => {
                 let reply = tx.get(..len).unwrap_or_default();
                 if let Err(e) = socket.send(reply, datagram.src, datagram.dst, datagram.ifindex) {

@@ -427,6 +427,10 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
                 }
             }
             if let Some(p) = plane.as_mut() {
+                // The XDP workers own the shards; binding updates do not reach them yet
+                // (docs/failover.md "What is left"): the partner's updates are refused, ours
+                // are not sent, and an UPDREQ gets UPDDONE after an empty walk.
+                p.pump_bindings(&mut crate::failover::sync::NoLeaseShards);
                 p.arm(&mut ev);
                 if let Some(new) = p.take_policy() {
                     policy.store(new);

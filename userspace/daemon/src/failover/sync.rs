@@ -1,0 +1,563 @@
+//! Binding synchronisation (RFC 8156 §7) between a relationship's [`Endpoint`] and the lease
+//! shards: what goes out as BNDUPD, what comes in as BNDUPD and BNDREPLY, and the scans that
+//! resend what the partner has not acknowledged.
+//!
+//! * **Out.** Every committed change of an engine ([`tandem_proto::Engine::changes`]) is
+//!   handed over with [`BindingSync::changed`] after the client's Reply went out (lazy update,
+//!   §4.3) and queued. [`BindingSync::pump`] encodes the queue as BNDUPDs while the endpoint's
+//!   window ([`Endpoint::update_window`], the partner's MAX_UNACKED_BNDUPD) allows. The queue is
+//!   bounded ([`QUEUE_CAP`]); a change that does not fit is not lost: the binding keeps its
+//!   "partner needs update" flag in the store, and a scan sends it (counted as `overflow`).
+//! * **Scans** walk every shard's store: for the partner's UPDREQ (flagged bindings) or
+//!   UPDREQALL (all), after which the endpoint sends UPDDONE once the last BNDREPLY came
+//!   (§8.5.2); whenever updates may flow again (§8.8 "upon entering NORMAL"); and every
+//!   [`RESCAN_EVERY`] while they flow (§7.5.4's "periodic scan", which also resends what the
+//!   partner rejected as outdated).
+//! * **In.** The partner's BNDUPD is decoded (`tandem_failover::bndupd`), each lease stored
+//!   by the engine of the client's shard ([`tandem_proto::Engine::partner_update`], §7.5.4),
+//!   the stores made durable (msync) and only then the BNDREPLY sent (§7.5.2). A BNDREPLY
+//!   acknowledges our bindings in their shards ([`tandem_proto::Engine::partner_ack`], §7.7).
+//!
+//! The shards are reached through [`LeaseShards`]: directly on the socket datapath's one
+//! thread; the XDP datapath's worker-owned shards are not reached yet ([`NoLeaseShards`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::Ipv6Addr;
+
+use tandem_failover::bndupd::{
+    BndreplyMessage, BndupdMessage, Reject, Verdict, decode_bndreply, decode_bndupd,
+};
+use tandem_failover::{BindingInput, Endpoint, Event, Now, Role};
+use tandem_lease::sync::{AckInfo, LeaseUpdate, Role as SyncRole};
+use tandem_lease::{Binding, BindingFlags, FailoverTime, LeaseKind};
+use tandem_proto::{PartnerOutcome, duid_hash};
+use tandem_wire::dhcp::StatusCode;
+
+/// Changes queued for the partner, at most; more wait in the store for a scan.
+pub const QUEUE_CAP: usize = 65_536;
+/// How often flagged bindings are looked for while updates flow (§7.5.4 periodic scan).
+pub const RESCAN_EVERY_MS: u64 = 60_000;
+/// Bindings a scan visits per pump call per shard.
+const SCAN_CHUNK: usize = 512;
+/// A message buffer: one BNDUPD of one binding, or the BNDREPLY to the partner's (a partner
+/// BNDUPD is at most a frame).
+const MSG_BUF: usize = 65_536;
+
+/// The lease shards, as the binding synchronisation needs them.
+pub trait LeaseShards {
+    /// Number of shards.
+    fn count(&self) -> u32;
+    /// The shard of a lease without a client (a bare delegable prefix), by its pool slot.
+    fn shard_of_lease(&self, kind: LeaseKind, addr: Ipv6Addr, len: u8) -> Option<u32>;
+    /// Stores one lease of the partner's BNDUPD in shard `shard` if §7.5.4 accepts it; pushes
+    /// to `out` our bindings that must go back to the partner at once.
+    fn partner_update(
+        &mut self,
+        shard: u32,
+        now: FailoverTime,
+        role: SyncRole,
+        upd: &LeaseUpdate,
+        out: &mut dyn FnMut(&Binding),
+    ) -> PartnerOutcome;
+    /// Applies the partner's acknowledgement of our update of a lease in shard `shard`;
+    /// pushes to `out` what changed as a result (a freed lease).
+    fn partner_ack(
+        &mut self,
+        shard: u32,
+        now: FailoverTime,
+        kind: LeaseKind,
+        addr: Ipv6Addr,
+        info: &AckInfo,
+        out: &mut dyn FnMut(&Binding),
+    );
+    /// Visits up to `max` bindings of shard `shard` from `cursor`; the next cursor, `None`
+    /// at the end.
+    fn scan(&self, shard: u32, cursor: u64, max: usize, f: &mut dyn FnMut(&Binding))
+    -> Option<u64>;
+    /// Makes every write so far durable (msync).
+    ///
+    /// # Errors
+    /// If a store cannot be synced.
+    fn make_durable(&mut self) -> io::Result<()>;
+}
+
+/// Shards that take no binding updates: the XDP datapath's, whose stores belong to the
+/// worker threads (not wired yet). Every lease of a partner's BNDUPD is refused (UnspecFail,
+/// the partner keeps it pending), nothing is scanned, so an UPDREQ is answered UPDDONE without
+/// updates, as in part 1 of the failover work.
+#[derive(Debug, Default)]
+pub struct NoLeaseShards;
+
+impl LeaseShards for NoLeaseShards {
+    fn count(&self) -> u32 {
+        1
+    }
+
+    fn shard_of_lease(&self, _: LeaseKind, _: Ipv6Addr, _: u8) -> Option<u32> {
+        None
+    }
+
+    fn partner_update(
+        &mut self,
+        _: u32,
+        _: FailoverTime,
+        _: SyncRole,
+        _: &LeaseUpdate,
+        _: &mut dyn FnMut(&Binding),
+    ) -> PartnerOutcome {
+        PartnerOutcome::StoreError
+    }
+
+    fn partner_ack(
+        &mut self,
+        _: u32,
+        _: FailoverTime,
+        _: LeaseKind,
+        _: Ipv6Addr,
+        _: &AckInfo,
+        _: &mut dyn FnMut(&Binding),
+    ) {
+    }
+
+    fn scan(&self, _: u32, _: u64, _: usize, _: &mut dyn FnMut(&Binding)) -> Option<u64> {
+        None
+    }
+
+    fn make_durable(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Counters of the binding synchronisation of one relationship.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncCounters {
+    /// Changes handed over by the engines.
+    pub changes: u64,
+    /// Changes that did not fit the queue (sent by a later scan).
+    pub overflow: u64,
+    /// Bindings that cannot be expressed as a BNDUPD (an address without a client).
+    pub unencodable: u64,
+    /// Leases of the partner's BNDUPDs accepted and stored.
+    pub leases_accepted: u64,
+    /// Leases of the partner's BNDUPDs rejected (§7.5.4).
+    pub leases_rejected: u64,
+    /// Leases of our BNDUPDs the partner accepted.
+    pub acked: u64,
+    /// Leases of our BNDUPDs the partner rejected.
+    pub rejected_by_partner: u64,
+    /// BNDREPLYs we could not send because the stores could not be made durable (the
+    /// BNDUPD was refused, the partner resends it).
+    pub durability_failures: u64,
+    /// Scans completed.
+    pub scans: u64,
+}
+
+/// A BNDUPD in flight: where its binding lives and what identifies the state it sent.
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    shard: u32,
+    start_time_of_state: FailoverTime,
+}
+
+/// A walk over every shard's bindings.
+#[derive(Clone, Copy, Debug)]
+struct Scan {
+    shard: u32,
+    cursor: u64,
+    /// Every binding (UPDREQALL), or only those flagged "partner needs update".
+    all: bool,
+    /// It answers the partner's UPDREQ / UPDREQALL: UPDDONE follows its end.
+    request: bool,
+}
+
+/// A BNDREPLY waiting for the stores to be durable.
+#[derive(Debug)]
+struct Reply {
+    conn: u64,
+    xid: u32,
+    bytes: Vec<u8>,
+}
+
+/// The binding synchronisation of one relationship (module docs).
+#[derive(Debug)]
+pub struct BindingSync {
+    role: SyncRole,
+    queue: VecDeque<(u32, Binding)>,
+    sent: HashMap<u64, Sent>,
+    next_tag: u64,
+    scan: Option<Scan>,
+    /// A request's scan ended: tell the endpoint once the queue is empty.
+    request_sent: bool,
+    /// The next periodic scan (monotonic ms), while updates flow.
+    next_rescan_ms: Option<u64>,
+    inputs: VecDeque<BindingInput>,
+    counters: SyncCounters,
+    buf: Vec<u8>,
+}
+
+impl BindingSync {
+    /// The synchronisation of a relationship in which we have `role`.
+    pub fn new(role: Role) -> Self {
+        Self {
+            role: match role {
+                Role::Primary => SyncRole::Primary,
+                Role::Secondary => SyncRole::Secondary,
+            },
+            queue: VecDeque::new(),
+            sent: HashMap::new(),
+            next_tag: 1,
+            scan: None,
+            request_sent: false,
+            next_rescan_ms: None,
+            inputs: VecDeque::new(),
+            counters: SyncCounters::default(),
+            buf: vec![0u8; MSG_BUF],
+        }
+    }
+
+    /// The counters.
+    pub const fn counters(&self) -> &SyncCounters {
+        &self.counters
+    }
+
+    /// Changes waiting to be sent.
+    pub fn backlog(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// A committed change of shard `shard`'s engine (its Reply has gone out).
+    pub fn changed(&mut self, shard: u32, b: &Binding) {
+        self.counters.changes += 1;
+        self.enqueue(shard, b);
+    }
+
+    fn enqueue(&mut self, shard: u32, b: &Binding) {
+        if self.queue.len() >= QUEUE_CAP {
+            // Not lost: flagged in the store, a scan sends it.
+            self.counters.overflow += 1;
+            return;
+        }
+        self.queue.push_back((shard, *b));
+    }
+
+    /// An event of the endpoint.
+    pub fn on_event(&mut self, e: &Event, now: Now) {
+        match e {
+            Event::UpdateRequested { all } => {
+                // §5.3.7, §5.3.8; a new request restarts the walk.
+                self.scan = Some(Scan {
+                    shard: 0,
+                    cursor: 0,
+                    all: *all,
+                    request: true,
+                });
+                self.request_sent = false;
+            }
+            Event::UpdatesMayFlow => {
+                // §8.8: send what the partner has not acknowledged.
+                if self.scan.is_none() {
+                    self.start_scan(false);
+                }
+                self.next_rescan_ms = Some(now.mono_ms.saturating_add(RESCAN_EVERY_MS));
+            }
+            Event::LinkDown(_) => {
+                // Our BNDUPDs in flight are void; their bindings stay flagged.
+                self.sent.clear();
+                self.next_rescan_ms = None;
+                if self.scan.is_some_and(|s| s.request) {
+                    self.scan = None;
+                }
+                self.request_sent = false;
+            }
+            _ => {}
+        }
+    }
+
+    fn start_scan(&mut self, all: bool) {
+        self.scan = Some(Scan {
+            shard: 0,
+            cursor: 0,
+            all,
+            request: false,
+        });
+    }
+
+    /// A binding message from the endpoint, processed by the next [`BindingSync::pump`].
+    pub fn input(&mut self, b: BindingInput) {
+        self.inputs.push_back(b);
+    }
+
+    /// `true` if [`BindingSync::pump`] has work.
+    pub fn busy(&self, ep: &Endpoint) -> bool {
+        !self.inputs.is_empty()
+            || (ep.update_window() > 0 && (!self.queue.is_empty() || self.scan.is_some()))
+            || (self.request_sent && self.queue.is_empty())
+    }
+
+    /// Does what can be done now: answers the partner's BNDUPDs, applies its BNDREPLYs, sends
+    /// queued changes within the window, advances a scan. The caller drains the endpoint
+    /// afterwards.
+    pub fn pump(&mut self, ep: &mut Endpoint, shards: &mut dyn LeaseShards, now: Now) {
+        self.take_inputs(ep, shards, now);
+        if let Some(at) = self.next_rescan_ms
+            && now.mono_ms >= at
+        {
+            if self.scan.is_none() && ep.update_window() > 0 {
+                self.start_scan(false);
+            }
+            self.next_rescan_ms = Some(now.mono_ms.saturating_add(RESCAN_EVERY_MS));
+        }
+        loop {
+            self.send_queued(ep, now);
+            if ep.update_window() == 0 || self.scan.is_none() || self.queue.len() >= SCAN_CHUNK {
+                break;
+            }
+            self.advance_scan(shards);
+        }
+        if self.request_sent && self.queue.is_empty() {
+            self.request_sent = false;
+            ep.update_stream_complete(now);
+        }
+    }
+
+    fn take_inputs(&mut self, ep: &mut Endpoint, shards: &mut dyn LeaseShards, now: Now) {
+        let mut replies: Vec<Reply> = Vec::new();
+        let mut accepted = 0u64;
+        while let Some(input) = self.inputs.pop_front() {
+            match input {
+                BindingInput::Update { conn, xid, message } => {
+                    match self.answer(&message, shards, now, &mut accepted) {
+                        Ok(bytes) => replies.push(Reply { conn, xid, bytes }),
+                        Err(why) => {
+                            tracing::warn!("failover: refusing a BNDUPD: {why}");
+                            ep.refuse_bndupd(now, conn, xid, StatusCode::UNSPEC_FAIL, why);
+                        }
+                    }
+                }
+                BindingInput::Reply { tag, message } => self.acked(tag, &message, shards, now),
+            }
+        }
+        if replies.is_empty() {
+            return;
+        }
+        // §7.5.2: the BNDREPLY only once what it accepts is durable.
+        if accepted > 0
+            && let Err(e) = shards.make_durable()
+        {
+            tracing::error!(
+                "failover: the lease store cannot be synced ({e}); refusing the partner's updates"
+            );
+            for r in replies {
+                self.counters.durability_failures += 1;
+                ep.refuse_bndupd(
+                    now,
+                    r.conn,
+                    r.xid,
+                    StatusCode::UNSPEC_FAIL,
+                    "the lease store cannot be made durable",
+                );
+            }
+            return;
+        }
+        for r in replies {
+            // The options after the 8-octet header; the endpoint frames them again.
+            if let Some(options) = r.bytes.get(tandem_wire::failover::FAILOVER_HEADER_LEN..) {
+                ep.send_bndreply(now, r.conn, r.xid, options);
+            }
+        }
+    }
+
+    /// Processes the partner's BNDUPD: the BNDREPLY message bytes.
+    fn answer(
+        &mut self,
+        message: &[u8],
+        shards: &mut dyn LeaseShards,
+        now: Now,
+        accepted: &mut u64,
+    ) -> Result<Vec<u8>, &'static str> {
+        let upd = match decode_bndupd(message) {
+            Ok(u) => u,
+            Err(Reject::Whole(w)) => {
+                tracing::warn!(
+                    "failover: the partner's BNDUPD refused as a whole: {}",
+                    w.reason
+                );
+                self.counters.leases_rejected += 1;
+                let reply = BndreplyMessage::refusal(&w);
+                let n = reply
+                    .emit(now.wall, &mut self.buf)
+                    .map_err(|_| "the refusal does not fit a message")?;
+                return Ok(self.buf.get(..n).unwrap_or_default().to_vec());
+            }
+            Err(Reject::Malformed(_)) => return Err("not a well-formed BNDUPD"),
+        };
+        let count = shards.count().max(1);
+        let mut verdicts = Vec::with_capacity(upd.lease_count());
+        let mut back: Vec<(u32, Binding)> = Vec::new();
+        for lease in upd.leases() {
+            let lease = match lease {
+                Ok(l) => l,
+                Err(refusal) => {
+                    self.counters.leases_rejected += 1;
+                    verdicts.push(Verdict::from(refusal));
+                    continue;
+                }
+            };
+            // The client's shard, where its messages go (D26); a bare prefix by its slot.
+            let shard = match lease.client {
+                Some(c) => {
+                    u32::try_from(duid_hash(c.duid.as_bytes()) % u64::from(count)).unwrap_or(0)
+                }
+                None => shards
+                    .shard_of_lease(lease.kind, lease.addr, lease.prefix_len)
+                    .unwrap_or(0),
+            };
+            let outcome = shards.partner_update(shard, now.wall, self.role, &lease, &mut |b| {
+                back.push((shard, *b));
+            });
+            let v = match outcome {
+                PartnerOutcome::Accepted => {
+                    *accepted += 1;
+                    self.counters.leases_accepted += 1;
+                    Verdict::Accept
+                }
+                other => {
+                    self.counters.leases_rejected += 1;
+                    Verdict::Reject(match other {
+                        PartnerOutcome::Outdated { .. } => StatusCode::OUTDATED_BINDING_INFORMATION,
+                        PartnerOutcome::AddressInUse => StatusCode::ADDRESS_IN_USE,
+                        PartnerOutcome::NotConfigured | PartnerOutcome::OtherShard => {
+                            if other == PartnerOutcome::OtherShard {
+                                tracing::error!(
+                                    "failover: the partner's lease {} lies in another shard's \
+                                     slot than its client's: run both servers with the same \
+                                     number of shards (docs/failover.md D26)",
+                                    lease.addr
+                                );
+                            }
+                            StatusCode::CONFIGURATION_CONFLICT
+                        }
+                        _ => StatusCode::UNSPEC_FAIL,
+                    })
+                }
+            };
+            verdicts.push(v);
+        }
+        for (shard, b) in back {
+            self.enqueue(shard, &b);
+        }
+        let reply = BndreplyMessage::new(&upd, &verdicts).map_err(|_| "verdict count")?;
+        let n = reply
+            .emit(now.wall, &mut self.buf)
+            .map_err(|_| "the BNDREPLY does not fit a message")?;
+        Ok(self.buf.get(..n).unwrap_or_default().to_vec())
+    }
+
+    /// The partner's BNDREPLY to our BNDUPD `tag` (§7.7).
+    fn acked(&mut self, tag: u64, message: &[u8], shards: &mut dyn LeaseShards, now: Now) {
+        let Some(sent) = self.sent.remove(&tag) else {
+            return;
+        };
+        let reply = match decode_bndreply(message) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(
+                    "failover: a BNDREPLY that does not decode ({e}); the update stays pending"
+                );
+                self.counters.rejected_by_partner += 1;
+                return;
+            }
+        };
+        if let Some(code) = reply.whole {
+            tracing::warn!(
+                "failover: the partner refused our BNDUPD as a whole (status {}); it stays pending",
+                code.0
+            );
+            self.counters.rejected_by_partner += 1;
+            return;
+        }
+        let mut again: Vec<Binding> = Vec::new();
+        for ack in &reply.leases {
+            match ack.ack_info(sent.start_time_of_state) {
+                Some(info) => {
+                    self.counters.acked += 1;
+                    shards.partner_ack(sent.shard, now.wall, ack.kind, ack.addr, &info, &mut |b| {
+                        again.push(*b);
+                    });
+                }
+                None => self.counters.rejected_by_partner += 1,
+            }
+        }
+        for b in again {
+            self.enqueue(sent.shard, &b);
+        }
+    }
+
+    fn send_queued(&mut self, ep: &mut Endpoint, now: Now) {
+        while ep.update_window() > 0 {
+            let Some((shard, b)) = self.queue.pop_front() else {
+                return;
+            };
+            let Ok(m) = BndupdMessage::new(&b, now.wall) else {
+                self.counters.unencodable += 1;
+                continue;
+            };
+            let Ok(n) = m.emit(0, &mut self.buf) else {
+                self.counters.unencodable += 1;
+                continue;
+            };
+            let tag = self.next_tag;
+            self.next_tag += 1;
+            let options = self
+                .buf
+                .get(tandem_wire::failover::FAILOVER_HEADER_LEN..n)
+                .unwrap_or_default();
+            if ep.send_bndupd(now, tag, options).is_ok() {
+                self.sent.insert(
+                    tag,
+                    Sent {
+                        shard,
+                        start_time_of_state: b.start_time_of_state,
+                    },
+                );
+            } else {
+                self.queue.push_front((shard, b));
+                return;
+            }
+        }
+    }
+
+    fn advance_scan(&mut self, shards: &mut dyn LeaseShards) {
+        let Some(mut scan) = self.scan else {
+            return;
+        };
+        let mut found: Vec<Binding> = Vec::new();
+        let next = shards.scan(scan.shard, scan.cursor, SCAN_CHUNK, &mut |b| {
+            if scan.all || b.flags.contains(BindingFlags::UPDATE_PENDING) {
+                found.push(*b);
+            }
+        });
+        for b in &found {
+            self.enqueue(scan.shard, b);
+        }
+        match next {
+            Some(c) => {
+                scan.cursor = c;
+                self.scan = Some(scan);
+            }
+            None if scan.shard + 1 < shards.count() => {
+                scan.shard += 1;
+                scan.cursor = 0;
+                self.scan = Some(scan);
+            }
+            None => {
+                self.scan = None;
+                self.counters.scans += 1;
+                if scan.request {
+                    self.request_sent = true;
+                }
+            }
+        }
+    }
+}
