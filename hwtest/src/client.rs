@@ -16,7 +16,9 @@ use tandem_wire::Error as WireError;
 use tandem_wire::dhcp::message::Message;
 use tandem_wire::dhcp::option::DhcpOption;
 use tandem_wire::dhcp::relay::{RelayMessage, RelayPayload};
-use tandem_wire::dhcp::{Duid, IaNa, IaPd, MessageType, Packet, StatusCode, StatusCodeOption};
+use tandem_wire::dhcp::{
+    Duid, IaAddr, IaNa, IaPd, MessageType, Packet, StatusCode, StatusCodeOption,
+};
 use tandem_wire::option::{EmitOption, Options};
 
 use crate::netns::NetNs;
@@ -112,6 +114,33 @@ pub fn solicit(duid: &[u8], xid: u32, ia_na: &[u32], ia_pd: &[u32]) -> Result<Ve
     list.extend(pds.iter().map(|o| o as &dyn EmitOption));
     emit_message(&Message {
         msg_type: MessageType::SOLICIT,
+        transaction_id: xid,
+        options: Options::List(&list),
+    })
+}
+
+/// A REBIND (RFC 8415 §18.2.5) for the address `addr` of IA_NA `iaid`: Client Identifier,
+/// Elapsed Time 0, the IA with T1/T2 0 and the address with lifetimes 0 (the client's view
+/// does not matter to the server, §18.3.5). No Server Identifier: any server may answer.
+pub fn rebind(duid: &[u8], xid: u32, iaid: u32, addr: Ipv6Addr) -> Result<Vec<u8>, WireError> {
+    let client_id = DhcpOption::ClientId(Duid::parse(duid)?);
+    let elapsed = DhcpOption::ElapsedTime(0);
+    let ia_addr = IaAddr {
+        addr,
+        preferred: 0,
+        valid: 0,
+        options: Options::default(),
+    };
+    let inner: [&dyn EmitOption; 1] = [&ia_addr];
+    let na = IaNa {
+        iaid,
+        t1: 0,
+        t2: 0,
+        options: Options::List(&inner),
+    };
+    let list: [&dyn EmitOption; 3] = [&client_id, &elapsed, &na];
+    emit_message(&Message {
+        msg_type: MessageType::REBIND,
         transaction_id: xid,
         options: Options::List(&list),
     })

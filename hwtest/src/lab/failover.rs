@@ -829,6 +829,78 @@ fn run_clients(
     Ok(phase)
 }
 
+/// RFC 7031 req. 4 (lease stability), RFC 8156 §8.4.1 ("allow renewal of all outstanding
+/// leases"): the shared link's client (its DUID and address from phase 2, granted by the
+/// primary, now dead) sends a Rebind; the secondary in PARTNER-DOWN must answer with the same
+/// address and, with no MCLT cap there, extend it to the subnet's full valid lifetime.
+fn stability_check(
+    bin: &Path,
+    secondary: &Side,
+    shlink: &super::DirectLink,
+    phase2: &Phase,
+    problems: &mut Vec<String>,
+) {
+    let shared = phase2
+        .reports
+        .iter()
+        .find(|r| r.place.contains(shlink.server_if.as_str()))
+        .and_then(|r| r.duid.clone());
+    let Some(duid) = shared else {
+        problems.push("lease stability: the shared link's client has no DUID".into());
+        return;
+    };
+    let row = leases(bin, &secondary.state)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|l| l.duid == duid && l.kind == "na" && l.state == "active");
+    let Some((addr, iaid)) = row.and_then(|r| Some((r.address?, r.iaid))) else {
+        problems.push(
+            "lease stability: the secondary holds no active address for the shared link's \
+             client (the primary's BNDUPD never arrived)"
+                .into(),
+        );
+        return;
+    };
+    let result = (|| -> anyhow::Result<()> {
+        let sock = crate::client::DhcpSocket::bind(&shlink.ns, crate::client::CLIENT_PORT)?;
+        let dest = crate::client::all_servers(shlink.ns.ifindex(CLIENT_IF)?);
+        let xid = crate::client::random_xid();
+        let msg = crate::client::rebind(&duid, xid, iaid, addr)?;
+        let t = sock.transact(&msg, xid, dest, Duration::from_secs(1), 5)?;
+        let Some(reply) = t.reply else {
+            bail!("no Reply to the Rebind of {addr}");
+        };
+        let r = reply.innermost();
+        if r.msg_type != tandem_wire::dhcp::MessageType::REPLY
+            || r.ia_na
+                .first()
+                .is_none_or(|ia| ia.leases != 1 || ia.status.is_some())
+        {
+            bail!("the Rebind of {addr} got {reply}");
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        problems.push(format!("lease stability: {e:#}"));
+        return;
+    }
+    let after = leases(bin, &secondary.state)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|l| l.duid == duid && l.address == Some(addr) && l.state == "active");
+    match after {
+        Some(row) if row.raw.contains("\"valid_lifetime\":3600") => println!(
+            "  Rebind of {addr} (IAID {iaid}) answered by the secondary: same address, valid \
+             lifetime now 3600 s (no MCLT cap in PARTNER-DOWN)"
+        ),
+        other => problems.push(format!(
+            "lease stability: after the Rebind the secondary's binding of {addr} is {:?}, \
+             expected active with valid 3600",
+            other.map(|r| r.raw)
+        )),
+    }
+}
+
 impl Phase {
     fn render(&self) -> String {
         let mut f = String::new();
@@ -1143,6 +1215,15 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
             true,
             &mut problems,
         );
+    }
+
+    if synced {
+        println!();
+        println!(
+            "-- 5b. lease stability: the shared link's client Rebinds at the secondary, which \
+             knows its lease only from the primary's BNDUPD --"
+        );
+        stability_check(bin, &secondary, &shlink, &phase2, &mut problems);
     }
 
     println!();
