@@ -7,7 +7,8 @@
 //! targets that can use it:
 //!
 //! * `failover*` files → `failover_msg`, `failover_stream` (which also gets all of them
-//!   concatenated, as one TCP stream);
+//!   concatenated, as one TCP stream); the BNDUPD and BNDREPLY ones (`failover_bnd*`) also →
+//!   `failover_bndupd`, behind its clock byte (0);
 //! * `frame*` files → `wire_frame`;
 //! * every other file is a DHCPv6 message → `wire_msg`, `wire_relay`, `wire_frame` wrapped in an
 //!   Ethernet + IPv6 + UDP (546 → 547, to ff02::1:2) frame with a valid UDP checksum, and
@@ -105,6 +106,11 @@ pub(crate) fn plan_seeds(vectors: &[(String, Vec<u8>)]) -> Vec<Seed> {
             VectorKind::Failover => {
                 stream.extend_from_slice(data);
                 seed("failover_msg", name.clone(), data.clone());
+                if stem.starts_with("failover_bnd") {
+                    // The target's first byte picks its clock.
+                    let input = [&[0u8][..], data].concat();
+                    seed("failover_bndupd", name.clone(), input);
+                }
                 seed("failover_stream", name, data.clone());
             }
             VectorKind::Frame => seed("wire_frame", name, data.clone()),
@@ -313,6 +319,7 @@ mod tests {
             names,
             [
                 ("failover_msg", "vec-failover_bndupd"),
+                ("failover_bndupd", "vec-failover_bndupd"),
                 ("failover_stream", "vec-failover_bndupd"),
                 ("failover_msg", "vec-failover_connect"),
                 ("failover_stream", "vec-failover_connect"),
@@ -325,8 +332,9 @@ mod tests {
                 ("proto_request", "vec-all-dhcp-steps"),
             ]
         );
-        assert_eq!(seeds[8].data, [0x00, 0x00, 0x04, 0x01, 0, 0, 1]);
-        assert_eq!(seeds[9].data, [0x01, 0x02, 0x03]);
+        assert_eq!(seeds[1].data, [0x00, 0x01, 0x02]);
+        assert_eq!(seeds[9].data, [0x00, 0x00, 0x04, 0x01, 0, 0, 1]);
+        assert_eq!(seeds[10].data, [0x01, 0x02, 0x03]);
     }
 
     #[test]

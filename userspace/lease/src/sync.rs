@@ -64,8 +64,9 @@ pub struct UpdateClient {
 /// way"; `docs/failover.md` D24).
 ///
 /// The three values §7.6 echoes in the BNDREPLY (binding status, state-expiration-time,
-/// partner lifetime) are fixed-size fields whose value *is* their bytes, so they are echoed
-/// byte for byte from here.
+/// partner lifetime) are fixed-size fields whose value *is* their bytes, so they are held here
+/// losslessly; the BNDREPLY itself echoes them from the received message, byte for byte
+/// (`tandem_failover::bndupd::BndreplyMessage`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LeaseUpdate {
     /// Address (IAADDR in an IA_NA) or prefix (IAPREFIX, in an IA_PD or bare).

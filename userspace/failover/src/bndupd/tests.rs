@@ -994,3 +994,34 @@ fn a_refusal_too_long_to_echo_goes_at_the_top_level_7_6() {
     };
     assert_eq!(cd.vss().unwrap().0, b"\x00red");
 }
+
+/// §7.7: for a bare OPTION_IAPREFIX, "If the IAprefix-options section ... contains an
+/// OPTION_STATUS_CODE representing an error, then it is considered a rejection of the
+/// corresponding BNDUPD message": the lease's rejection is the whole one. (Found by the
+/// `failover_bndupd` fuzz target, whose check assumed otherwise.)
+#[test]
+fn a_rejected_bare_prefix_is_a_whole_rejection_7_7() {
+    let mut p = Binding::free(LeaseKind::Prefix, PFX, 56, 0);
+    p.status = BindingStatus::FREE_BACKUP;
+    p.start_time_of_state = t(-30);
+    let body = emit(&BndupdMessage::new(&p, NOW).unwrap(), 9);
+    let d = decode_bndupd(&body).unwrap();
+    let outdated = Verdict::Reject(StatusCode::OUTDATED_BINDING_INFORMATION);
+    let acks =
+        decode_bndreply(&emit_reply(&BndreplyMessage::new(&d, &[outdated]).unwrap())).unwrap();
+    assert_eq!(acks.whole, Some(StatusCode::OUTDATED_BINDING_INFORMATION));
+    assert_eq!(
+        acks.leases[0].result,
+        AckResult::Rejected(StatusCode::OUTDATED_BINDING_INFORMATION)
+    );
+    let acks = decode_bndreply(&emit_reply(
+        &BndreplyMessage::new(&d, &[Verdict::Accept]).unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(acks.whole, None);
+    let info = acks.leases[0].ack_info(p.start_time_of_state).unwrap();
+    assert_eq!(info.client, None);
+    let mut acked = p;
+    acked.flags.set(BindingFlags::UPDATE_PENDING, true);
+    assert!(sync::ack(&mut acked, &info));
+}
