@@ -52,8 +52,13 @@ fn expires(b: &Binding, now_unix: u64) -> Option<String> {
 /// One JSON object (no trailing newline):
 /// `{"type":"na","address":"…","duid":"hex","iaid":N,"state":"active","preferred_lifetime":N,
 /// "valid_lifetime":N,"cltt":"RFC3339"|null,"expires":"RFC3339"|null}`; IA_PD bindings carry
-/// `"prefix":"…/len"` instead of `"address"`. Every string is an address, hex or a fixed
-/// name, so nothing needs escaping.
+/// `"prefix":"…/len"` instead of `"address"`. Then the RFC 8156 §7.3 failover fields:
+/// `"needs_update"` (the partner has not acknowledged the binding's current state),
+/// `"partner_lifetime"` (to send in the next BNDUPD), `"acked_partner_lifetime"` (the partner
+/// acknowledged; caps the client's lifetime at it + MCLT, §4.4), `"expiration_time"` (the
+/// greatest lifetime we acknowledged to the partner), `"partner_raw_cltt"` (when the partner
+/// last talked to the client), each RFC 3339 or null. Every string is an address, hex or a
+/// fixed name, so nothing needs escaping.
 pub fn json_line(b: &Binding, now_unix: u64) -> String {
     let time = |t: Option<String>| t.map_or_else(|| "null".to_owned(), |s| format!("\"{s}\""));
     let key = match b.kind {
@@ -62,7 +67,9 @@ pub fn json_line(b: &Binding, now_unix: u64) -> String {
     };
     format!(
         "{{\"type\":\"{}\",\"{key}\":\"{}\",\"duid\":\"{}\",\"iaid\":{},\"state\":\"{}\",\
-         \"preferred_lifetime\":{},\"valid_lifetime\":{},\"cltt\":{},\"expires\":{}}}",
+         \"preferred_lifetime\":{},\"valid_lifetime\":{},\"cltt\":{},\"expires\":{},\
+         \"needs_update\":{},\"partner_lifetime\":{},\"acked_partner_lifetime\":{},\
+         \"expiration_time\":{},\"partner_raw_cltt\":{}}}",
         kind_name(b.kind),
         lease_text(b),
         hex(b.duid.as_bytes()),
@@ -72,6 +79,11 @@ pub fn json_line(b: &Binding, now_unix: u64) -> String {
         b.valid,
         time(failover_rfc3339(b.cltt, now_unix)),
         time(expires(b, now_unix)),
+        b.flags.contains(tandem_lease::BindingFlags::UPDATE_PENDING),
+        time(failover_rfc3339(b.partner_lifetime, now_unix)),
+        time(failover_rfc3339(b.acked_partner_lifetime, now_unix)),
+        time(failover_rfc3339(b.expiration_time, now_unix)),
+        time(failover_rfc3339(b.partner_raw_clt_time, now_unix)),
     )
 }
 
@@ -190,6 +202,8 @@ mod tests {
         b.valid = 7200;
         b.cltt = FailoverTime::from_unix(NOW);
         b.state_expiration_time = FailoverTime::from_unix(NOW + 7200);
+        b.acked_partner_lifetime = FailoverTime::from_unix(NOW + 10_800);
+        b.flags = tandem_lease::BindingFlags(tandem_lease::BindingFlags::UPDATE_PENDING);
         b
     }
 
@@ -214,7 +228,10 @@ mod tests {
             json_line(&active_na(), NOW),
             "{\"type\":\"na\",\"address\":\"2001:db8:1::1000\",\"duid\":\"00030001020000000001\",\
              \"iaid\":7,\"state\":\"active\",\"preferred_lifetime\":3600,\"valid_lifetime\":7200,\
-             \"cltt\":\"2026-11-29T16:00:00Z\",\"expires\":\"2026-11-29T18:00:00Z\"}"
+             \"cltt\":\"2026-11-29T16:00:00Z\",\"expires\":\"2026-11-29T18:00:00Z\",\
+             \"needs_update\":true,\"partner_lifetime\":null,\
+             \"acked_partner_lifetime\":\"2026-11-29T19:00:00Z\",\"expiration_time\":null,\
+             \"partner_raw_cltt\":null}"
         );
     }
 
@@ -224,7 +241,9 @@ mod tests {
             json_line(&infinite_pd(), NOW),
             "{\"type\":\"pd\",\"prefix\":\"2001:db8:8000:100::/56\",\"duid\":\"abcdef\",\
              \"iaid\":4294967295,\"state\":\"released\",\"preferred_lifetime\":4294967295,\
-             \"valid_lifetime\":4294967295,\"cltt\":null,\"expires\":null}"
+             \"valid_lifetime\":4294967295,\"cltt\":null,\"expires\":null,\
+             \"needs_update\":false,\"partner_lifetime\":null,\"acked_partner_lifetime\":null,\
+             \"expiration_time\":null,\"partner_raw_cltt\":null}"
         );
     }
 
