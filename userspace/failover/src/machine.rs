@@ -308,7 +308,7 @@ pub const fn operator_partner_down_allowed(state: StateName) -> bool {
 /// addresses and FREE-BACKUP prefixes for the secondary (§4.2.1.1, §4.2.2, §8.9.1). A lease
 /// that was another client's is reused only once FREE / FREE-BACKUP, in every state: outside
 /// PARTNER-DOWN that takes the partner's ack (§4.2.2.1), in PARTNER-DOWN the MCLT wait of
-/// §8.4.1 / §7.2 transition 4, which [`ServingPolicy`] cannot express otherwise (D16).
+/// §8.4.1 / §7.2 transition 4 (`reuse_wait`, D29).
 pub const fn serving_policy(role: Role, state: StateName, mclt: u32) -> ServingPolicy {
     let (addresses, prefixes) = match role {
         Role::Primary => (AddressShare::Odd, PrefixShare::Free),
@@ -327,16 +327,18 @@ pub const fn serving_policy(role: Role, state: StateName, mclt: u32) -> ServingP
         }
         RecoverDone => (Responsiveness::RenewResponsive, false),
     };
-    let mclt = match state {
-        PartnerDown => None,
-        _ => Some(mclt),
+    // §8.4.1: no cap in PARTNER-DOWN, but the MCLT wait before reusing a lease instead.
+    let (cap, reuse_wait) = match state {
+        PartnerDown => (None, Some(mclt)),
+        _ => (Some(mclt), None),
     };
     ServingPolicy {
         responsiveness,
         new_leases,
         addresses,
         prefixes,
-        mclt,
+        reuse_wait,
+        mclt: cap,
         reuse_needs_partner_ack: true,
     }
 }

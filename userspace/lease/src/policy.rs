@@ -76,6 +76,12 @@ pub struct ServingPolicy {
     /// the partner acknowledged that status (RFC 8156 §4.2.2.1, §7.2 transition 4), i.e. only
     /// once it is FREE / FREE-BACKUP; the same client may always have it back.
     pub reuse_needs_partner_ack: bool,
+    /// PARTNER-DOWN (RFC 8156 §8.4.1, §7.2 transition 4): the MCLT after which a RELEASED,
+    /// EXPIRED or RESET lease becomes available to other clients without the partner's ack —
+    /// once this many seconds have passed since the latest of the binding's own times (start of
+    /// its status, its end, every partner lifetime it carries) and the engine's entry into
+    /// this policy (`docs/failover.md` D29). `None` outside PARTNER-DOWN.
+    pub reuse_wait: Option<u32>,
 }
 
 impl ServingPolicy {
@@ -87,6 +93,7 @@ impl ServingPolicy {
         prefixes: PrefixShare::All,
         mclt: None,
         reuse_needs_partner_ack: false,
+        reuse_wait: None,
     };
 
     /// Answers nothing (RFC 8156 §8: STARTUP, POTENTIAL-CONFLICT, RECOVER, RECOVER-WAIT).
@@ -97,6 +104,7 @@ impl ServingPolicy {
         prefixes: PrefixShare::All,
         mclt: None,
         reuse_needs_partner_ack: true,
+        reuse_wait: None,
     };
 }
 

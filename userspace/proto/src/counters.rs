@@ -92,6 +92,8 @@ pub struct Counters {
     pub partner_refused: u64,
     /// Our updates the partner acknowledged while still current (§7.7).
     pub partner_acked: u64,
+    /// RELEASED, EXPIRED or RESET leases made available after the PARTNER-DOWN wait (§8.4.1).
+    pub freed_after_wait: u64,
 }
 
 impl Default for Counters {
@@ -111,6 +113,7 @@ impl Default for Counters {
             partner_accepted: 0,
             partner_refused: 0,
             partner_acked: 0,
+            freed_after_wait: 0,
         }
     }
 }
@@ -161,6 +164,7 @@ impl Counters {
         self.partner_accepted = self.partner_accepted.wrapping_add(other.partner_accepted);
         self.partner_refused = self.partner_refused.wrapping_add(other.partner_refused);
         self.partner_acked = self.partner_acked.wrapping_add(other.partner_acked);
+        self.freed_after_wait = self.freed_after_wait.wrapping_add(other.freed_after_wait);
     }
 
     pub(crate) fn count_received(&mut self, t: MessageType) {

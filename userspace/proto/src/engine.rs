@@ -81,6 +81,9 @@ pub struct ReclaimReport {
     /// ABANDONED bindings past their quarantine, now RESET (and FREE where no partner must
     /// acknowledge it first).
     pub unquarantined: usize,
+    /// RELEASED, EXPIRED or RESET bindings made FREE / FREE-BACKUP after the PARTNER-DOWN
+    /// wait (`ServingPolicy::reuse_wait`).
+    pub freed: usize,
     /// Writes that failed.
     pub store_errors: usize,
     /// `true` if this call reached the end of the store (the next one starts over).
@@ -114,6 +117,10 @@ pub struct Engine {
     /// What the last `handle` / `reclaim` committed.
     pub(crate) changes: Vec<BindingChange>,
     work: Work,
+    /// When this engine first ran [`Engine::reclaim`] under a policy with a `reuse_wait`
+    /// (PARTNER-DOWN as it saw it, never earlier than the real entry); reset when the
+    /// policy has none (docs/failover.md D29).
+    reuse_wait_since: Option<FailoverTime>,
 }
 
 /// Per-request scratch space, kept between requests so the hot path does not allocate once
@@ -241,6 +248,31 @@ fn partner_lifetime(now: FailoverTime, valid: u32, desired: u32) -> FailoverTime
     }
     let lead = desired.max(valid).saturating_add(valid / 2);
     now.expiry_after(lead.min(MAX_FINITE_LIFETIME))
+}
+
+/// `true` once the PARTNER-DOWN wait of a RELEASED, EXPIRED or RESET binding `b` is over
+/// (RFC 8156 §8.4.1, §4.2.2.1, §7.2 (4); docs/failover.md D29): `mclt` seconds after the latest
+/// of its status's start, its end, the partner lifetime it sent, the one the partner acked,
+/// the expiration time it acked to the partner, and `since` (the engine's entry into
+/// PARTNER-DOWN). Times are compared the RFC 8156 §3 way; an unset (0) one is skipped.
+fn reuse_wait_over(b: &Binding, since: FailoverTime, mclt: u32, now: FailoverTime) -> bool {
+    if !matches!(
+        b.status,
+        BindingStatus::RELEASED | BindingStatus::EXPIRED | BindingStatus::RESET
+    ) {
+        return false;
+    }
+    let latest = [
+        b.start_time_of_state,
+        b.state_expiration_time,
+        b.partner_lifetime,
+        b.acked_partner_lifetime,
+        b.expiration_time,
+    ]
+    .into_iter()
+    .filter(|t| t.0 != 0)
+    .fold(since, |a, t| if t.cmp_wrapping(a).is_gt() { t } else { a });
+    now.cmp_wrapping(latest.wrapping_add(mclt)).is_ge()
 }
 
 /// T1 and T2 for every IA of a reply (RFC 8415 §18.3.2, §18.3.4: the same in all IAs, from
@@ -618,6 +650,7 @@ impl Engine {
             policy: ServingPolicy::STANDALONE,
             changes: Vec::with_capacity(2 * MAX_IAS),
             work: Work::default(),
+            reuse_wait_since: None,
         }
     }
 
@@ -654,6 +687,9 @@ impl Engine {
     /// Sets what the engine may do for clients from now on (RFC 8156 §8, set by the failover
     /// state machine; [`ServingPolicy::STANDALONE`] by default).
     pub const fn set_policy(&mut self, policy: ServingPolicy) {
+        if policy.reuse_wait.is_none() {
+            self.reuse_wait_since = None;
+        }
         self.policy = policy;
     }
 
@@ -1134,8 +1170,11 @@ impl Engine {
     /// and, unless the policy needs the partner to acknowledge that first (4), FREE (5),
     /// forgetting the client that declined them (the decliner should not get the address
     /// back as "its own"). RELEASED and EXPIRED bindings stay as they are: they are free for
-    /// anyone (standalone), and their client gets them back first. What changed is in
-    /// [`Engine::changes`].
+    /// anyone (standalone), and their client gets them back first. Under a policy with a
+    /// `reuse_wait` (PARTNER-DOWN), a RELEASED, EXPIRED or RESET binding becomes FREE or
+    /// FREE-BACKUP (RFC 8156 §7.2 (4)–(6), §8.4.1) once that long has passed since the latest of
+    /// its own times and the engine's entry into the policy (docs/failover.md D29). What
+    /// changed is in [`Engine::changes`].
     pub fn reclaim<S: LeaseStore>(
         &mut self,
         now: FailoverTime,
@@ -1146,6 +1185,10 @@ impl Engine {
         self.changes.clear();
         let mut report = ReclaimReport::default();
         let free_at_once = !self.policy.reuse_needs_partner_ack;
+        let wait = match self.policy.reuse_wait {
+            Some(mclt) => Some((*self.reuse_wait_since.get_or_insert(now), mclt)),
+            None => None,
+        };
         while report.visited < budget {
             let max = CHUNK.min(budget - report.visited);
             let mut todo = [None::<Binding>; CHUNK];
@@ -1153,8 +1196,9 @@ impl Engine {
             let mut seen = 0;
             let next = store.scan(self.reclaim_cursor, max, &mut |b| {
                 seen += 1;
-                let due = b.has_expired_at(now)
-                    && matches!(b.status, BindingStatus::ACTIVE | BindingStatus::ABANDONED);
+                let due = (b.has_expired_at(now)
+                    && matches!(b.status, BindingStatus::ACTIVE | BindingStatus::ABANDONED))
+                    || wait.is_some_and(|(since, mclt)| reuse_wait_over(b, since, mclt, now));
                 if due && let Some(slot) = todo.get_mut(n) {
                     *slot = Some(*b);
                     n += 1;
@@ -1164,8 +1208,16 @@ impl Engine {
             for mut b in todo.into_iter().flatten() {
                 let from = b.status;
                 let was_active = from == BindingStatus::ACTIVE;
+                let waited = matches!(
+                    from,
+                    BindingStatus::RELEASED | BindingStatus::EXPIRED | BindingStatus::RESET
+                );
                 let applied = if was_active {
                     transition::apply(&mut b, BindingEvent::Expire, now, FailoverTime(0))
+                } else if waited {
+                    // §7.2 (4) in PARTNER-DOWN, then (5) or (6) by the lease's owner.
+                    let to = tandem_lease::sync::pending_free_status(b.kind, b.addr);
+                    transition::apply(&mut b, BindingEvent::Free(to), now, FailoverTime(0))
                 } else {
                     transition::apply(&mut b, BindingEvent::Reset, now, FailoverTime(0)).and_then(
                         |a| {
@@ -1197,6 +1249,9 @@ impl Engine {
                         if was_active {
                             report.expired += 1;
                             self.counters.expired += 1;
+                        } else if waited {
+                            report.freed += 1;
+                            self.counters.freed_after_wait += 1;
                         } else {
                             report.unquarantined += 1;
                             self.counters.unquarantined += 1;

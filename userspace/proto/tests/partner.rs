@@ -303,3 +303,68 @@ fn a_lease_outside_our_pools_is_a_configuration_conflict_7_5_4() {
     );
     assert!(s.store.get(LeaseKind::Address, b.addr).is_none());
 }
+
+#[test]
+fn partner_down_frees_a_released_lease_only_after_the_mclt_8_4_1() {
+    // RFC 8156 §8.4.1 / §7.2 (4): in PARTNER-DOWN no partner acks a RELEASED lease; it may go
+    // to another client once the MCLT has passed (docs/failover.md D29).
+    let mut s = secondary(StateName::PartnerDown);
+    s.engine.reclaim(s.now, &mut s.store, 1000); // PARTNER-DOWN as the engine sees it
+    s.now = s.now.wrapping_add(500);
+    let a = client_duid(20);
+    let with_sid = |t: T, duid: &[u8], na: &[std::net::Ipv6Addr]| {
+        msg(
+            t,
+            0x99,
+            &[client_id(duid), opt(2, SECONDARY_DUID), ia_na(1, na)],
+        )
+    };
+    let r = s.reply(&with_sid(T::REQUEST, &a, &[]));
+    let x = ia_nas(&r)[0].leases[0].0;
+    assert_eq!(u128::from(x) & 1, 0, "the secondary's own (even) address");
+    s.reply(&with_sid(T::RELEASE, &a, &[x]));
+    assert_eq!(
+        s.store.get(LeaseKind::Address, x).unwrap().status,
+        BindingStatus::RELEASED
+    );
+    // The wait ends MCLT after the latest of the binding's times, here the partner lifetime
+    // recorded at the grant (§4.2.2.1 "the later of ... the partner-lifetime (if any) ...").
+    let b = s.store.get(LeaseKind::Address, x).unwrap();
+    let end = [
+        b.partner_lifetime,
+        b.acked_partner_lifetime,
+        b.expiration_time,
+        b.start_time_of_state,
+    ]
+    .into_iter()
+    .fold(FailoverTime(0), |a, t| if t.0 > a.0 { t } else { a })
+    .wrapping_add(MCLT);
+    assert!(end.cmp_wrapping(s.now.wrapping_add(MCLT)).is_gt());
+    // Before it: still RELEASED, and another client does not get it.
+    s.now = FailoverTime(end.0 - 5);
+    let rep = s.engine.reclaim(s.now, &mut s.store, 1000);
+    assert_eq!(rep.freed, 0);
+    let r = s.reply(&with_sid(T::REQUEST, &client_duid(21), &[x]));
+    assert!(ia_nas(&r)[0].leases.iter().all(|l| l.0 != x));
+    // After it: FREE-BACKUP (an even address is the secondary's, §7.2 (6)), reported for the
+    // partner, and another client may have it.
+    s.now = s.now.wrapping_add(10);
+    let rep = s.engine.reclaim(s.now, &mut s.store, 1000);
+    assert_eq!(rep.freed, 1);
+    let b = s.store.get(LeaseKind::Address, x).unwrap();
+    assert_eq!(b.status, BindingStatus::FREE_BACKUP);
+    assert!(s.engine.changes().iter().any(|c| c.binding.addr == x));
+    let r = s.reply(&with_sid(T::REQUEST, &client_duid(22), &[x]));
+    assert_eq!(ia_nas(&r)[0].leases[0].0, x);
+    // Outside PARTNER-DOWN the wait does not apply: only the partner's ack frees.
+    let mut n = secondary(StateName::CommunicationsInterrupted);
+    let r = n.reply(&with_sid(T::REQUEST, &a, &[]));
+    let y = ia_nas(&r)[0].leases[0].0;
+    n.reply(&with_sid(T::RELEASE, &a, &[y]));
+    n.now = n.now.wrapping_add(10 * MCLT);
+    assert_eq!(n.engine.reclaim(n.now, &mut n.store, 1000).freed, 0);
+    assert_eq!(
+        n.store.get(LeaseKind::Address, y).unwrap().status,
+        BindingStatus::RELEASED
+    );
+}

@@ -51,7 +51,13 @@ pub fn encode(p: ServingPolicy) -> u64 {
         | x << 5
         | u64::from(p.mclt.is_some()) << 7
         | u64::from(p.reuse_needs_partner_ack) << 8
-        | u64::from(p.mclt.unwrap_or(0)) << 32
+        | u64::from(p.reuse_wait.is_some()) << 9
+        // The machine never sets both (the cap outside PARTNER-DOWN, the wait in it): one
+        // 32-bit field holds whichever is present; with both, the larger (tested).
+        | u64::from(match (p.mclt, p.reuse_wait) {
+            (Some(a), Some(b)) => a.max(b),
+            (a, b) => a.or(b).unwrap_or(0),
+        }) << 32
 }
 
 /// The policy of [`encode`]'s bits; a value no `encode` gives is unresponsive (never serve on
@@ -82,6 +88,7 @@ pub fn decode(bits: u64) -> ServingPolicy {
         prefixes,
         mclt: (bits & (1 << 7) != 0).then_some(u32::try_from(bits >> 32).unwrap_or(u32::MAX)),
         reuse_needs_partner_ack: bits & (1 << 8) != 0,
+        reuse_wait: (bits & (1 << 9) != 0).then_some(u32::try_from(bits >> 32).unwrap_or(u32::MAX)),
     }
 }
 
