@@ -214,17 +214,19 @@ fn failover_text(out: &mut String, f: &FailoverView) {
         f.mclt,
     );
     let _ = writeln!(out, "  policy: {}", f.policy);
-    if let Some(r) = &f.last_refusal {
-        let _ = writeln!(out, "  last refusal: {}", refusal_text(r));
+    if let Some(r) = &f.last_refusal_received {
+        let _ = writeln!(out, "  last refusal received: {}", refusal_text(r));
+    }
+    if let Some(r) = &f.last_refusal_sent {
+        let _ = writeln!(out, "  last refusal sent: {}", refusal_text(r));
     }
     let _ = writeln!(out, "  counters: {}", counters_text(&f.counters));
 }
 
-/// `received 2026-12-01T10:00:00Z: ConfigurationConflict (17): "…"` (or `sent …`).
+/// `2026-12-01T10:00:00Z: ConfigurationConflict (17): "…"`.
 fn refusal_text(r: &RefusalView) -> String {
     format!(
-        "{} {}: {} ({}): {}",
-        r.direction,
+        "{}: {} ({}): {}",
         time_text(Some(r.at)),
         r.status,
         r.code,
@@ -232,11 +234,13 @@ fn refusal_text(r: &RefusalView) -> String {
     )
 }
 
-/// `{"direction":…,"status":…,"code":…,"text":…,"at":…}`
-fn refusal_json(r: &RefusalView) -> String {
+/// `{"status":…,"code":…,"text":…,"at":…}`, or `null`.
+fn refusal_json(r: Option<&RefusalView>) -> String {
+    let Some(r) = r else {
+        return "null".to_owned();
+    };
     format!(
-        "{{\"direction\":{},\"status\":{},\"code\":{},\"text\":{},\"at\":{}}}",
-        json_str(&r.direction),
+        "{{\"status\":{},\"code\":{},\"text\":{},\"at\":{}}}",
         json_str(&r.status),
         r.code,
         json_str(&r.text),
@@ -252,7 +256,8 @@ fn failover_json(f: &FailoverView) -> String {
          \"startup\":{},\"partner_state\":{},\"partner_since\":{},\"partner_startup\":{},\
          \"link\":{},\"link_detail\":{},\"communications_ok\":{},\"security\":{},\
          \"tls_peer\":{},\"last_contact\":{},\"skew\":{},\"max_abs_skew\":{},\
-         \"unacked\":{},\"mclt\":{},\"policy\":{},\"problem\":{},\"last_refusal\":{},\
+         \"unacked\":{},\"mclt\":{},\"policy\":{},\"problem\":{},\
+         \"last_refusal_received\":{},\"last_refusal_sent\":{},\
          \"counters\":{}}}",
         json_str(&f.name),
         json_str(&f.role),
@@ -275,9 +280,8 @@ fn failover_json(f: &FailoverView) -> String {
         f.mclt,
         json_str(&f.policy),
         opt_str(f.problem.as_deref()),
-        f.last_refusal
-            .as_ref()
-            .map_or_else(|| "null".to_owned(), refusal_json),
+        refusal_json(f.last_refusal_received.as_ref()),
+        refusal_json(f.last_refusal_sent.as_ref()),
         json_counters(&f.counters),
     )
 }
@@ -491,8 +495,7 @@ mod tests {
             role: "primary".into(),
             state: "RECOVER".into(),
             problem: Some(problem.into()),
-            last_refusal: Some(RefusalView {
-                direction: "received".into(),
+            last_refusal_received: Some(RefusalView {
                 status: "ConfigurationConflict".into(),
                 code: 17,
                 text: "both servers are configured as primary for relationship \"dc\"".into(),
@@ -514,7 +517,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "  last refusal: received 2026-11-30T00:53:20Z: ConfigurationConflict (17): \
+                "  last refusal received: 2026-11-30T00:53:20Z: ConfigurationConflict (17): \
                  \"both servers are configured as primary for relationship \\\"dc\\\"\"\n"
             ),
             "{text}"
@@ -523,12 +526,39 @@ mod tests {
         assert!(
             json.contains(
                 "\"problem\":\"both servers are configured as primary for relationship \\\"dc\\\" \
-                 (…)\",\"last_refusal\":{\"direction\":\"received\",\
+                 (…)\",\"last_refusal_received\":{\
                  \"status\":\"ConfigurationConflict\",\"code\":17,\"text\":\"both servers are \
                  configured as primary for relationship \\\"dc\\\"\",\"at\":1796000000},\
-                 \"counters\":{\"role_conflict\":1}}"
+                 \"last_refusal_sent\":null,\"counters\":{\"role_conflict\":1}}"
             ),
             "{json}"
+        );
+        // One sent too: its own line, after the one received.
+        let mut f = r.failover[0].clone();
+        f.last_refusal_sent = Some(RefusalView {
+            status: "ConfigurationConflict".into(),
+            code: 17,
+            text: "both servers are configured as primary for relationship \"dc\"".into(),
+            at: 1_796_000_001,
+        });
+        let r = StatusReport {
+            failover: vec![f],
+            ..StatusReport::default()
+        };
+        let text = status_text(&r);
+        assert!(
+            text.contains(
+                "\"\n  last refusal sent: 2026-11-30T00:53:21Z: ConfigurationConflict (17): \
+                 \"both servers"
+            ),
+            "{text}"
+        );
+        assert!(
+            status_json(&r).contains(
+                "\"last_refusal_sent\":{\"status\":\"ConfigurationConflict\",\"code\":17,"
+            ),
+            "{}",
+            status_json(&r)
         );
         // Nothing wrong: no PROBLEM line, no refusal line; JSON nulls.
         let r = StatusReport {
@@ -538,7 +568,10 @@ mod tests {
         assert!(!status_text(&r).contains("PROBLEM"));
         assert!(!status_text(&r).contains("last refusal"));
         assert!(
-            status_json(&r).contains("\"problem\":null,\"last_refusal\":null,\"counters\""),
+            status_json(&r).contains(
+                "\"problem\":null,\"last_refusal_received\":null,\"last_refusal_sent\":null,\
+                 \"counters\""
+            ),
             "{}",
             status_json(&r)
         );

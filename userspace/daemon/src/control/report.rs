@@ -117,8 +117,11 @@ pub struct FailoverView {
     /// primary, a refused CONNECT (either way), no connection from the primary for longer
     /// than the startup time (docs/failover.md D23). `None`: nothing known to be wrong.
     pub problem: Option<String>,
-    /// The last CONNECT refused, by us or by the partner (kept after the problem is gone).
-    pub last_refusal: Option<RefusalView>,
+    /// The last refusal of our CONNECT by the partner, with its words (kept after the problem
+    /// is gone).
+    pub last_refusal_received: Option<RefusalView>,
+    /// The last refusal of the partner's CONNECT by us (kept after the problem is gone).
+    pub last_refusal_sent: Option<RefusalView>,
     /// Counters: the endpoint's and the link's, by name.
     pub counters: Vec<(String, u64)>,
 }
@@ -126,8 +129,6 @@ pub struct FailoverView {
 /// A refused CONNECT as `status` shows it (RFC 8156 §6.1.2).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RefusalView {
-    /// `sent` (we refused the partner's CONNECT) or `received` (the partner refused ours).
-    pub direction: String,
     /// The Status Code's RFC name (`ConfigurationConflict`), or its number.
     pub status: String,
     /// The Status Code.

@@ -151,9 +151,13 @@ struct Relationship {
     connections: u64,
     /// Binding updates to and from the partner (RFC 8156 §7).
     sync: sync::BindingSync,
-    /// The last CONNECT refused, either way: the endpoint's (`Endpoint::last_refusal`) or, on
-    /// a primary, the listener's role conflict.
-    last_refusal: Option<Refusal>,
+    /// The last refusal of our CONNECT by the partner (`Endpoint::last_refusal`).
+    refusal_received: Option<Refusal>,
+    /// The last refusal of the partner's CONNECT by us: the endpoint's, or on a primary the
+    /// listener's role conflict.
+    refusal_sent: Option<Refusal>,
+    /// Which of the two is the newer.
+    newest_refusal: Option<Direction>,
     /// A refusal (either way) since the last communications OK: shown as the problem.
     refusal_active: bool,
     /// The refusal logged at ERROR in this episode; the same one again is logged at debug.
@@ -299,7 +303,6 @@ pub fn problem_text(
 /// A refusal as `status` shows it; `now_unix` places its failover time.
 fn refusal_view(r: &Refusal, now_unix: u64) -> RefusalView {
     RefusalView {
-        direction: r.direction.as_str().to_owned(),
         status: refuse::status_name(r.status).map_or_else(|| r.status.0.to_string(), str::to_owned),
         code: r.status.0,
         text: r.text.clone(),
@@ -432,7 +435,9 @@ impl FailoverPlane {
                 persist_errors: 0,
                 connections: 0,
                 sync: sync::BindingSync::new(endpoint_config(f).role),
-                last_refusal: None,
+                refusal_received: None,
+                refusal_sent: None,
+                newest_refusal: None,
                 refusal_active: false,
                 refusal_logged: None,
                 role_conflict: None,
@@ -985,7 +990,7 @@ impl FailoverPlane {
             );
         }
         r.role_conflict = Some(peer.ip().to_canonical());
-        r.last_refusal = Some(reply.refusal);
+        r.note_refusal(reply.refusal);
         self.dirty = true;
     }
 
@@ -1182,7 +1187,7 @@ impl FailoverPlane {
                                 problem_text(
                                     name,
                                     r.role_conflict,
-                                    r.last_refusal.as_ref().filter(|_| r.refusal_active),
+                                    r.newest_refusal().filter(|_| r.refusal_active),
                                     None
                                 )
                                 .unwrap_or_default()
@@ -1212,7 +1217,7 @@ impl FailoverPlane {
                                 );
                                 r.refusal_logged = Some(key);
                             }
-                            r.last_refusal = Some(f);
+                            r.note_refusal(f);
                             r.refusal_active = true;
                         }
                         None => {
@@ -1506,11 +1511,15 @@ impl FailoverPlane {
                     problem: problem_text(
                         &r.cfg.name,
                         r.role_conflict,
-                        r.last_refusal.as_ref().filter(|_| r.refusal_active),
+                        r.newest_refusal().filter(|_| r.refusal_active),
                         r.silence(Instant::now())
                             .map(|secs| (r.cfg.peer.to_canonical(), secs)),
                     ),
-                    last_refusal: r.last_refusal.as_ref().map(|f| refusal_view(f, now_unix)),
+                    last_refusal_received: r
+                        .refusal_received
+                        .as_ref()
+                        .map(|f| refusal_view(f, now_unix)),
+                    last_refusal_sent: r.refusal_sent.as_ref().map(|f| refusal_view(f, now_unix)),
                     counters,
                 }
             })
@@ -1535,6 +1544,23 @@ impl Relationship {
         let since = self.silent_since?;
         let silent = now.saturating_duration_since(since);
         (silent >= self.startup_time() && !self.endpoint_finished()).then_some(silent.as_secs())
+    }
+
+    /// Keeps a refusal, by its direction.
+    fn note_refusal(&mut self, f: Refusal) {
+        self.newest_refusal = Some(f.direction);
+        match f.direction {
+            Direction::Sent => self.refusal_sent = Some(f),
+            Direction::Received => self.refusal_received = Some(f),
+        }
+    }
+
+    /// The newer of the last refusal sent and the last received.
+    fn newest_refusal(&self) -> Option<&Refusal> {
+        match self.newest_refusal? {
+            Direction::Sent => self.refusal_sent.as_ref(),
+            Direction::Received => self.refusal_received.as_ref(),
+        }
     }
 
     /// The endpoint's connection is gone; a secondary's silence starts (D23).
@@ -1626,31 +1652,16 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_shows_its_direction_rfc_status_name_code_text_and_unix_time() {
+    fn a_refusal_shows_its_rfc_status_name_code_text_and_unix_time() {
         let r = refusal(Direction::Received, "both primary");
         let v = refusal_view(&r, 1_796_000_100);
         assert_eq!(
-            (
-                v.direction.as_str(),
-                v.status.as_str(),
-                v.code,
-                v.text.as_str(),
-                v.at
-            ),
-            (
-                "received",
-                "ConfigurationConflict",
-                17,
-                "both primary",
-                1_796_000_000
-            )
+            (v.status.as_str(), v.code, v.text.as_str(), v.at),
+            ("ConfigurationConflict", 17, "both primary", 1_796_000_000)
         );
         let mut odd = refusal(Direction::Sent, "x");
         odd.status = StatusCode(999);
         let v = refusal_view(&odd, 1_796_000_100);
-        assert_eq!(
-            (v.direction.as_str(), v.status.as_str(), v.code),
-            ("sent", "999", 999)
-        );
+        assert_eq!((v.status.as_str(), v.code), ("999", 999));
     }
 }
