@@ -907,7 +907,9 @@ impl FailoverPlane {
                                 r.cfg.name
                             );
                         }
-                        if current || r.last_close.is_none() {
+                        // The endpoint's own connection, or the last one it closed (no newer
+                        // one since): the status shows how it ended.
+                        if current || r.last_close.is_none() || r.conn.is_none() {
                             r.last_close = Some(reason);
                         }
                     }
