@@ -625,3 +625,226 @@ fn netns_failover_lab_pair_serves_real_clients_on_each_side() {
     failover::main_job(tandem_bin(), &failover::FailoverOptions::default())
         .expect("the failover lab reports problems");
 }
+
+/// `tandem status` for people (not `--json`) of `side`.
+fn status_text(side: &Side) -> String {
+    let out = Command::new(TANDEM)
+        .args(["status", "--state-dir"])
+        .arg(&side.state)
+        .output()
+        .expect("tandem status");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Rewrites `side`'s configuration to `role` (the pair's other helpers are reused as they are).
+fn configure_role(side: &Side, from: &str, to: &str) {
+    let text = std::fs::read_to_string(&side.config).expect("config");
+    let from = format!("role = \"{from}\"");
+    assert!(text.contains(&from), "{text}");
+    std::fs::write(
+        &side.config,
+        text.replace(&from, &format!("role = \"{to}\"")),
+    )
+    .expect("config");
+}
+
+/// Waits (at most `within`) until `side`'s `status --json` satisfies `done`; its last status.
+fn wait_status(side: &Side, within: Duration, what: &str, done: impl Fn(&str) -> bool) -> String {
+    let until = Instant::now() + within;
+    let mut last = String::new();
+    while Instant::now() < until {
+        if let Some(s) = side.status() {
+            if done(&s) {
+                return s;
+            }
+            last = s;
+        }
+        sleep(Duration::from_millis(200));
+    }
+    panic!(
+        "{}: not {what} within {within:?}; status:\n{last}\nlog:\n{}",
+        side.state.display(),
+        side.log()
+    );
+}
+
+/// Both servers configured `role = "primary"` (docs/failover.md D23): RFC 8156 §6.1 has only
+/// the primary connect, so each one's CONNECT reaches the other's listener, which (after the
+/// mutual TLS handshake, RFC 7653 §9.1) answers
+/// CONNECTREPLY ConfigurationConflict "both servers are configured as primary for relationship
+/// "lab"" and closes. Both `tandem status` outputs (text and JSON) say it as the problem and
+/// show the refusal received with the partner's text; both logs say it at ERROR, once per
+/// episode although the attempts go on (counted as `role_conflict`); neither reaches NORMAL.
+#[test]
+fn netns_failover_both_primary_both_statuses_show_the_conflict() {
+    require_privileges!();
+    // Over mutual TLS: each listener authenticates the other primary before anything is said.
+    let pair = Pair::new(
+        "fo-2prim",
+        [
+            tls("primary.test", "secondary.test"),
+            tls("secondary.test", "primary.test"),
+        ],
+        None,
+    );
+    make_ca(pair.dir.path(), "ca", &["primary.test", "secondary.test"]);
+    configure_role(&pair.secondary, "secondary", "primary");
+    let a = pair.start_primary();
+    let b = pair.start_secondary();
+    let conflict = "both servers are configured as primary for relationship \\\"lab\\\"";
+    let sides = [
+        (&pair.primary, pair.lab.client_addr()),
+        (&pair.secondary, pair.lab.server_addr()),
+    ];
+    for (side, peer) in sides {
+        let s = wait_status(side, Duration::from_secs(15), "showing the conflict", |s| {
+            failover_field(s, "problem").is_some_and(|p| p.starts_with("both servers"))
+                && failover_field(s, "last_refusal_received").is_some_and(|r| r != "null")
+        });
+        assert!(
+            s.contains(&format!(
+                "\"problem\":\"{conflict}: {peer} connected to this primary"
+            )),
+            "{s}"
+        );
+        assert_eq!(
+            failover_field(&s, "role").as_deref(),
+            Some("primary"),
+            "{s}"
+        );
+        assert!(
+            s.contains(&format!(
+                "\"last_refusal_received\":{{\"status\":\"ConfigurationConflict\",\"code\":17,\
+                 \"text\":\"{conflict}\""
+            )),
+            "the partner's refusal and its text: {s}"
+        );
+        assert!(counter(&s, "role_conflict") >= 1, "{s}");
+        assert!(counter(&s, "connects_refused_by_partner") >= 1, "{s}");
+        let text = status_text(side);
+        assert!(
+            text.contains(
+                "failover lab: primary\n  PROBLEM: both servers are configured as primary for \
+                 relationship \"lab\""
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("  last refusal received: ")
+                && text.contains(": ConfigurationConflict (17): \"both servers are configured"),
+            "{text}"
+        );
+    }
+    // The attempts go on (§6.1 "MUST continue to attempt"), the ERROR lines do not.
+    for (side, _) in sides {
+        wait_status(
+            side,
+            Duration::from_secs(20),
+            "refusing a second CONNECT",
+            |s| counter(s, "role_conflict") >= 2,
+        );
+        let log = side.log();
+        let errors = |needle: &str| {
+            log.lines()
+                .filter(|l| l.contains("ERROR") && l.contains(needle))
+                .count()
+        };
+        assert_eq!(
+            errors("connected to this primary and sent CONNECT"),
+            1,
+            "one ERROR per episode for the CONNECT we refused:\n{log}"
+        );
+        // The refused connection (its address and port in the ERROR line) was authenticated
+        // first: its TLS handshake is logged before.
+        let line = log
+            .lines()
+            .find(|l| l.contains("connected to this primary and sent CONNECT"))
+            .expect("logged");
+        let from = line
+            .split("\"lab\": ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .expect("the connection's address");
+        let tls = log
+            .find(&format!("TLS with {from} established: partner "))
+            .unwrap_or_else(|| panic!("no TLS handshake with {from}:\n{log}"));
+        assert!(tls < log.find(line).unwrap_or(0), "TLS first:\n{log}");
+        assert_eq!(
+            errors("the partner refused our CONNECT with ConfigurationConflict (17): both servers"),
+            1,
+            "one ERROR per episode for the refusal received:\n{log}"
+        );
+        assert_ne!(side.field("state").as_deref(), Some("NORMAL"));
+        if std::env::var_os("FO_DEBUG").is_some() {
+            eprintln!("STATUS:\n{}\nLOG:\n{log}", status_text(side));
+        }
+    }
+    a.stop().expect("stops");
+    b.stop().expect("stops");
+}
+
+/// Both servers configured `role = "secondary"` (D23): both listen, nobody connects. After the
+/// startup time (3 s here) each logs one WARN and its status (text and JSON) shows the problem
+/// "no connection from the primary (PEER) for N s: is the partner running and configured as
+/// role = "primary"?".
+#[test]
+fn netns_failover_both_secondary_both_statuses_show_no_connection_from_the_primary() {
+    require_privileges!();
+    let pair = Pair::new("fo-2sec", [Sec::Insecure, Sec::Insecure], None);
+    configure_role(&pair.primary, "primary", "secondary");
+    let a = pair.start_primary();
+    let b = pair.start_secondary();
+    let started = Instant::now();
+    let sides = [
+        (&pair.primary, pair.lab.client_addr()),
+        (&pair.secondary, pair.lab.server_addr()),
+    ];
+    for (side, peer) in sides {
+        let s = wait_status(side, Duration::from_secs(10), "showing the silence", |s| {
+            failover_field(s, "problem").is_some_and(|p| p.starts_with("no connection"))
+        });
+        assert!(
+            started.elapsed() >= Duration::from_secs(3),
+            "not before the startup time"
+        );
+        let problem = format!("\"problem\":\"no connection from the primary ({peer}) for ");
+        assert!(s.contains(&problem), "{s}");
+        assert!(
+            s.contains(" s: is the partner running and configured as role = \\\"primary\\\"?\""),
+            "{s}"
+        );
+        assert_eq!(
+            failover_field(&s, "role").as_deref(),
+            Some("secondary"),
+            "{s}"
+        );
+        for key in ["last_refusal_received", "last_refusal_sent"] {
+            assert_eq!(failover_field(&s, key).as_deref(), Some("null"), "{s}");
+        }
+        let text = status_text(side);
+        assert!(
+            text.contains(&format!(
+                "failover lab: secondary\n  PROBLEM: no connection from the primary ({peer}) for "
+            )) && text.contains("configured as role = \"primary\"?\n"),
+            "{text}"
+        );
+    }
+    // One WARN each, not one per check.
+    sleep(Duration::from_secs(2));
+    for (side, peer) in sides {
+        let log = side.log();
+        let warns = log
+            .lines()
+            .filter(|l| {
+                l.contains("WARN")
+                    && l.contains(&format!("no connection from the primary ({peer}) for "))
+            })
+            .count();
+        assert_eq!(warns, 1, "{log}");
+        if std::env::var_os("FO_DEBUG").is_some() {
+            eprintln!("STATUS:\n{}\nLOG:\n{log}", status_text(side));
+        }
+    }
+    a.stop().expect("stops");
+    b.stop().expect("stops");
+}

@@ -104,7 +104,8 @@ pub struct Failover {
     /// Our address on the link (the secondary listens on it; the primary connects from it);
     /// `None`: any.
     pub local: Option<IpAddr>,
-    /// The TCP port: the primary connects to it, the secondary listens on it.
+    /// The TCP port: the primary connects to it, the secondary listens on it (and the primary
+    /// too, only to refuse a partner that is also configured as primary).
     pub port: u16,
     /// Maximum client lead time, seconds (RFC 8156 §4.4); the secondary adopts the primary's.
     pub mclt: u32,

@@ -1,6 +1,7 @@
 //! [`Endpoint`]: one side of an RFC 8156 relationship, sans I/O.
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -24,6 +25,7 @@ use crate::event::{
 };
 use crate::machine::{self, StateName};
 use crate::persist::{PartnerRecord, Persisted};
+use crate::refuse::{Refusal, name_mismatch_text};
 
 /// Longest chain of transitions one input can cause; the machine reaches a fixpoint in at
 /// most three (tested in `machine`), this is a guard.
@@ -191,6 +193,8 @@ pub struct Endpoint {
     last_contact: Option<FailoverTime>,
     link: Option<Conn>,
     last_down: Option<DownReason>,
+    /// The last CONNECT refused, by us or by the partner, with its text (D23).
+    last_refusal: Option<Refusal>,
     next_xid: u32,
     outbox: VecDeque<Queued>,
     /// Something persisted changed since the last record was polled.
@@ -277,6 +281,7 @@ impl Endpoint {
             last_contact,
             link: None,
             last_down: None,
+            last_refusal: None,
             next_xid: 1,
             outbox: VecDeque::new(),
             record_dirty: false,
@@ -631,6 +636,13 @@ impl Endpoint {
         }
     }
 
+    /// The last CONNECT refused (§6.1.2), by us or by the partner, with the status, the text
+    /// and when; kept until the next refusal (the driver judges whether it still matters, e.g.
+    /// by a later [`Event::LinkUp`]). Not part of [`Endpoint::status`], which is `Copy`.
+    pub const fn last_refusal(&self) -> Option<&Refusal> {
+        self.last_refusal.as_ref()
+    }
+
     /// The counters.
     pub const fn counters(&self) -> &Counters {
         &self.counters
@@ -853,7 +865,14 @@ impl Endpoint {
         if let Some(why) = refusal {
             self.counters.count_misbehaved(why.kind());
             self.events.push_back(Event::PeerMisbehaved(why));
-            return self.refuse_connect(now, xid, why.status(), why.text());
+            // A name mismatch says both names (D23: it shows on both sides as it is).
+            let text = match (why, p.relationship_name) {
+                (PeerMisbehaved::RelationshipName, Some(theirs)) => {
+                    name_mismatch_text(theirs.0, &self.config.relationship_name)
+                }
+                _ => String::from(why.text()),
+            };
+            return self.refuse_connect(now, xid, why.status(), &text);
         }
         // §6.1.2: "Use this MCLT supplied by the primary server. Remember this MCLT".
         if p.mclt.0 != self.mclt {
@@ -887,6 +906,8 @@ impl Endpoint {
         let p = match reply {
             Connectreply::Reject(status) => {
                 self.counters.connects_refused_by_partner += 1;
+                // The partner's text says why (a name mismatch, both servers primary, D23).
+                self.last_refusal = Some(Refusal::received(status, now.wall));
                 let reason = DownReason::ConnectRefusedByPartner(status.code);
                 self.push(Transmit::Close { reason });
                 return self.link_down(now, reason);
@@ -1136,8 +1157,9 @@ impl Endpoint {
         }
     }
 
-    fn refuse_connect(&mut self, now: Now, xid: u32, code: StatusCode, text: &'static str) {
+    fn refuse_connect(&mut self, now: Now, xid: u32, code: StatusCode, text: &str) {
         self.counters.connects_refused += 1;
+        self.last_refusal = Some(Refusal::sent(code, text, now.wall));
         let reply = Failover::Connectreply(Connectreply::Reject(StatusCodeOption::new(code, text)));
         self.push_frame(now, &reply, xid);
         let reason = DownReason::ConnectRefused(code);

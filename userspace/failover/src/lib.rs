@@ -19,7 +19,7 @@
 //! | [`Endpoint::handle_closed`]: transport lost | [`Endpoint::poll_event`]: state, policy, link, peer errors |
 //! | [`Endpoint::handle_timeout`]: time passed | [`Endpoint::poll_timeout`]: when to call `handle_timeout` |
 //! | [`Endpoint::handle_operator`]: PARTNER-DOWN, shutdown | [`Endpoint::state`], [`Endpoint::policy`], [`Endpoint::status`] |
-//! | [`Endpoint::handle_persisted`]: the last record is durable | |
+//! | [`Endpoint::handle_persisted`]: the last record is durable | [`Endpoint::last_refusal`]: the last CONNECT refused, either way, with its text |
 //!
 //! # Call order
 //!
@@ -86,7 +86,8 @@
 //! after a refusal, §6.1), listening and choosing the endpoint of an incoming connection
 //! ([`connect_relationship_name`]), STARTTLS (RFC 7653 §8.2, §9.1), framing with
 //! [`tandem_wire::failover::FrameDecoder`], and the storage format ([`Persisted::to_bytes`] is
-//! one).
+//! one). A primary's driver that also listens answers a CONNECT from its peer with
+//! [`role_conflict_reply`] (both servers configured as primary, `docs/failover.md` D23).
 //!
 //! # Guarantees
 //!
@@ -97,7 +98,7 @@
 //!   sentence.
 //!
 //! Decisions where the RFC is silent or contradicts itself are numbered in
-//! `docs/failover.md` (D7–D19) and cited in the code.
+//! `docs/failover.md` (D7–D19, D23) and cited in the code.
 //!
 //! [RFC 8156]: https://www.rfc-editor.org/rfc/rfc8156
 #![no_std]
@@ -112,6 +113,7 @@ mod endpoint;
 mod event;
 pub mod machine;
 mod persist;
+pub mod refuse;
 
 pub use config::{
     CONTACT_PER_KEEPALIVE_TIME, Config, ConfigError, DEFAULT_KEEPALIVE_SECS, MIN_KEEPALIVE_SECS,
@@ -124,5 +126,6 @@ pub use event::{
 };
 pub use machine::StateName;
 pub use persist::{PartnerRecord, Persisted, PersistedFormatError};
+pub use refuse::{Direction, Refusal, RoleConflictReply, role_conflict_reply};
 pub use tandem_lease::ServingPolicy;
 pub use tandem_wire::failover::FailoverTime;

@@ -9,8 +9,8 @@ use common::{
     status_of_disconnect,
 };
 use tandem_failover::{
-    BindingInput, DownReason, Endpoint, Event, MisbehaviorKind, Operator, Persisted, Phase, Role,
-    StateName, Transmit, UpdateNotSent, connect_relationship_name,
+    BindingInput, Direction, DownReason, Endpoint, Event, MisbehaviorKind, Operator, Persisted,
+    Phase, Role, StateName, Transmit, UpdateNotSent, connect_relationship_name,
 };
 use tandem_lease::Responsiveness;
 use tandem_wire::dhcp::{MessageType, StatusCode, StatusCodeOption};
@@ -265,6 +265,127 @@ fn primary_checks_connectreply_6_1_3() {
             since_ms: 0
         }
     );
+}
+
+// ------------------------------------------------------------------------------------------
+// Refusals as the status shows them (docs/failover.md D23).
+
+/// The text of the refusing CONNECTREPLY among `frames` (framed, as `poll_transmit` gives).
+fn refusal_text_sent(frames: &[Vec<u8>]) -> Option<(StatusCode, String)> {
+    frames
+        .iter()
+        .find_map(|f| match Failover::parse_bytes(&f[2..]).ok()?.1 {
+            Failover::Connectreply(Connectreply::Reject(s)) => {
+                Some((s.code, String::from_utf8_lossy(s.message).into_owned()))
+            }
+            _ => None,
+        })
+}
+
+/// Drains `ep`'s transmits (records confirmed at once), keeping the frames.
+fn frames_of(ep: &mut Endpoint) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        if ep.poll_persist().is_some() {
+            ep.handle_persisted();
+            continue;
+        }
+        match ep.poll_transmit() {
+            Some(Transmit::Frame(f)) => out.push(f),
+            Some(Transmit::Close { .. }) => {}
+            None => return out,
+        }
+    }
+}
+
+#[test]
+fn a_name_mismatch_refusal_says_both_names_on_both_sides_6_1_2() {
+    // The secondary refuses (D10) and keeps what it sent.
+    let mut s = One::new(config(Role::Secondary), None);
+    s.ep.handle_connected(s.now());
+    let connect = frame(&Failover::Connect(params(60, Some("dc9"))), 0x42, s.wall());
+    s.ep.handle_message(s.now(), &connect);
+    let (code, text) = refusal_text_sent(&frames_of(&mut s.ep)).expect("a refusal");
+    assert_eq!(code, StatusCode::CONFIGURATION_CONFLICT);
+    let expected = format!(
+        "CONNECT names relationship \"dc9\" but this server's relationship with its peer is \
+         \"{NAME}\""
+    );
+    assert_eq!(text, expected);
+    let r = s.ep.last_refusal().expect("recorded");
+    assert_eq!(
+        (r.direction, r.status, r.text.as_str(), r.at),
+        (
+            Direction::Sent,
+            StatusCode::CONFIGURATION_CONFLICT,
+            expected.as_str(),
+            s.wall()
+        )
+    );
+    // The primary that gets it keeps the partner's status and text, and when.
+    let mut p = One::new(config(Role::Primary), None);
+    assert_eq!(p.ep.last_refusal(), None);
+    p.connected();
+    let xid = p.take_sent()[0].xid();
+    p.mono_ms = 2_500;
+    let reject = StatusCodeOption::new(StatusCode::CONFIGURATION_CONFLICT, &expected);
+    p.recv(&Failover::Connectreply(Connectreply::Reject(reject)), xid);
+    let r = p.ep.last_refusal().expect("recorded");
+    assert_eq!(
+        (r.direction, r.status, r.text.as_str(), r.at),
+        (
+            Direction::Received,
+            StatusCode::CONFIGURATION_CONFLICT,
+            expected.as_str(),
+            FailoverTime(WALL0 + 2)
+        )
+    );
+    assert_eq!(r.status_text(), "ConfigurationConflict (17)");
+    assert_eq!(p.ep.counters().connects_refused_by_partner, 1);
+}
+
+#[test]
+fn both_primary_the_refused_primary_shows_the_partners_text_d23() {
+    // Primary A's CONNECT reaches primary B's listener; B's driver answers with the pure
+    // reply; A's endpoint reads it.
+    let mut a = One::new(config(Role::Primary), None);
+    a.ep.handle_connected(a.now());
+    let connect = frames_of(&mut a.ep).remove(0);
+    let reply = tandem_failover::role_conflict_reply(&connect[2..], NAME, a.wall())
+        .expect("a CONNECT gets an answer");
+    a.ep.handle_message(a.now(), &reply.frame[2..]);
+    a.drain();
+    assert!(a.closed_by_us(), "a refusal closes (§6.1.2, D10)");
+    assert!(
+        a.events
+            .contains(&Event::LinkDown(DownReason::ConnectRefusedByPartner(
+                StatusCode::CONFIGURATION_CONFLICT
+            ))),
+        "{:?}",
+        a.events
+    );
+    assert_eq!(misbehaved(&a, MisbehaviorKind::UnknownTransactionId), 0);
+    let r = a.ep.last_refusal().expect("recorded");
+    assert_eq!(r.direction, Direction::Received);
+    assert_eq!(
+        r.text,
+        format!("both servers are configured as primary for relationship \"{NAME}\"")
+    );
+    // B's side of it: the same text, sent.
+    assert_eq!(reply.refusal.direction, Direction::Sent);
+    assert_eq!(reply.refusal.text, r.text);
+    // A keeps trying and is refused again; the last refusal is the newest.
+    a.mono_ms = 4_000;
+    a.ep.handle_connected(a.now());
+    let connect = frames_of(&mut a.ep).remove(0);
+    let reply = tandem_failover::role_conflict_reply(&connect[2..], NAME, a.wall()).unwrap();
+    a.ep.handle_message(a.now(), &reply.frame[2..]);
+    a.drain();
+    assert_eq!(
+        a.ep.last_refusal().map(|r| r.at),
+        Some(FailoverTime(WALL0 + 4))
+    );
+    assert_eq!(a.ep.counters().connects_refused_by_partner, 2);
 }
 
 // ------------------------------------------------------------------------------------------

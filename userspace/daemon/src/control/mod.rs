@@ -45,7 +45,7 @@ use std::io;
 pub use client::request;
 pub use commands::{ControlTarget, partner_down, pin_workers};
 pub use protocol::{SOCKET_NAME, socket_path};
-pub use report::{FailoverView, StatusReport, WorkerView};
+pub use report::{FailoverView, RefusalView, StatusReport, WorkerView};
 pub use server::{ControlKey, ControlServer};
 
 /// `e` with `what` in front of its message, same kind.

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::rates::Rates;
-use super::report::{FailoverView, StatusReport, WorkerView};
+use super::report::{FailoverView, RefusalView, StatusReport, WorkerView};
 use crate::tune::{Irqs, NicReport};
 
 /// A JSON string literal of `s`.
@@ -171,6 +171,9 @@ fn time_text(secs: Option<u64>) -> String {
 /// One relationship of `status`, for people.
 fn failover_text(out: &mut String, f: &FailoverView) {
     let _ = writeln!(out, "failover {}: {}", f.name, f.role);
+    if let Some(p) = &f.problem {
+        let _ = writeln!(out, "  PROBLEM: {p}");
+    }
     let _ = writeln!(
         out,
         "  state: {}{} since {} (previous {})",
@@ -211,7 +214,38 @@ fn failover_text(out: &mut String, f: &FailoverView) {
         f.mclt,
     );
     let _ = writeln!(out, "  policy: {}", f.policy);
+    if let Some(r) = &f.last_refusal_received {
+        let _ = writeln!(out, "  last refusal received: {}", refusal_text(r));
+    }
+    if let Some(r) = &f.last_refusal_sent {
+        let _ = writeln!(out, "  last refusal sent: {}", refusal_text(r));
+    }
     let _ = writeln!(out, "  counters: {}", counters_text(&f.counters));
+}
+
+/// `2026-12-01T10:00:00Z: ConfigurationConflict (17): "…"`.
+fn refusal_text(r: &RefusalView) -> String {
+    format!(
+        "{}: {} ({}): {}",
+        time_text(Some(r.at)),
+        r.status,
+        r.code,
+        json_str(&r.text)
+    )
+}
+
+/// `{"status":…,"code":…,"text":…,"at":…}`, or `null`.
+fn refusal_json(r: Option<&RefusalView>) -> String {
+    let Some(r) = r else {
+        return "null".to_owned();
+    };
+    format!(
+        "{{\"status\":{},\"code\":{},\"text\":{},\"at\":{}}}",
+        json_str(&r.status),
+        r.code,
+        json_str(&r.text),
+        r.at
+    )
 }
 
 /// One relationship of `status --json`.
@@ -222,7 +256,9 @@ fn failover_json(f: &FailoverView) -> String {
          \"startup\":{},\"partner_state\":{},\"partner_since\":{},\"partner_startup\":{},\
          \"link\":{},\"link_detail\":{},\"communications_ok\":{},\"security\":{},\
          \"tls_peer\":{},\"last_contact\":{},\"skew\":{},\"max_abs_skew\":{},\
-         \"unacked\":{},\"mclt\":{},\"policy\":{},\"counters\":{}}}",
+         \"unacked\":{},\"mclt\":{},\"policy\":{},\"problem\":{},\
+         \"last_refusal_received\":{},\"last_refusal_sent\":{},\
+         \"counters\":{}}}",
         json_str(&f.name),
         json_str(&f.role),
         json_str(&f.state),
@@ -243,6 +279,9 @@ fn failover_json(f: &FailoverView) -> String {
         f.unacked,
         f.mclt,
         json_str(&f.policy),
+        opt_str(f.problem.as_deref()),
+        refusal_json(f.last_refusal_received.as_ref()),
+        refusal_json(f.last_refusal_sent.as_ref()),
         json_counters(&f.counters),
     )
 }
@@ -445,6 +484,96 @@ mod tests {
         assert!(
             json.ends_with("\"counters\":{\"close_tls_error\":2}}]}\n"),
             "{json}"
+        );
+    }
+
+    #[test]
+    fn status_shows_the_problem_first_and_the_last_refusal_in_text_and_json() {
+        let problem = "both servers are configured as primary for relationship \"dc\" (…)";
+        let f = FailoverView {
+            name: "dc".into(),
+            role: "primary".into(),
+            state: "RECOVER".into(),
+            problem: Some(problem.into()),
+            last_refusal_received: Some(RefusalView {
+                status: "ConfigurationConflict".into(),
+                code: 17,
+                text: "both servers are configured as primary for relationship \"dc\"".into(),
+                at: 1_796_000_000,
+            }),
+            counters: vec![("role_conflict".into(), 1)],
+            ..FailoverView::default()
+        };
+        let r = StatusReport {
+            failover: vec![f],
+            ..StatusReport::default()
+        };
+        let text = status_text(&r);
+        assert!(
+            text.contains(&format!(
+                "failover dc: primary\n  PROBLEM: {problem}\n  state: RECOVER"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  last refusal received: 2026-11-30T00:53:20Z: ConfigurationConflict (17): \
+                 \"both servers are configured as primary for relationship \\\"dc\\\"\"\n"
+            ),
+            "{text}"
+        );
+        let json = status_json(&r);
+        assert!(
+            json.contains(
+                "\"problem\":\"both servers are configured as primary for relationship \\\"dc\\\" \
+                 (…)\",\"last_refusal_received\":{\
+                 \"status\":\"ConfigurationConflict\",\"code\":17,\"text\":\"both servers are \
+                 configured as primary for relationship \\\"dc\\\"\",\"at\":1796000000},\
+                 \"last_refusal_sent\":null,\"counters\":{\"role_conflict\":1}}"
+            ),
+            "{json}"
+        );
+        // One sent too: its own line, after the one received.
+        let mut f = r.failover[0].clone();
+        f.last_refusal_sent = Some(RefusalView {
+            status: "ConfigurationConflict".into(),
+            code: 17,
+            text: "both servers are configured as primary for relationship \"dc\"".into(),
+            at: 1_796_000_001,
+        });
+        let r = StatusReport {
+            failover: vec![f],
+            ..StatusReport::default()
+        };
+        let text = status_text(&r);
+        assert!(
+            text.contains(
+                "\"\n  last refusal sent: 2026-11-30T00:53:21Z: ConfigurationConflict (17): \
+                 \"both servers"
+            ),
+            "{text}"
+        );
+        assert!(
+            status_json(&r).contains(
+                "\"last_refusal_sent\":{\"status\":\"ConfigurationConflict\",\"code\":17,"
+            ),
+            "{}",
+            status_json(&r)
+        );
+        // Nothing wrong: no PROBLEM line, no refusal line; JSON nulls.
+        let r = StatusReport {
+            failover: vec![FailoverView::default()],
+            ..StatusReport::default()
+        };
+        assert!(!status_text(&r).contains("PROBLEM"));
+        assert!(!status_text(&r).contains("last refusal"));
+        assert!(
+            status_json(&r).contains(
+                "\"problem\":null,\"last_refusal_received\":null,\"last_refusal_sent\":null,\
+                 \"counters\""
+            ),
+            "{}",
+            status_json(&r)
         );
     }
 

@@ -113,6 +113,28 @@ pub struct FailoverView {
     pub mclt: u32,
     /// What the engine may do (responsiveness, pool, MCLT cap).
     pub policy: String,
+    /// What is wrong now, in one sentence, when the plane can tell: both servers configured as
+    /// primary, a refused CONNECT (either way), no connection from the primary for longer
+    /// than the startup time (docs/failover.md D23). `None`: nothing known to be wrong.
+    pub problem: Option<String>,
+    /// The last refusal of our CONNECT by the partner, with its words (kept after the problem
+    /// is gone).
+    pub last_refusal_received: Option<RefusalView>,
+    /// The last refusal of the partner's CONNECT by us (kept after the problem is gone).
+    pub last_refusal_sent: Option<RefusalView>,
     /// Counters: the endpoint's and the link's, by name.
     pub counters: Vec<(String, u64)>,
+}
+
+/// A refused CONNECT as `status` shows it (RFC 8156 §6.1.2).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RefusalView {
+    /// The Status Code's RFC name (`ConfigurationConflict`), or its number.
+    pub status: String,
+    /// The Status Code.
+    pub code: u16,
+    /// The status message (the partner's words when received), made safe to show.
+    pub text: String,
+    /// When (Unix seconds).
+    pub at: u64,
 }

@@ -10,6 +10,12 @@
 //! * The primary connects to `peer:port` at once, and after every loss again after
 //!   `connect-retry` seconds, doubling after each attempt that did not reach communications OK
 //!   up to 12 × `connect-retry`; it never gives up (§6.1).
+//! * The primary also listens on `[local]:port`, with the same listener, bounds, peer filter
+//!   and TLS set-up, only to tell a partner that is configured as primary too: its CONNECT is
+//!   answered with CONNECTREPLY ConfigurationConflict ([`role_conflict_reply`]) and the
+//!   connection closed, logged at ERROR once per episode and counted (`role_conflict`). A
+//!   secondary that has had no connection from its primary for longer than its startup time
+//!   logs one WARN and shows it as the relationship's `problem` (docs/failover.md D23).
 //! * The transport ([`tandem_datapath::link`]) does the framing, STARTTLS and TLS; the endpoint
 //!   gets `handle_connected` once the link is established (TLS done).
 //! * After every input the endpoint's outputs are drained in its documented order: each
@@ -46,13 +52,15 @@ use tandem_config::{Config, Failover, FailoverRole, FailoverSecurity};
 use tandem_datapath::link::{
     CloseKind, CloseReason, Link, LinkEvent, PeerIdentity, Security, TlsPaths, TlsSettings,
 };
+use tandem_failover::refuse::{self, Direction, Refusal, role_conflict_text};
 use tandem_failover::{
     DownReason, Endpoint, Event, FailoverTime, LinkStatus, Now, Operator, Persisted, Phase, Role,
-    ServingPolicy, StateName, Transmit, connect_relationship_name,
+    ServingPolicy, StateName, Transmit, connect_relationship_name, role_conflict_reply,
 };
 use tandem_lease::{AddressShare, PrefixShare, Responsiveness};
+use tandem_wire::dhcp::StatusCode;
 
-use crate::control::report::FailoverView;
+use crate::control::report::{FailoverView, RefusalView};
 use crate::event_loop::{EventLoop, Interest, Token, Wake};
 use crate::timefmt::unix_now;
 
@@ -78,6 +86,8 @@ pub enum FailoverKey {
     Endpoint(usize),
     /// Relationship `n`'s next connection attempt (primary).
     Retry(usize),
+    /// Relationship `n`'s check for a primary that does not connect (secondary, D23).
+    Silence(usize),
 }
 
 /// Counters of the plane besides each relationship's.
@@ -112,6 +122,8 @@ struct Conn {
     /// Accepted: the relationship its address matched (its closes are counted there before
     /// a CONNECT binds it).
     candidate: Option<usize>,
+    /// Accepted by a primary and its CONNECT refused (role conflict, D23): closing.
+    refused: bool,
 }
 
 /// One `[[failover]]` relationship.
@@ -139,6 +151,26 @@ struct Relationship {
     connections: u64,
     /// Binding updates to and from the partner (RFC 8156 §7).
     sync: sync::BindingSync,
+    /// The last refusal of our CONNECT by the partner (`Endpoint::last_refusal`).
+    refusal_received: Option<Refusal>,
+    /// The last refusal of the partner's CONNECT by us: the endpoint's, or on a primary the
+    /// listener's role conflict.
+    refusal_sent: Option<Refusal>,
+    /// Which of the two is the newer.
+    newest_refusal: Option<Direction>,
+    /// A refusal (either way) since the last communications OK: shown as the problem.
+    refusal_active: bool,
+    /// The refusal logged at ERROR in this episode; the same one again is logged at debug.
+    refusal_logged: Option<(StatusCode, String)>,
+    /// Primary: the configured peer connected to us and sent CONNECT since the last
+    /// communications OK (both servers configured as primary, D23): from where.
+    role_conflict: Option<IpAddr>,
+    /// Primary: CONNECTs answered with a role conflict.
+    role_conflicts: u64,
+    /// Secondary: since when no connection from the primary is bound here (`None`: one is).
+    silent_since: Option<Instant>,
+    /// Secondary: this silence was logged (once per episode).
+    silence_warned: bool,
 }
 
 /// The failover plane (see the module docs).
@@ -210,10 +242,13 @@ fn down_text(reason: &DownReason) -> String {
             s.map_or_else(String::new, |s| format!(" (status {})", s.0))
         ),
         DownReason::ConnectRefusedByPartner(s) => {
-            format!("partner refused our CONNECT (status {})", s.0)
+            format!("partner refused our CONNECT ({})", refuse::status_text(*s))
         }
         DownReason::ConnectRefused(s) => {
-            format!("we refused the partner's CONNECT (status {})", s.0)
+            format!(
+                "we refused the partner's CONNECT ({})",
+                refuse::status_text(*s)
+            )
         }
         DownReason::ExcessiveTimeSkew => "clocks more than 5 s apart (§7.1)".to_owned(),
         DownReason::PeerMisbehaved(k) => format!("partner broke the protocol ({k:?})"),
@@ -221,6 +256,57 @@ fn down_text(reason: &DownReason) -> String {
         DownReason::Replaced => "replaced by a new connection".to_owned(),
         DownReason::Shutdown => "shut down".to_owned(),
         other => format!("{other:?}"),
+    }
+}
+
+/// A secondary's silent primary, for the log and the status (D23).
+pub fn silence_text(peer: IpAddr, secs: u64) -> String {
+    format!(
+        "no connection from the primary ({peer}) for {secs} s: is the partner running and \
+         configured as role = \"primary\"?"
+    )
+}
+
+/// A refusal for people: `the partner refused our CONNECT with ConfigurationConflict (17):
+/// TEXT`.
+pub fn refusal_sentence(r: &Refusal) -> String {
+    let who = match r.direction {
+        Direction::Sent => "we refused the partner's CONNECT",
+        Direction::Received => "the partner refused our CONNECT",
+    };
+    format!("{who} with {}: {}", r.status_text(), r.text)
+}
+
+/// The relationship's problem as `status` shows it, the most specific first (D23): both
+/// servers configured as primary (a CONNECT reached us, a primary, from `role_conflict`), a
+/// CONNECT refused either way since the last communications OK, a secondary's primary silent
+/// for `silence` = (its address, seconds) past the startup time. `None`: nothing known.
+pub fn problem_text(
+    name: &str,
+    role_conflict: Option<IpAddr>,
+    active_refusal: Option<&Refusal>,
+    silence: Option<(IpAddr, u64)>,
+) -> Option<String> {
+    if let Some(peer) = role_conflict {
+        return Some(format!(
+            "{}: {peer} connected to this primary and sent CONNECT, which only a primary sends \
+             (RFC 8156 §6.1); set role = \"secondary\" on one of them",
+            role_conflict_text(name)
+        ));
+    }
+    if let Some(r) = active_refusal {
+        return Some(refusal_sentence(r));
+    }
+    silence.map(|(peer, secs)| silence_text(peer, secs))
+}
+
+/// A refusal as `status` shows it; `now_unix` places its failover time.
+fn refusal_view(r: &Refusal, now_unix: u64) -> RefusalView {
+    RefusalView {
+        status: refuse::status_name(r.status).map_or_else(|| r.status.0.to_string(), str::to_owned),
+        code: r.status.0,
+        text: r.text.clone(),
+        at: r.at.to_unix(now_unix),
     }
 }
 
@@ -349,16 +435,45 @@ impl FailoverPlane {
                 persist_errors: 0,
                 connections: 0,
                 sync: sync::BindingSync::new(endpoint_config(f).role),
+                refusal_received: None,
+                refusal_sent: None,
+                newest_refusal: None,
+                refusal_active: false,
+                refusal_logged: None,
+                role_conflict: None,
+                role_conflicts: 0,
+                silent_since: (f.role == FailoverRole::Secondary).then_some(start),
+                silence_warned: false,
             });
-            if f.role == FailoverRole::Secondary {
-                let ip = f.local.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
-                let addr = SocketAddr::new(ip, f.port);
-                if !plane.listeners.iter().any(|(_, a, _)| *a == addr) {
-                    let l = TcpListener::bind(addr).with_context(|| {
-                        format!("failover {}: listening on {addr} (RFC 8156 §6.1)", f.name)
-                    })?;
-                    tracing::info!("failover {}: listening on {addr}", f.name);
-                    plane.listeners.push((l, addr, None));
+            // The secondary listens (§6.1); the primary too, only to tell a partner that is
+            // also configured as primary (D23). A primary that cannot listen still works.
+            let ip = f.local.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+            let addr = SocketAddr::new(ip, f.port);
+            if !plane.listeners.iter().any(|(_, a, _)| *a == addr) {
+                match TcpListener::bind(addr) {
+                    Ok(l) => {
+                        tracing::info!(
+                            "failover {}: listening on {addr}{}",
+                            f.name,
+                            if f.role == FailoverRole::Primary {
+                                " (to tell a partner also configured as primary, \
+                                 docs/failover.md D23)"
+                            } else {
+                                ""
+                            }
+                        );
+                        plane.listeners.push((l, addr, None));
+                    }
+                    Err(e) if f.role == FailoverRole::Primary => tracing::warn!(
+                        "failover {}: cannot listen on {addr}: {e}; a partner also configured \
+                         as primary will not be told so (docs/failover.md D23)",
+                        f.name
+                    ),
+                    Err(e) => {
+                        return Err(e).with_context(|| {
+                            format!("failover {}: listening on {addr} (RFC 8156 §6.1)", f.name)
+                        });
+                    }
                 }
             }
         }
@@ -472,9 +587,10 @@ impl FailoverPlane {
                 self.drive(i);
             }
             Wake::Timer(FailoverKey::Retry(i)) => self.attempt(i, ev),
+            Wake::Timer(FailoverKey::Silence(i)) => self.check_silence(i),
             Wake::Timer(FailoverKey::Listener(_))
             | Wake::Ready {
-                key: FailoverKey::Endpoint(_) | FailoverKey::Retry(_),
+                key: FailoverKey::Endpoint(_) | FailoverKey::Retry(_) | FailoverKey::Silence(_),
                 ..
             } => {}
         }
@@ -504,6 +620,16 @@ impl FailoverPlane {
             match due {
                 Some(at) => ev.set_timer(key, at),
                 None => {
+                    ev.cancel_timer(key);
+                }
+            }
+            let key = FailoverKey::Silence(i).into();
+            match r.silent_since {
+                // A refused primary is told and logged as such, not as a silent one.
+                Some(since) if !r.silence_warned && !r.refusal_active && !r.endpoint_finished() => {
+                    ev.set_timer(key, since + r.startup_time());
+                }
+                _ => {
                     ev.cancel_timer(key);
                 }
             }
@@ -544,12 +670,19 @@ impl FailoverPlane {
                 }
             };
             let ip = peer.ip().to_canonical();
-            // §6.1: only from an address we are secondary towards.
-            let Some(first) = self.rels.iter().position(|r| {
-                r.cfg.role == FailoverRole::Secondary
-                    && r.cfg.peer.to_canonical() == ip
+            // §6.1: only from an address we have a relationship with on this address and port;
+            // a secondary one first (a primary's listener only tells a partner that is also
+            // configured as primary, D23).
+            let ours = |r: &Relationship| {
+                r.cfg.peer.to_canonical() == ip
                     && SocketAddr::new(r.cfg.local.unwrap_or(local.ip()), r.cfg.port) == local
-            }) else {
+            };
+            let Some(first) = self
+                .rels
+                .iter()
+                .position(|r| ours(r) && r.cfg.role == FailoverRole::Secondary)
+                .or_else(|| self.rels.iter().position(ours))
+            else {
                 self.counters.unknown_peer += 1;
                 tracing::warn!(
                     "failover: dropped a connection from {peer} on {local}: no relationship \
@@ -614,6 +747,7 @@ impl FailoverPlane {
                 established: false,
                 accepted: Instant::now(),
                 candidate: rel,
+                refused: false,
             },
         );
         if let Some(r) = rel.and_then(|i| self.rels.get_mut(i)) {
@@ -688,7 +822,11 @@ impl FailoverPlane {
         c.link.on_ready(now);
         if timer {
             c.link.on_timeout(now);
-            if c.rel.is_none() && now >= c.accepted + PENDING_TIMEOUT && !c.link.is_closed() {
+            if c.rel.is_none()
+                && !c.refused
+                && now >= c.accepted + PENDING_TIMEOUT
+                && !c.link.is_closed()
+            {
                 self.counters.no_connect += 1;
                 tracing::warn!(
                     "failover: {} sent no CONNECT within {PENDING_TIMEOUT:?}: closed",
@@ -745,6 +883,8 @@ impl FailoverPlane {
                     self.drive(i);
                 }
                 Some(_) => {}
+                // Refused (D23) and closing: whatever else it says is not read.
+                None if c.refused => {}
                 None => self.route(id, &body),
             },
             LinkEvent::Closed(reason) => {
@@ -767,10 +907,15 @@ impl FailoverPlane {
                                 r.cfg.name
                             );
                         }
-                        if current || r.last_close.is_none() {
+                        // The endpoint's own connection, or the last one it closed (no newer
+                        // one since): the status shows how it ended.
+                        if current || r.last_close.is_none() || r.conn.is_none() {
                             r.last_close = Some(reason);
                         }
                     }
+                    None if c.refused => tracing::debug!(
+                        "failover: connection from {peer}, its CONNECT refused, closed: {reason}"
+                    ),
                     None => {
                         if let Some(slot) =
                             self.counters.pending_closed.get_mut(reason.kind as usize)
@@ -795,8 +940,7 @@ impl FailoverPlane {
                         let now = self.now();
                         if let Some(r) = self.rels.get_mut(i) {
                             if r.conn == Some(id) {
-                                r.conn = None;
-                                r.tls_peer = None;
+                                r.connection_ended();
                             }
                             r.endpoint.handle_closed(now);
                         }
@@ -807,6 +951,67 @@ impl FailoverPlane {
                     }
                 }
             }
+        }
+    }
+
+    /// A CONNECT reached us, primary of relationship `i`, from its configured peer: both
+    /// servers are configured as primary (only a primary sends CONNECT, §6.1.1). Answered with
+    /// CONNECTREPLY ConfigurationConflict and closed; logged at ERROR once per episode (until
+    /// communications OK), counted (D23).
+    fn refuse_role_conflict(&mut self, id: u64, i: usize, body: &[u8]) {
+        let now = self.now();
+        let (Some(c), Some(r)) = (self.conns.get_mut(&id), self.rels.get_mut(i)) else {
+            return;
+        };
+        let peer = c.link.peer();
+        let Some(reply) = role_conflict_reply(body, &r.cfg.name, now.wall) else {
+            // `route` saw a CONNECT, so this does not happen; drop it unanswered if it does.
+            c.link.abort("first message not a CONNECT");
+            return;
+        };
+        c.link.send(&reply.frame);
+        c.link.close(&reply.refusal.text, Instant::now());
+        // Its close is not the relationship's connection's: not counted or shown there.
+        c.refused = true;
+        c.candidate = None;
+        r.role_conflicts += 1;
+        if r.role_conflict.is_none() {
+            tracing::error!(
+                "failover {}: {}: {peer} connected to this primary and sent CONNECT, which only \
+                 a primary sends (RFC 8156 §6.1); answered CONNECTREPLY {}; set role = \
+                 \"secondary\" on one of them (docs/failover.md D23)",
+                r.cfg.name,
+                role_conflict_text(&r.cfg.name),
+                reply.refusal.status_text(),
+            );
+        } else {
+            tracing::debug!(
+                "failover {}: CONNECT from {peer} refused again: {}",
+                r.cfg.name,
+                reply.refusal.text
+            );
+        }
+        r.role_conflict = Some(peer.ip().to_canonical());
+        r.note_refusal(reply.refusal);
+        self.dirty = true;
+    }
+
+    /// A secondary's check that its primary connects (D23): one WARN once it has not for
+    /// longer than the startup time.
+    fn check_silence(&mut self, i: usize) {
+        let Some(r) = self.rels.get_mut(i) else {
+            return;
+        };
+        if r.silence_warned || r.refusal_active || r.endpoint_finished() {
+            return;
+        }
+        if let Some(secs) = r.silence(Instant::now()) {
+            r.silence_warned = true;
+            tracing::warn!(
+                "failover {}: {}",
+                r.cfg.name,
+                silence_text(r.cfg.peer.to_canonical(), secs)
+            );
         }
     }
 
@@ -829,13 +1034,17 @@ impl FailoverPlane {
             .rels
             .iter()
             .enumerate()
-            .filter(|(_, r)| {
-                r.cfg.role == FailoverRole::Secondary && r.cfg.peer.to_canonical() == peer
-            })
+            .filter(|(_, r)| r.cfg.peer.to_canonical() == peer)
             .map(|(i, _)| i)
             .collect();
-        // By name; without a name the only one; otherwise the first, whose endpoint refuses a
-        // wrong name with CONNECTREPLY ConfigurationConflict (D10).
+        let secondary = |i: &usize| {
+            self.rels
+                .get(*i)
+                .is_some_and(|r| r.cfg.role == FailoverRole::Secondary)
+        };
+        // By name; without a name the only one; otherwise the first secondary one, whose
+        // endpoint refuses a wrong name with CONNECTREPLY ConfigurationConflict (D10);
+        // otherwise a primary one, which refuses the role conflict (D23).
         let chosen = candidates
             .iter()
             .copied()
@@ -844,11 +1053,15 @@ impl FailoverPlane {
                     .get(i)
                     .is_some_and(|r| Some(r.cfg.name.as_str()) == name)
             })
+            .or_else(|| candidates.iter().copied().find(secondary))
             .or_else(|| candidates.first().copied());
         let Some(i) = chosen else {
             c.link.abort("no relationship");
             return;
         };
+        if !secondary(&i) {
+            return self.refuse_role_conflict(id, i, body);
+        }
         let tls = c.tls.clone();
         c.rel = Some(i);
         c.current = true;
@@ -870,6 +1083,17 @@ impl FailoverPlane {
         if let Some(r) = self.rels.get_mut(i) {
             r.connections += 1;
             r.tls_peer = tls;
+            // The primary connects: a silence is over (D23).
+            if let Some(since) = r.silent_since.take()
+                && r.silence_warned
+            {
+                tracing::info!(
+                    "failover {}: the primary connected, after {} s without a connection",
+                    r.cfg.name,
+                    since.elapsed().as_secs()
+                );
+            }
+            r.silence_warned = false;
             tracing::info!(
                 "failover {}: CONNECT from {peer}{}",
                 r.cfg.name,
@@ -927,8 +1151,7 @@ impl FailoverPlane {
                             c.current = false;
                             c.link.close(&down_text(&reason), Instant::now());
                         }
-                        r.conn = None;
-                        r.tls_peer = None;
+                        r.connection_ended();
                     }
                 }
             }
@@ -959,7 +1182,50 @@ impl FailoverPlane {
                     Event::LinkUp => {
                         tracing::info!("failover {name}: communications OK (RFC 8156 §6.1)");
                         r.retry_delay = Duration::from_secs(u64::from(r.cfg.connect_retry.max(1)));
+                        // The episode of a refusal or a role conflict is over (D23).
+                        if r.refusal_active || r.role_conflict.is_some() {
+                            tracing::info!(
+                                "failover {name}: connected; the problem is over (it was: {})",
+                                problem_text(
+                                    name,
+                                    r.role_conflict,
+                                    r.newest_refusal().filter(|_| r.refusal_active),
+                                    None
+                                )
+                                .unwrap_or_default()
+                            );
+                        }
+                        r.refusal_active = false;
+                        r.refusal_logged = None;
+                        r.role_conflict = None;
                     }
+                    Event::LinkDown(
+                        reason @ (DownReason::ConnectRefused(_)
+                        | DownReason::ConnectRefusedByPartner(_)),
+                    ) => match r.endpoint.last_refusal().cloned() {
+                        // A refused CONNECT, either way: the status and the text, at ERROR
+                        // once per episode (D23).
+                        Some(f) => {
+                            let key = (f.status, f.text.clone());
+                            if r.refusal_logged.as_ref() == Some(&key) {
+                                tracing::debug!(
+                                    "failover {name}: link down: {}",
+                                    refusal_sentence(&f)
+                                );
+                            } else {
+                                tracing::error!(
+                                    "failover {name}: link down: {}",
+                                    refusal_sentence(&f)
+                                );
+                                r.refusal_logged = Some(key);
+                            }
+                            r.note_refusal(f);
+                            r.refusal_active = true;
+                        }
+                        None => {
+                            tracing::warn!("failover {name}: link down: {}", down_text(&reason));
+                        }
+                    },
                     Event::LinkDown(reason) => {
                         tracing::warn!("failover {name}: link down: {}", down_text(&reason));
                     }
@@ -1217,6 +1483,7 @@ impl FailoverPlane {
                     self.counters.too_many_pending,
                 ));
                 counters.push(("dropped_no_connect".to_owned(), self.counters.no_connect));
+                counters.push(("role_conflict".to_owned(), r.role_conflicts));
                 let startup_flag = tandem_wire::failover::option::ServerFlags::STARTUP;
                 FailoverView {
                     name: r.cfg.name.clone(),
@@ -1243,6 +1510,18 @@ impl FailoverPlane {
                     unacked: r.endpoint.unacked_updates() as u64,
                     mclt: s.mclt,
                     policy: policy_text(&s.policy),
+                    problem: problem_text(
+                        &r.cfg.name,
+                        r.role_conflict,
+                        r.newest_refusal().filter(|_| r.refusal_active),
+                        r.silence(Instant::now())
+                            .map(|secs| (r.cfg.peer.to_canonical(), secs)),
+                    ),
+                    last_refusal_received: r
+                        .refusal_received
+                        .as_ref()
+                        .map(|f| refusal_view(f, now_unix)),
+                    last_refusal_sent: r.refusal_sent.as_ref().map(|f| refusal_view(f, now_unix)),
                     counters,
                 }
             })
@@ -1256,6 +1535,45 @@ impl FailoverPlane {
 }
 
 impl Relationship {
+    /// The STARTUP time (§8.3): how long a secondary waits for its primary before it says so.
+    fn startup_time(&self) -> Duration {
+        Duration::from_secs(u64::from(self.cfg.startup_time))
+    }
+
+    /// Secondary: seconds without a connection from the primary, once that is longer than
+    /// the startup time (D23); `None` otherwise, and for a primary.
+    fn silence(&self, now: Instant) -> Option<u64> {
+        let since = self.silent_since?;
+        let silent = now.saturating_duration_since(since);
+        (silent >= self.startup_time() && !self.endpoint_finished()).then_some(silent.as_secs())
+    }
+
+    /// Keeps a refusal, by its direction.
+    fn note_refusal(&mut self, f: Refusal) {
+        self.newest_refusal = Some(f.direction);
+        match f.direction {
+            Direction::Sent => self.refusal_sent = Some(f),
+            Direction::Received => self.refusal_received = Some(f),
+        }
+    }
+
+    /// The newer of the last refusal sent and the last received.
+    fn newest_refusal(&self) -> Option<&Refusal> {
+        match self.newest_refusal? {
+            Direction::Sent => self.refusal_sent.as_ref(),
+            Direction::Received => self.refusal_received.as_ref(),
+        }
+    }
+
+    /// The endpoint's connection is gone; a secondary's silence starts (D23).
+    fn connection_ended(&mut self) {
+        self.conn = None;
+        self.tls_peer = None;
+        if self.cfg.role == FailoverRole::Secondary && self.silent_since.is_none() {
+            self.silent_since = Some(Instant::now());
+        }
+    }
+
     /// Shut down: no more connection attempts.
     fn endpoint_finished(&self) -> bool {
         matches!(
@@ -1264,5 +1582,88 @@ impl Relationship {
                 reason: Some(DownReason::Shutdown)
             }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv6Addr};
+
+    use tandem_failover::{Direction, FailoverTime, Refusal};
+    use tandem_wire::dhcp::StatusCode;
+
+    use super::{problem_text, refusal_view, silence_text};
+
+    const PEER: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2));
+
+    fn refusal(direction: Direction, text: &str) -> Refusal {
+        Refusal {
+            direction,
+            status: StatusCode::CONFIGURATION_CONFLICT,
+            text: text.to_owned(),
+            at: FailoverTime::from_unix(1_796_000_000),
+        }
+    }
+
+    #[test]
+    fn problem_says_both_primary_first_then_a_refusal_then_a_silent_primary_d23() {
+        let received = refusal(
+            Direction::Received,
+            "both servers are configured as primary for relationship \"dc\"",
+        );
+        let silence = Some((PEER, 12));
+        assert_eq!(
+            problem_text("dc", Some(PEER), Some(&received), silence).as_deref(),
+            Some(
+                "both servers are configured as primary for relationship \"dc\": 2001:db8::2 \
+                 connected to this primary and sent CONNECT, which only a primary sends \
+                 (RFC 8156 §6.1); set role = \"secondary\" on one of them"
+            )
+        );
+        assert_eq!(
+            problem_text("dc", None, Some(&received), silence).as_deref(),
+            Some(
+                "the partner refused our CONNECT with ConfigurationConflict (17): both servers \
+                 are configured as primary for relationship \"dc\""
+            )
+        );
+        let sent = refusal(
+            Direction::Sent,
+            "CONNECT names relationship \"dc9\" but this server's relationship with its peer \
+             is \"dc\"",
+        );
+        assert_eq!(
+            problem_text("dc", None, Some(&sent), None).as_deref(),
+            Some(
+                "we refused the partner's CONNECT with ConfigurationConflict (17): CONNECT names \
+                 relationship \"dc9\" but this server's relationship with its peer is \"dc\""
+            )
+        );
+        assert_eq!(
+            problem_text("dc", None, None, silence).as_deref(),
+            Some(
+                "no connection from the primary (2001:db8::2) for 12 s: is the partner running \
+                 and configured as role = \"primary\"?"
+            )
+        );
+        assert_eq!(problem_text("dc", None, None, None), None);
+        assert_eq!(
+            silence_text(PEER, 12),
+            problem_text("dc", None, None, silence).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_refusal_shows_its_rfc_status_name_code_text_and_unix_time() {
+        let r = refusal(Direction::Received, "both primary");
+        let v = refusal_view(&r, 1_796_000_100);
+        assert_eq!(
+            (v.status.as_str(), v.code, v.text.as_str(), v.at),
+            ("ConfigurationConflict", 17, "both primary", 1_796_000_000)
+        );
+        let mut odd = refusal(Direction::Sent, "x");
+        odd.status = StatusCode(999);
+        let v = refusal_view(&odd, 1_796_000_100);
+        assert_eq!((v.status.as_str(), v.code), ("999", 999));
     }
 }
