@@ -984,6 +984,9 @@ fn policy(input: &mut Input<'_>) -> ServingPolicy {
         },
         mclt: (r & 0x80 != 0).then(|| 30 + u32::from(input.u16()) % 7200),
         reuse_needs_partner_ack: input.chance(1, 2),
+        reuse_wait: input
+            .chance(1, 4)
+            .then(|| 30 + u32::from(input.u16()) % 7200),
     }
 }
 
