@@ -1288,7 +1288,12 @@ pub fn parse_lease_line(line: &str) -> Option<LeaseRow> {
         kind: json_str(line, "type")?.to_owned(),
         address: json_str(line, "address").and_then(|a| a.parse().ok()),
         prefix: json_str(line, "prefix").and_then(parse_cidr),
-        duid: parse_hex(json_str(line, "duid")?)?,
+        // A lease no client ever held (e.g. a prefix handed to the failover secondary,
+        // RFC 8156 §4.2.2) has an empty DUID.
+        duid: match json_str(line, "duid")? {
+            "" => Vec::new(),
+            d => parse_hex(d)?,
+        },
         iaid,
         state: json_str(line, "state")?.to_owned(),
         raw: line.to_owned(),
@@ -1664,6 +1669,12 @@ mod tests {
         assert_eq!(row.prefix, Some((a("fd10::"), 56)));
         assert_eq!(row.state, "released");
         assert_eq!(parse_lease_line(r#"{"type":"pd","duid":"0g"}"#), None);
+        // A prefix handed to the failover secondary: no client yet.
+        let backup =
+            r#"{"type":"pd","prefix":"fd20:1::/56","duid":"","iaid":0,"state":"free_backup"}"#;
+        let row = parse_lease_line(backup).unwrap();
+        assert!(row.duid.is_empty());
+        assert_eq!(row.state, "free_backup");
     }
 
     #[test]

@@ -1261,15 +1261,40 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     } else {
         println!("-- 7. lease tables (XDP: no binding sync yet, each holds its own grants) --");
     }
+    let mut backups = Vec::new();
     for s in sides {
-        println!("  {} (tandem leases):", s.name);
+        println!(
+            "  {} (tandem leases, without the FREE-BACKUP prefixes):",
+            s.name
+        );
         match lease_table(bin, &s.state) {
             Ok(t) => {
+                let mut backup = 0usize;
                 for l in t.lines() {
-                    println!("    {l}");
+                    if l.contains("free_backup") {
+                        backup += 1;
+                    } else {
+                        println!("    {l}");
+                    }
                 }
+                println!(
+                    "    and {backup} FREE-BACKUP prefixes: the secondary's share for new \
+                     clients when it serves alone (RFC 8156 §4.2.2)"
+                );
+                backups.push(backup);
             }
             Err(e) => problems.push(format!("tandem leases ({}): {e}", s.name)),
+        }
+    }
+    // Proportional allocation (§4.2.2): the primary handed the secondary its share of every
+    // PD pool (FREE-BACKUP, bare IAPREFIX BNDUPDs), and both record the same ones.
+    if synced {
+        match backups.as_slice() {
+            [p, s] if *p > 0 && p == s => {}
+            other => problems.push(format!(
+                "FREE-BACKUP prefixes (primary, secondary): {other:?}; expected the same \
+                 non-zero count on both (RFC 8156 §4.2.2 rebalancing)"
+            )),
         }
     }
     if synced {

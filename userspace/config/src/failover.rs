@@ -45,6 +45,11 @@ pub const DEFAULT_MAX_UNACKED_BNDUPD: u32 = 100;
 pub const DEFAULT_CONNECT_RETRY: u32 = 5;
 /// Default startup timer in seconds (RFC 8156 §8.3: "short").
 pub const DEFAULT_STARTUP_TIME: u32 = 10;
+/// Default share of the available delegable prefixes the primary hands to the secondary, in
+/// percent (RFC 8156 §4.2.2).
+pub const DEFAULT_PREFIX_SHARE: u32 = 10;
+/// Default most delegable prefixes per PD pool the secondary holds (RFC 8156 §4.2.2).
+pub const DEFAULT_PREFIX_SHARE_MAX: u32 = 1024;
 /// Default heartbeat of the failover state record in seconds: every record vouches that the
 /// server operates at most this far ahead (the TIME-OF-FAILURE of RFC 8156 §8.3.2 after a
 /// crash), and a fresh record is written every half of it.
@@ -122,6 +127,12 @@ pub struct Failover {
     /// §8.6.2; a partner that entered PARTNER-DOWN after it gives RECOVER, before it
     /// POTENTIAL-CONFLICT). A record is written every `heartbeat / 2` seconds.
     pub heartbeat: u32,
+    /// Percent of each PD pool's available (not leased) delegable prefixes the primary hands
+    /// to the secondary as FREE-BACKUP (RFC 8156 §4.2.2 proportional allocation; the
+    /// secondary's pool for new clients when it serves alone).
+    pub prefix_share: u32,
+    /// At most this many FREE-BACKUP prefixes per PD pool.
+    pub prefix_share_max: u32,
     /// COMMUNICATIONS-INTERRUPTED → PARTNER-DOWN after this many seconds (RFC 8156 §8.9.2);
     /// `None`: only an operator moves the server to PARTNER-DOWN.
     pub auto_partner_down: Option<u32>,
@@ -146,6 +157,8 @@ pub(crate) struct FailoverFile {
     connect_retry: Option<Spanned<i64>>,
     startup_time: Option<Spanned<i64>>,
     heartbeat: Option<Spanned<i64>>,
+    prefix_share: Option<Spanned<i64>>,
+    prefix_share_max: Option<Spanned<i64>>,
     auto_partner_down: Option<Spanned<i64>>,
     subnets: Option<Spanned<Vec<Spanned<String>>>>,
     insecure: Option<Spanned<bool>>,
@@ -335,6 +348,22 @@ pub(crate) fn build(
             "(seconds each state record vouches ahead, RFC 8156 §8.3.2 TIME-OF-FAILURE; a record is written every heartbeat / 2)",
             errors,
         );
+        let prefix_share = int_in(
+            file.prefix_share.as_ref(),
+            0..=100,
+            DEFAULT_PREFIX_SHARE,
+            &f("prefix-share"),
+            "(percent of each PD pool's available prefixes given to the secondary, RFC 8156 §4.2.2)",
+            errors,
+        );
+        let prefix_share_max = int_in(
+            file.prefix_share_max.as_ref(),
+            0..=1_048_576,
+            DEFAULT_PREFIX_SHARE_MAX,
+            &f("prefix-share-max"),
+            "(most prefixes per PD pool the secondary holds)",
+            errors,
+        );
         let auto_partner_down = match &file.auto_partner_down {
             None => Some(None),
             Some(v) => int_in(
@@ -506,6 +535,8 @@ pub(crate) fn build(
             Some(connect_retry),
             Some(startup_time),
             Some(heartbeat),
+            Some(prefix_share),
+            Some(prefix_share_max),
             Some(auto_partner_down),
             Some(security),
         ) = (
@@ -519,6 +550,8 @@ pub(crate) fn build(
             connect_retry,
             startup_time,
             heartbeat,
+            prefix_share,
+            prefix_share_max,
             auto_partner_down,
             security,
         ) {
@@ -534,6 +567,8 @@ pub(crate) fn build(
                 connect_retry,
                 startup_time,
                 heartbeat,
+                prefix_share,
+                prefix_share_max,
                 auto_partner_down,
                 subnets: covered,
                 security,

@@ -23,8 +23,8 @@ mod validate;
 pub use error::{ConfigError, ConfigErrors};
 pub use failover::{
     DEFAULT_CONNECT_RETRY, DEFAULT_FAILOVER_PORT, DEFAULT_HEARTBEAT, DEFAULT_KEEPALIVE,
-    DEFAULT_MAX_UNACKED_BNDUPD, DEFAULT_MCLT, DEFAULT_STARTUP_TIME, Failover, FailoverRole,
-    FailoverSecurity, MIN_MCLT, TlsFiles,
+    DEFAULT_MAX_UNACKED_BNDUPD, DEFAULT_MCLT, DEFAULT_PREFIX_SHARE, DEFAULT_PREFIX_SHARE_MAX,
+    DEFAULT_STARTUP_TIME, Failover, FailoverRole, FailoverSecurity, MIN_MCLT, TlsFiles,
 };
 pub use model::{
     AddressPool, Config, Datapath, DatapathMode, INFINITY, MAX_FINITE_LIFETIME, MAX_QUEUES,

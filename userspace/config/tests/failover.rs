@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use tandem_config::{
     Config, ConfigError, DEFAULT_CONNECT_RETRY, DEFAULT_FAILOVER_PORT, DEFAULT_HEARTBEAT,
-    DEFAULT_KEEPALIVE, DEFAULT_MAX_UNACKED_BNDUPD, DEFAULT_MCLT, DEFAULT_STARTUP_TIME, Failover,
-    FailoverRole, FailoverSecurity, TlsFiles,
+    DEFAULT_KEEPALIVE, DEFAULT_MAX_UNACKED_BNDUPD, DEFAULT_MCLT, DEFAULT_PREFIX_SHARE,
+    DEFAULT_PREFIX_SHARE_MAX, DEFAULT_STARTUP_TIME, Failover, FailoverRole, FailoverSecurity,
+    TlsFiles,
 };
 
 /// Two subnets (lines 1-6), then `extra` from line 7 on.
@@ -52,6 +53,8 @@ fn minimal_relationship_gets_the_defaults_and_covers_every_subnet() {
             connect_retry: DEFAULT_CONNECT_RETRY,
             startup_time: DEFAULT_STARTUP_TIME,
             heartbeat: DEFAULT_HEARTBEAT,
+            prefix_share: DEFAULT_PREFIX_SHARE,
+            prefix_share_max: DEFAULT_PREFIX_SHARE_MAX,
             auto_partner_down: None,
             subnets: vec![0, 1],
             security: FailoverSecurity::Insecure,
@@ -163,6 +166,16 @@ fn every_numeric_field_is_range_checked() {
         (
             "startup-time = 0",
             "failover[0].startup-time",
+            "out of range",
+        ),
+        (
+            "prefix-share = 101",
+            "failover[0].prefix-share",
+            "out of range 0..=100",
+        ),
+        (
+            "prefix-share-max = -1",
+            "failover[0].prefix-share-max",
             "out of range",
         ),
         (

@@ -272,4 +272,11 @@ pub trait LeaseStore {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// How many bindings fit, if the store is bounded (`None`: it grows as needed). Work that
+    /// only adds bindings ahead of need (handing prefixes to a failover secondary) leaves room
+    /// for clients by it.
+    fn capacity(&self) -> Option<usize> {
+        None
+    }
 }

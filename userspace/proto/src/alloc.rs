@@ -50,6 +50,19 @@ pub const PROBE_LIMIT: usize = 256;
 /// (`Counters::ias_over_limit`); a client never holds more (one lease per IA is allocated).
 pub const MAX_LEASES_PER_IA: usize = 32;
 
+/// The FREE-BACKUP prefixes a secondary may delegate (RFC 8156 §4.2.2): the primary hands
+/// them over one by one, so they are a few among a pool's millions and random picks would not
+/// find them. Built by one walk of the store at the first need, then kept up to date by
+/// [`crate::Engine::partner_update`]; entries no longer FREE-BACKUP are dropped when met.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FreeBackup {
+    pub(crate) list: Vec<Lease>,
+    pub(crate) built: bool,
+}
+
+/// Most FREE-BACKUP candidates looked at for one IA.
+const FREE_BACKUP_LOOKS: usize = 256;
+
 /// One address (length 128) or delegated prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Lease {
@@ -169,7 +182,7 @@ impl Partition {
     }
 
     /// How many slots of `0..size` belong to this shard.
-    fn class_len(self, size: u128) -> u128 {
+    pub(crate) fn class_len(self, size: u128) -> u128 {
         if size <= self.shard {
             0
         } else {
@@ -178,7 +191,7 @@ impl Partition {
     }
 
     /// The `j`th slot of this shard (`j < class_len(size)` gives a slot `< size`).
-    fn offset(self, j: u128) -> u128 {
+    pub(crate) fn offset(self, j: u128) -> u128 {
         j.saturating_mul(self.shards).saturating_add(self.shard)
     }
 
@@ -379,6 +392,10 @@ impl Site<'_> {
     /// Picks the lease for one IA (see the module docs). `hints` are the client's leases in
     /// the IA; `exclude` the leases already chosen for other IAs of the same message; `held`
     /// is scratch space.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the engine's scratch and caches, passed apart to keep borrows disjoint"
+    )]
     pub(crate) fn choose<S: LeaseStore>(
         &self,
         key: &ClientKey,
@@ -387,6 +404,7 @@ impl Site<'_> {
         store: &S,
         rng: &mut dyn Entropy,
         held: &mut Vec<Binding>,
+        free_backup: &mut FreeBackup,
     ) -> Option<(Lease, Option<Binding>)> {
         let duid = key.duid.as_bytes();
         let usable = |l: &Lease| -> Option<Option<Binding>> {
@@ -440,6 +458,44 @@ impl Site<'_> {
         }
         if want_len.is_some_and(|l| self.pool_count(key.kind, Some(l)) == 0) {
             want_len = None;
+        }
+        // 3b. A secondary delegates only the FREE-BACKUP prefixes the primary gave it
+        // (RFC 8156 §4.2.2): look among those, not at random in the pools.
+        if key.kind == LeaseKind::Prefix && self.policy.prefixes == PrefixShare::FreeBackup {
+            if !free_backup.built {
+                let mut cursor = Some(0);
+                while let Some(c) = cursor {
+                    cursor = store.scan(c, 1024, &mut |b| {
+                        if b.kind == LeaseKind::Prefix && b.status == BindingStatus::FREE_BACKUP {
+                            free_backup.list.push(Lease::of(b));
+                        }
+                    });
+                }
+                free_backup.built = true;
+            }
+            let mut i = free_backup.list.len();
+            let mut looked = 0;
+            while i > 0 && looked < FREE_BACKUP_LOOKS {
+                i -= 1;
+                looked += 1;
+                let Some(l) = free_backup.list.get(i).copied() else {
+                    break;
+                };
+                let still = store
+                    .get(l.kind, l.addr)
+                    .is_some_and(|b| b.status == BindingStatus::FREE_BACKUP);
+                if !still {
+                    free_backup.list.swap_remove(i);
+                    continue;
+                }
+                if want_len.is_some_and(|w| w != l.len) || !self.in_pools(&l) {
+                    continue;
+                }
+                if let Some(cur) = usable(&l) {
+                    return Some((l, cur));
+                }
+            }
+            return None;
         }
         // 4. Random picks, then a bounded probe from a random start, both only among the
         // slots of this engine's shard and the addresses of the policy's share.

@@ -116,7 +116,7 @@ pub struct Engine {
     policy: ServingPolicy,
     /// What the last `handle` / `reclaim` committed.
     pub(crate) changes: Vec<BindingChange>,
-    work: Work,
+    pub(crate) work: Work,
     /// When this engine first ran [`Engine::reclaim`] under a policy with a `reuse_wait`
     /// (PARTNER-DOWN as it saw it, never earlier than the real entry); reset when the
     /// policy has none (docs/failover.md D29).
@@ -126,7 +126,7 @@ pub struct Engine {
 /// Per-request scratch space, kept between requests so the hot path does not allocate once
 /// it has seen its largest request.
 #[derive(Debug, Default)]
-struct Work {
+pub(crate) struct Work {
     /// The request's IAs, then (after processing) the reply's.
     ias: Vec<IaIn>,
     /// Leases named by the client; `IaIn::named` indexes it.
@@ -140,6 +140,8 @@ struct Work {
     held: Vec<Binding>,
     /// Leases already chosen in this message (scratch).
     chosen: Vec<Lease>,
+    /// The FREE-BACKUP prefixes this engine may delegate as a secondary.
+    pub(crate) free_backup: crate::alloc::FreeBackup,
 }
 
 /// How [`Ctx::assign`] treats an IA.
@@ -418,7 +420,15 @@ impl Ctx<'_> {
         };
         let key = req.key(ia);
         let mut held = std::mem::take(&mut w.held);
-        let picked = site.choose(&key, named, &w.chosen, store, rng, &mut held);
+        let picked = site.choose(
+            &key,
+            named,
+            &w.chosen,
+            store,
+            rng,
+            &mut held,
+            &mut w.free_backup,
+        );
         w.held = held;
         match picked {
             Some((lease, cur)) => {

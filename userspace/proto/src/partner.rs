@@ -81,6 +81,12 @@ impl Engine {
                     self.counters.store_errors += 1;
                     return PartnerOutcome::StoreError;
                 }
+                if b.kind == LeaseKind::Prefix
+                    && b.status == BindingStatus::FREE_BACKUP
+                    && self.work.free_backup.built
+                {
+                    self.work.free_backup.list.push(lease);
+                }
                 self.counters.partner_accepted += 1;
                 PartnerOutcome::Accepted
             }
@@ -187,4 +193,185 @@ impl Engine {
 /// `true` if `b` still waits for the partner's acknowledgement.
 pub fn needs_update(b: &Binding) -> bool {
     b.flags.contains(BindingFlags::UPDATE_PENDING)
+}
+
+/// What [`Engine::rebalance_prefixes`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RebalanceReport {
+    /// Prefixes handed to the secondary (FREE → FREE-BACKUP).
+    pub given: usize,
+    /// Prefixes taken back (FREE-BACKUP → FREE).
+    pub taken_back: usize,
+    /// Bindings looked at to count the pools.
+    pub visited: usize,
+}
+
+impl Engine {
+    /// RFC 8156 §4.2.2 proportional allocation, on the primary: brings the number of this
+    /// shard's delegable prefixes held by the secondary (FREE-BACKUP) in each PD pool to
+    /// `share_percent` % of the shard's prefixes there that could be delegated (not leased),
+    /// at most `cap_per_pool` per shard, with hysteresis (nothing moves while it is within a
+    /// quarter of the target, at least one prefix), and never filling a bounded store past
+    /// three quarters of its capacity (the rest stays for clients). Fresh prefixes become FREE-BACKUP
+    /// (§7.2 transition 7), surplus ones FREE again (the secondary rejects that for a prefix it
+    /// already delegated, §4.2.2, Figure 4 time(1)). Every moved prefix is in
+    /// [`Engine::changes`], to go to the secondary as a bare OPTION_IAPREFIX BNDUPD (§7.4).
+    /// The cost is one walk of the store (to count) plus the prefixes moved; call it when the
+    /// secondary asks (POOLREQ, §5.3.3) and now and then (docs/failover.md D30).
+    pub fn rebalance_prefixes<S: LeaseStore>(
+        &mut self,
+        now: FailoverTime,
+        share_percent: u32,
+        cap_per_pool: u64,
+        store: &mut S,
+    ) -> RebalanceReport {
+        self.changes.clear();
+        let mut report = RebalanceReport::default();
+        // Per (subnet, PD pool): prefixes in use (not FREE / FREE-BACKUP), and the
+        // FREE-BACKUP ones, among this shard's slots.
+        let pools: Vec<(usize, usize)> = self
+            .config
+            .subnets
+            .iter()
+            .enumerate()
+            .flat_map(|(si, s)| (0..s.pd_pools.len()).map(move |pi| (si, pi)))
+            .collect();
+        if pools.is_empty() {
+            return report;
+        }
+        let mut used = vec![0u128; pools.len()];
+        let mut backup: Vec<Vec<tandem_lease::Binding>> = vec![Vec::new(); pools.len()];
+        let (shard, _) = self.partition.get();
+        let mut cursor = Some(0);
+        while let Some(c) = cursor {
+            cursor = store.scan(c, 1024, &mut |b| {
+                report.visited += 1;
+                if b.kind != LeaseKind::Prefix {
+                    return;
+                }
+                let lease = Lease::of(b);
+                let Some(i) = pools.iter().position(|&(si, pi)| {
+                    self.config.subnets.get(si).is_some_and(|s| {
+                        s.pd_pools.get(pi).is_some_and(|p| {
+                            p.delegated_len == lease.len && p.prefix.contains(lease.addr)
+                        })
+                    })
+                }) else {
+                    return;
+                };
+                let in_shard = self.place(&lease).and_then(|(_, k)| k) == Some(shard);
+                if !in_shard {
+                    return;
+                }
+                match b.status {
+                    BindingStatus::FREE_BACKUP => {
+                        if let Some(v) = backup.get_mut(i) {
+                            v.push(*b);
+                        }
+                    }
+                    BindingStatus::FREE | BindingStatus::PENDING_FREE => {}
+                    _ => {
+                        if let Some(u) = used.get_mut(i) {
+                            *u += 1;
+                        }
+                    }
+                }
+            });
+        }
+        for (i, &(si, pi)) in pools.iter().enumerate() {
+            let Some(pool) = self
+                .config
+                .subnets
+                .get(si)
+                .and_then(|s| s.pd_pools.get(pi))
+                .cloned()
+            else {
+                continue;
+            };
+            let slots = self.partition.class_len(pool.count());
+            let available = slots.saturating_sub(used.get(i).copied().unwrap_or(0));
+            let target = (available.saturating_mul(u128::from(share_percent)) / 100)
+                .min(u128::from(cap_per_pool));
+            let held = backup.get(i).map_or(0, Vec::len) as u128;
+            let slack = (target / 4).max(1);
+            let subnet = u32::try_from(si).unwrap_or(u32::MAX);
+            if held + slack <= target {
+                report.given += self.give_prefixes(now, &pool, subnet, target - held, slots, store);
+            } else if held > target + slack {
+                let surplus = usize::try_from(held - target).unwrap_or(usize::MAX);
+                for mut b in backup.get(i).into_iter().flatten().copied().take(surplus) {
+                    let from = b.status;
+                    if transition::apply(&mut b, BindingEvent::Rebalance, now, FailoverTime(0))
+                        .is_ok()
+                        && store.put(&b).is_ok()
+                    {
+                        self.changes.push(BindingChange {
+                            binding: b,
+                            from: Some(from),
+                        });
+                        report.taken_back += 1;
+                    }
+                }
+            }
+        }
+        report
+    }
+
+    /// Makes up to `want` available prefixes of `pool` in this shard's slots FREE-BACKUP,
+    /// from the start of the pool (the primary allocates randomly, so the low slots are as
+    /// good as any). Visits at most `slots` candidates.
+    fn give_prefixes<S: LeaseStore>(
+        &mut self,
+        now: FailoverTime,
+        pool: &tandem_config::PdPool,
+        subnet: u32,
+        want: u128,
+        slots: u128,
+        store: &mut S,
+    ) -> usize {
+        // D30: a bounded store keeps a quarter of its room for clients.
+        let room = store
+            .capacity()
+            .map_or(usize::MAX, |c| (c / 4 * 3).saturating_sub(store.len()));
+        let want = want.min(room as u128);
+        let mut given = 0usize;
+        let shift = 128 - u32::from(pool.delegated_len.min(128));
+        let base = u128::from(pool.prefix.addr());
+        let mut j = 0u128;
+        while (given as u128) < want && j < slots {
+            let slot = self.partition.offset(j);
+            j += 1;
+            let Some(addr) = slot.checked_shl(shift).map(|o| base.wrapping_add(o)) else {
+                break;
+            };
+            let addr = core::net::Ipv6Addr::from(addr);
+            let lease = Lease {
+                kind: LeaseKind::Prefix,
+                addr,
+                len: pool.delegated_len,
+            };
+            if self.reservations.reserved_for_other(&lease, &[]) {
+                continue;
+            }
+            let mut b = match store.get(LeaseKind::Prefix, addr) {
+                None => {
+                    tandem_lease::Binding::free(LeaseKind::Prefix, addr, pool.delegated_len, subnet)
+                }
+                Some(b) if b.status == BindingStatus::FREE => b,
+                Some(_) => continue,
+            };
+            let from = store.get(LeaseKind::Prefix, addr).map(|b| b.status);
+            if transition::apply(&mut b, BindingEvent::Rebalance, now, FailoverTime(0)).is_err() {
+                self.counters.illegal_transitions += 1;
+                continue;
+            }
+            if store.put(&b).is_err() {
+                self.counters.store_errors += 1;
+                break;
+            }
+            self.changes.push(BindingChange { binding: b, from });
+            given += 1;
+        }
+        given
+    }
 }

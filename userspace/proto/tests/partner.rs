@@ -14,7 +14,7 @@ use tandem_failover::bndupd::{
 use tandem_failover::machine::serving_policy;
 use tandem_lease::sync::Role as SyncRole;
 use tandem_lease::{BindingFlags, BindingStatus, FailoverTime, LeaseKind, LeaseStore, MemStore};
-use tandem_proto::{Engine, PartnerOutcome, needs_update};
+use tandem_proto::{Engine, PartnerOutcome, RebalanceReport, needs_update};
 use tandem_wire::dhcp::{MessageType as T, StatusCode};
 
 const MCLT: u32 = 60;
@@ -367,4 +367,87 @@ fn partner_down_frees_a_released_lease_only_after_the_mclt_8_4_1() {
         n.store.get(LeaseKind::Address, y).unwrap().status,
         BindingStatus::RELEASED
     );
+}
+
+#[test]
+fn the_primary_gives_the_secondary_its_share_of_prefixes_and_takes_surplus_back_4_2_2() {
+    // RFC 8156 §4.2.2: all delegable prefixes start with the primary, which hands a share to
+    // the secondary as FREE-BACKUP (bare OPTION_IAPREFIX BNDUPDs) and may take some back.
+    let (mut p, mut s) = (primary(), secondary(StateName::PartnerDown));
+    let rep = p.engine.rebalance_prefixes(p.now, 50, 8, &mut p.store);
+    // Three PD pools in the test configuration, 8 each (the cap; 50 % is far more).
+    assert_eq!(rep.given, 24);
+    let given: Vec<_> = p.engine.changes().iter().map(|c| c.binding).collect();
+    assert!(
+        given
+            .iter()
+            .all(|b| b.status == BindingStatus::FREE_BACKUP && b.duid.is_empty())
+    );
+    // Within the hysteresis nothing moves.
+    assert_eq!(
+        p.engine.rebalance_prefixes(p.now, 50, 8, &mut p.store),
+        RebalanceReport {
+            visited: 24,
+            ..RebalanceReport::default()
+        }
+    );
+    // The secondary stores them (bare prefixes) and, in PARTNER-DOWN, delegates one.
+    s.now = p.now;
+    let verdicts = sync_these(&mut p, &mut s, SyncRole::Secondary, given.clone());
+    assert!(
+        verdicts.iter().all(|v| *v == Verdict::Accept),
+        "{verdicts:?}"
+    );
+    assert!(
+        given
+            .iter()
+            .all(|b| !needs_update(&p.store.get(b.kind, b.addr).unwrap()))
+    );
+    let new = msg(
+        T::REQUEST,
+        0x779,
+        &[
+            client_id(&client_duid(30)),
+            opt(2, SECONDARY_DUID),
+            ia_pd(2, &[]),
+        ],
+    );
+    let r = s.reply(&new);
+    let delegated = ia_pds(&r)[0].leases[0].0;
+    assert!(
+        given.iter().any(|b| b.addr == delegated),
+        "a FREE-BACKUP prefix"
+    );
+    // The primary never delegates what it gave away.
+    for n in 40..60 {
+        let r = p.reply(&req(T::REQUEST, &client_duid(n), true));
+        for l in ia_pds(&r)[0].leases.iter() {
+            assert!(
+                given.iter().all(|b| b.addr != l.0),
+                "{:?} was given away",
+                l.0
+            );
+        }
+    }
+    // Taking back: with a cap of 2 the surplus becomes FREE again (§7.2 (7)); the secondary
+    // accepts it except for the prefix it delegated, which it rejects (§4.2.2; Figure 4
+    // time(1): ACTIVE and not expired).
+    let rep = p.engine.rebalance_prefixes(p.now, 50, 2, &mut p.store);
+    assert_eq!(rep.taken_back, 18);
+    let back: Vec<_> = p.engine.changes().iter().map(|c| c.binding).collect();
+    let verdicts = sync_these(&mut p, &mut s, SyncRole::Secondary, back.clone());
+    for (b, v) in back.iter().zip(&verdicts) {
+        if b.addr == delegated {
+            assert_eq!(
+                *v,
+                Verdict::Reject(StatusCode::OUTDATED_BINDING_INFORMATION)
+            );
+        } else {
+            assert_eq!(*v, Verdict::Accept);
+            assert_eq!(
+                s.store.get(b.kind, b.addr).unwrap().status,
+                BindingStatus::FREE
+            );
+        }
+    }
 }

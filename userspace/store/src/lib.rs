@@ -1042,6 +1042,10 @@ impl LeaseStore for Store {
     fn len(&self) -> usize {
         to_usize(self.next_free())
     }
+
+    fn capacity(&self) -> Option<usize> {
+        Some(to_usize(Store::capacity(self)))
+    }
 }
 
 #[cfg(test)]

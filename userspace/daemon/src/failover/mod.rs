@@ -434,7 +434,11 @@ impl FailoverPlane {
                 closes: [0; CloseKind::ALL.len()],
                 persist_errors: 0,
                 connections: 0,
-                sync: sync::BindingSync::new(endpoint_config(f).role),
+                sync: sync::BindingSync::new(
+                    endpoint_config(f).role,
+                    f.prefix_share,
+                    f.prefix_share_max,
+                ),
                 refusal_received: None,
                 refusal_sent: None,
                 newest_refusal: None,
@@ -1467,6 +1471,11 @@ impl FailoverPlane {
                         r.sync.counters().durability_failures,
                     ),
                     ("update_scans".to_owned(), r.sync.counters().scans),
+                    ("prefix_rebalances".to_owned(), r.sync.counters().rebalances),
+                    (
+                        "prefixes_moved".to_owned(),
+                        r.sync.counters().prefixes_moved,
+                    ),
                 ];
                 let misbehaved: u64 = s.counters.misbehaved.iter().sum();
                 counters.push(("peer_misbehaved".to_owned(), misbehaved));

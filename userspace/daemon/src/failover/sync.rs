@@ -38,6 +38,9 @@ use tandem_wire::dhcp::StatusCode;
 pub const QUEUE_CAP: usize = 65_536;
 /// How often flagged bindings are looked for while updates flow (§7.5.4 periodic scan).
 pub const RESCAN_EVERY_MS: u64 = 60_000;
+/// How often the primary rebalances delegable prefixes besides when asked (§4.2.2 "SHOULD
+/// also rebalance on its own").
+pub const REBALANCE_EVERY_MS: u64 = 300_000;
 /// Bindings a scan visits per pump call per shard.
 const SCAN_CHUNK: usize = 512;
 /// A message buffer: one BNDUPD of one binding, or the BNDREPLY to the partner's (a partner
@@ -75,6 +78,17 @@ pub trait LeaseShards {
     /// at the end.
     fn scan(&self, shard: u32, cursor: u64, max: usize, f: &mut dyn FnMut(&Binding))
     -> Option<u64>;
+    /// RFC 8156 §4.2.2, on the primary: brings shard `shard`'s FREE-BACKUP prefixes to
+    /// `share_percent` % of its available ones per PD pool, at most `cap` per pool
+    /// ([`tandem_proto::Engine::rebalance_prefixes`]); pushes every moved prefix to `out`.
+    fn rebalance(
+        &mut self,
+        shard: u32,
+        now: FailoverTime,
+        share_percent: u32,
+        cap: u64,
+        out: &mut dyn FnMut(&Binding),
+    );
     /// Makes every write so far durable (msync).
     ///
     /// # Errors
@@ -124,6 +138,8 @@ impl LeaseShards for NoLeaseShards {
         None
     }
 
+    fn rebalance(&mut self, _: u32, _: FailoverTime, _: u32, _: u64, _: &mut dyn FnMut(&Binding)) {}
+
     fn make_durable(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -151,6 +167,10 @@ pub struct SyncCounters {
     pub durability_failures: u64,
     /// Scans completed.
     pub scans: u64,
+    /// Prefix rebalancings run (primary, §4.2.2).
+    pub rebalances: u64,
+    /// Prefixes moved by them (given to or taken back from the secondary).
+    pub prefixes_moved: u64,
 }
 
 /// A BNDUPD in flight: where its binding lives and what identifies the state it sent.
@@ -183,6 +203,11 @@ struct Reply {
 #[derive(Debug)]
 pub struct BindingSync {
     role: SyncRole,
+    /// §4.2.2: percent of the available prefixes for the secondary, and the most per pool.
+    prefix_share: (u32, u32),
+    /// The primary should rebalance prefixes when updates flow next.
+    rebalance_due: bool,
+    next_rebalance_ms: Option<u64>,
     queue: VecDeque<(u32, Binding)>,
     sent: HashMap<u64, Sent>,
     next_tag: u64,
@@ -198,12 +223,18 @@ pub struct BindingSync {
 
 impl BindingSync {
     /// The synchronisation of a relationship in which we have `role`.
-    pub fn new(role: Role) -> Self {
+    /// The synchronisation of a relationship in which we have `role`; a primary hands
+    /// `prefix_share` % of each PD pool's available prefixes, at most `prefix_share_max`, to
+    /// the secondary (RFC 8156 §4.2.2).
+    pub fn new(role: Role, prefix_share: u32, prefix_share_max: u32) -> Self {
         Self {
             role: match role {
                 Role::Primary => SyncRole::Primary,
                 Role::Secondary => SyncRole::Secondary,
             },
+            prefix_share: (prefix_share, prefix_share_max),
+            rebalance_due: false,
+            next_rebalance_ms: None,
             queue: VecDeque::new(),
             sent: HashMap::new(),
             next_tag: 1,
@@ -260,6 +291,12 @@ impl BindingSync {
                     self.start_scan(false);
                 }
                 self.next_rescan_ms = Some(now.mono_ms.saturating_add(RESCAN_EVERY_MS));
+                // §4.2.2: the primary balances the prefixes whenever it is in contact.
+                self.rebalance_due = self.role == SyncRole::Primary;
+            }
+            Event::PoolRequested => {
+                // §5.3.3: the secondary asks; POOLRESP went, the rebalancing follows.
+                self.rebalance_due = self.role == SyncRole::Primary;
             }
             Event::LinkDown(_) => {
                 // Our BNDUPDs in flight are void; their bindings stay flagged.
@@ -291,6 +328,7 @@ impl BindingSync {
     /// `true` if [`BindingSync::pump`] has work.
     pub fn busy(&self, ep: &Endpoint) -> bool {
         !self.inputs.is_empty()
+            || (self.rebalance_due && ep.update_window() > 0)
             || (ep.update_window() > 0 && (!self.queue.is_empty() || self.scan.is_some()))
             || (self.request_sent && self.queue.is_empty())
     }
@@ -308,6 +346,7 @@ impl BindingSync {
             }
             self.next_rescan_ms = Some(now.mono_ms.saturating_add(RESCAN_EVERY_MS));
         }
+        self.maybe_rebalance(ep, shards, now);
         loop {
             self.send_queued(ep, now);
             if ep.update_window() == 0 || self.scan.is_none() || self.queue.len() >= SCAN_CHUNK {
@@ -491,6 +530,47 @@ impl BindingSync {
         }
         for b in again {
             self.enqueue(sent.shard, &b);
+        }
+    }
+
+    /// §4.2.2 on the primary: when asked (POOLREQ), when updates start flowing, and every
+    /// [`REBALANCE_EVERY_MS`] while they flow; the moved prefixes go out as bare IAPREFIX
+    /// BNDUPDs.
+    fn maybe_rebalance(&mut self, ep: &Endpoint, shards: &mut dyn LeaseShards, now: Now) {
+        if self.role != SyncRole::Primary {
+            return;
+        }
+        let flowing = ep.update_window() > 0 || ep.unacked_updates() > 0;
+        if !flowing {
+            return;
+        }
+        if self.next_rebalance_ms.is_some_and(|at| now.mono_ms >= at) {
+            self.rebalance_due = true;
+        }
+        if !self.rebalance_due {
+            return;
+        }
+        self.rebalance_due = false;
+        self.next_rebalance_ms = Some(now.mono_ms.saturating_add(REBALANCE_EVERY_MS));
+        let (pct, max) = self.prefix_share;
+        let count = shards.count().max(1);
+        // The cap is per pool; each shard holds its part of the pool's slots.
+        let cap = u64::from(max).div_ceil(u64::from(count));
+        let mut moved: Vec<(u32, Binding)> = Vec::new();
+        for shard in 0..count {
+            shards.rebalance(shard, now.wall, pct, cap, &mut |b| moved.push((shard, *b)));
+        }
+        self.counters.rebalances += 1;
+        self.counters.prefixes_moved += moved.len() as u64;
+        if !moved.is_empty() {
+            tracing::info!(
+                "failover: {} delegable prefixes moved to balance the secondary's share \
+                 (RFC 8156 §4.2.2)",
+                moved.len()
+            );
+        }
+        for (shard, b) in moved {
+            self.enqueue(shard, &b);
         }
     }
 

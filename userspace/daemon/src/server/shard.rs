@@ -401,6 +401,27 @@ impl crate::failover::sync::LeaseShards for ShardSet {
         s.store.scan(cursor, max, f)
     }
 
+    fn rebalance(
+        &mut self,
+        shard: u32,
+        now: FailoverTime,
+        share_percent: u32,
+        cap: u64,
+        out: &mut dyn FnMut(&Binding),
+    ) {
+        let Some(s) = usize::try_from(shard)
+            .ok()
+            .and_then(|i| self.shards.get_mut(i))
+        else {
+            return;
+        };
+        s.engine
+            .rebalance_prefixes(now, share_percent, cap, &mut LoggingStore(&mut s.store));
+        for c in s.engine.changes() {
+            out(&c.binding);
+        }
+    }
+
     fn make_durable(&mut self) -> io::Result<()> {
         for s in &mut self.shards {
             s.store.flush().map_err(io::Error::other)?;
@@ -484,6 +505,10 @@ impl<S: LeaseStore> LeaseStore for LoggingStore<'_, S> {
 
     fn len(&self) -> usize {
         self.0.len()
+    }
+
+    fn capacity(&self) -> Option<usize> {
+        self.0.capacity()
     }
 }
 
