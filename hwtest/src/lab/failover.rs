@@ -32,9 +32,12 @@
 //! directory and both are watched back to NORMAL.
 //!
 //! Binding sync (RFC 8156 §7) on the socket datapath: every active lease the primary grants
-//! must appear in the secondary's table (BNDUPD, within 5 s), and after the restart both
-//! tables must hold the same active leases (the secondary's PARTNER-DOWN grants reached the
-//! primary). On the XDP datapath the workers' shards do not sync yet: each table holds only
+//! must appear in the secondary's table (BNDUPD, within 5 s); the shared link's client,
+//! leased by the primary, Rebinds at the secondary in PARTNER-DOWN and keeps its address
+//! (lease stability); after the restart both tables must hold the same active leases (the
+//! secondary's PARTNER-DOWN grants reached the primary) and the same FREE-BACKUP prefixes
+//! (§4.2.2); then a partition of the failover link (`fo0` down) during which each serves a new
+//! client alone, and after it both are NORMAL again with the same tables. On the XDP datapath the workers' shards do not sync yet: each table holds only
 //! its own grants, and the lab checks exactly that.
 
 use std::net::Ipv6Addr;
@@ -829,6 +832,48 @@ fn run_clients(
     Ok(phase)
 }
 
+/// Both servers hold the same active leases (within 10 s: the last BNDUPDs may be in flight);
+/// otherwise a problem naming `when`.
+fn tables_agree(
+    bin: &Path,
+    primary: &Side,
+    secondary: &Side,
+    when: &str,
+    problems: &mut Vec<String>,
+) {
+    let active = |side: &Side| -> Vec<String> {
+        let mut v: Vec<String> = leases(bin, &side.state)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|l| l.state == "active")
+            .map(|l| {
+                format!(
+                    "{} {:?} {:?} {}",
+                    l.kind,
+                    l.address,
+                    l.prefix,
+                    crate::client::hex(&l.duid)
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut p, mut q) = (active(primary), active(secondary));
+    while p != q && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(250));
+        (p, q) = (active(primary), active(secondary));
+    }
+    if p == q {
+        println!("  {when}: both hold the same {} active lease(s)", p.len());
+    } else {
+        problems.push(format!(
+            "the lease tables differ {when}: primary {p:?}, secondary {q:?}"
+        ));
+    }
+}
+
 /// RFC 7031 req. 4 (lease stability), RFC 8156 §8.4.1 ("allow renewal of all outstanding
 /// leases"): the shared link's client (its DUID and address from phase 2, granted by the
 /// primary, now dead) sends a Rebind; the secondary in PARTNER-DOWN must answer with the same
@@ -940,6 +985,10 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     for ns in [&pns, &sns] {
         ns.sysctl("net/ipv6/conf/default/accept_dad", "0")?;
         ns.sysctl("net/ipv6/conf/all/accept_dad", "0")?;
+        // The partition of phase 8 is `ip link set fo0 down` / `up`: keep the static
+        // addresses over it, as an interface managed by networkd or ifupdown gets them back.
+        ns.sysctl("net/ipv6/conf/default/keep_addr_on_down", "1")?;
+        ns.sysctl("net/ipv6/conf/all/keep_addr_on_down", "1")?;
     }
     failover_link(&pns, &sns).context("failover link")?;
     let primary_clients = [
@@ -1298,41 +1347,61 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
         }
     }
     if synced {
-        let active = |side: &Side| -> Vec<String> {
-            let mut v: Vec<String> = leases(bin, &side.state)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|l| l.state == "active")
-                .map(|l| {
-                    format!(
-                        "{} {:?} {:?} {}",
-                        l.kind,
-                        l.address,
-                        l.prefix,
-                        crate::client::hex(&l.duid)
-                    )
-                })
-                .collect();
-            v.sort();
-            v
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let (mut p, mut q) = (active(&primary), active(&secondary));
-        while p != q && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(250));
-            (p, q) = (active(&primary), active(&secondary));
+        tables_agree(bin, &primary, &secondary, "after recovery", &mut problems);
+    }
+
+    if synced {
+        println!();
+        println!(
+            "-- 8. partition: fo0 down; both serve their own clients alone; fo0 up; back to \
+             NORMAL with the same tables (RFC 8156 §8.9, §8.8) --"
+        );
+        pns.ip(&["link", "set", "fo0", "down"])
+            .context("fo0 down")?;
+        if !watch.until(sides, Duration::from_secs(20), |p, s| {
+            p == "COMMUNICATIONS-INTERRUPTED" && s == "COMMUNICATIONS-INTERRUPTED"
+        }) {
+            problems.push(
+                "both were not COMMUNICATIONS-INTERRUPTED within 20 s of the partition".into(),
+            );
         }
-        if p == q {
-            println!("  both hold the same {} active lease(s)", p.len());
+        // New clients (fresh DUIDs) on each side; nothing reaches the partner meanwhile.
+        for (client, link, subnet, server) in [
+            (primary_clients[0], &plinks[0], &psubnets[0], 0),
+            (secondary_client, &slink, &ssubnet, 1),
+        ] {
+            let phase = run_clients(
+                bin,
+                &[(client, link, subnet)],
+                sides,
+                server,
+                false,
+                opts.client_timeout,
+                &mut problems,
+            )?;
+            problems.extend(phase.failures());
+        }
+        pns.ip(&["link", "set", "fo0", "up"]).context("fo0 up")?;
+        let log_from = [primary.log_len(), secondary.log_len()];
+        if watch.until(sides, opts.recover_timeout, normal) {
+            print_paths(sides, log_from, "since the link came back");
         } else {
             problems.push(format!(
-                "the lease tables differ after recovery: primary {p:?}, secondary {q:?}"
+                "the pair was not back in NORMAL within {:.0?} after the partition",
+                opts.recover_timeout
             ));
         }
+        tables_agree(
+            bin,
+            &primary,
+            &secondary,
+            "after the partition",
+            &mut problems,
+        );
     }
 
     println!();
-    println!("-- 8. servers stopped with SIGTERM --");
+    println!("-- 9. servers stopped with SIGTERM --");
     for (s, proc_) in [(&primary, pproc.take()), (&secondary, Some(sproc))] {
         let Some(p) = proc_ else { continue };
         match p.stop() {
