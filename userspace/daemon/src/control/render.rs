@@ -213,6 +213,11 @@ fn failover_text(out: &mut String, f: &FailoverView) {
         f.unacked,
         f.mclt,
     );
+    let _ = writeln!(
+        out,
+        "  binding updates: backlog {}; BNDUPD sent {}/s, received {}/s (last 10 s)",
+        f.update_backlog, f.bndupd_sent_per_s, f.bndupd_received_per_s,
+    );
     let _ = writeln!(out, "  policy: {}", f.policy);
     if let Some(r) = &f.last_refusal_received {
         let _ = writeln!(out, "  last refusal received: {}", refusal_text(r));
@@ -256,7 +261,8 @@ fn failover_json(f: &FailoverView) -> String {
          \"startup\":{},\"partner_state\":{},\"partner_since\":{},\"partner_startup\":{},\
          \"link\":{},\"link_detail\":{},\"communications_ok\":{},\"security\":{},\
          \"tls_peer\":{},\"last_contact\":{},\"skew\":{},\"max_abs_skew\":{},\
-         \"unacked\":{},\"mclt\":{},\"policy\":{},\"problem\":{},\
+         \"unacked\":{},\"update_backlog\":{},\"bndupd_sent_per_s\":{},\
+         \"bndupd_received_per_s\":{},\"mclt\":{},\"policy\":{},\"problem\":{},\
          \"last_refusal_received\":{},\"last_refusal_sent\":{},\
          \"counters\":{}}}",
         json_str(&f.name),
@@ -277,6 +283,9 @@ fn failover_json(f: &FailoverView) -> String {
         json_opt(f.skew),
         f.max_abs_skew,
         f.unacked,
+        f.update_backlog,
+        f.bndupd_sent_per_s,
+        f.bndupd_received_per_s,
         f.mclt,
         json_str(&f.policy),
         opt_str(f.problem.as_deref()),
@@ -455,6 +464,9 @@ mod tests {
             mclt: 3600,
             policy: "renew responsive".into(),
             counters: vec![("close_tls_error".into(), 2)],
+            update_backlog: 7,
+            bndupd_sent_per_s: 1200,
+            bndupd_received_per_s: 3,
             ..FailoverView::default()
         };
         let r = StatusReport {
@@ -472,6 +484,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("unacked BNDUPD: 0; MCLT: 3600 s"), "{text}");
+        assert!(
+            text.contains("binding updates: backlog 7; BNDUPD sent 1200/s, received 3/s"),
+            "{text}"
+        );
         assert!(text.contains("  counters: close_tls_error=2\n"), "{text}");
         let json = status_json(&r);
         assert!(
@@ -483,6 +499,13 @@ mod tests {
         );
         assert!(
             json.ends_with("\"counters\":{\"close_tls_error\":2}}]}\n"),
+            "{json}"
+        );
+        assert!(
+            json.contains(
+                "\"unacked\":0,\"update_backlog\":7,\"bndupd_sent_per_s\":1200,\
+                 \"bndupd_received_per_s\":3,"
+            ),
             "{json}"
         );
     }

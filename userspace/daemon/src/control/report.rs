@@ -107,8 +107,14 @@ pub struct FailoverView {
     pub skew: Option<i64>,
     /// The largest absolute skew seen.
     pub max_abs_skew: u64,
-    /// BNDUPDs sent and not acknowledged (binding sync is part 2: always 0).
+    /// BNDUPDs sent and not acknowledged (at most the partner's MAX_UNACKED_BNDUPD).
     pub unacked: u64,
+    /// Binding changes waiting for the window (RFC 8156 §7, docs/failover.md D28).
+    pub update_backlog: u64,
+    /// BNDUPDs sent per second (rounded), over the last ten seconds.
+    pub bndupd_sent_per_s: u64,
+    /// BNDUPDs received per second (rounded), over the last ten seconds.
+    pub bndupd_received_per_s: u64,
     /// The MCLT in use, seconds.
     pub mclt: u32,
     /// What the engine may do (responsiveness, pool, MCLT cap).

@@ -541,6 +541,10 @@ impl FailoverPlane {
     /// every turn of the loop, with the shards of this process.
     pub fn pump_bindings(&mut self, shards: &mut dyn sync::LeaseShards) {
         for i in 0..self.rels.len() {
+            let now = self.now();
+            if let Some(r) = self.rels.get_mut(i) {
+                r.sync.sample(&r.endpoint, now);
+            }
             // Bounded: each round sends at most a window and scans a chunk per shard.
             for _ in 0..64 {
                 let now = self.now();
@@ -1517,6 +1521,9 @@ impl FailoverPlane {
                     skew: s.skew,
                     max_abs_skew: s.max_abs_skew,
                     unacked: r.endpoint.unacked_updates() as u64,
+                    update_backlog: r.sync.backlog() as u64,
+                    bndupd_sent_per_s: r.sync.rates().0,
+                    bndupd_received_per_s: r.sync.rates().1,
                     mclt: s.mclt,
                     policy: policy_text(&s.policy),
                     problem: problem_text(

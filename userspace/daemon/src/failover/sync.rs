@@ -219,6 +219,8 @@ pub struct BindingSync {
     inputs: VecDeque<BindingInput>,
     counters: SyncCounters,
     buf: Vec<u8>,
+    /// (monotonic ms, BNDUPDs sent, BNDUPDs received) once a second, the last few.
+    samples: VecDeque<(u64, u64, u64)>,
 }
 
 impl BindingSync {
@@ -244,12 +246,47 @@ impl BindingSync {
             inputs: VecDeque::new(),
             counters: SyncCounters::default(),
             buf: vec![0u8; MSG_BUF],
+            samples: VecDeque::new(),
         }
     }
 
     /// The counters.
     pub const fn counters(&self) -> &SyncCounters {
         &self.counters
+    }
+
+    /// Records the endpoint's BNDUPD counts at most once a second, keeping eleven samples
+    /// (ten seconds) for [`BindingSync::rates`].
+    pub fn sample(&mut self, ep: &Endpoint, now: Now) {
+        if self
+            .samples
+            .back()
+            .is_some_and(|&(t, _, _)| now.mono_ms < t.saturating_add(1000))
+        {
+            return;
+        }
+        let c = ep.counters();
+        self.samples
+            .push_back((now.mono_ms, c.bndupd_sent, c.bndupd_received));
+        while self.samples.len() > 11 {
+            self.samples.pop_front();
+        }
+    }
+
+    /// BNDUPDs sent and received per second (rounded) over the samples (up to the last ten
+    /// seconds).
+    pub fn rates(&self) -> (u64, u64) {
+        let (Some(&(t0, s0, r0)), Some(&(t1, s1, r1))) =
+            (self.samples.front(), self.samples.back())
+        else {
+            return (0, 0);
+        };
+        if t1 <= t0 {
+            return (0, 0);
+        }
+        let ms = t1 - t0;
+        let per_s = |a: u64, b: u64| (b.saturating_sub(a).saturating_mul(1000) + ms / 2) / ms;
+        (per_s(s0, s1), per_s(r0, r1))
     }
 
     /// Changes waiting to be sent.
