@@ -1143,25 +1143,39 @@ impl FailoverPlane {
                     }
                 }
             }
-            // 2. Frames, in order; a close after them.
+            // 2. Frames, in order; a close after them. Queued, then written together: a window
+            // of BNDUPDs (or their BNDREPLYs) leaves in a few TLS records and system calls,
+            // not one of each per frame (a close writes what is queued first).
             let mut sent = false;
+            let mut queued = None;
             while let Some(t) = r.endpoint.poll_transmit() {
                 sent = true;
-                let conn = r.conn.and_then(|id| self.conns.get_mut(&id));
+                let conn = r
+                    .conn
+                    .and_then(|id| self.conns.get_mut(&id).map(|c| (id, c)));
                 match t {
                     Transmit::Frame(f) => {
-                        if let Some(c) = conn {
-                            c.link.send(&f);
+                        if let Some((id, c)) = conn {
+                            c.link.queue(&f);
+                            if queued.is_some_and(|q| q != id)
+                                && let Some(c) = queued.and_then(|q| self.conns.get_mut(&q))
+                            {
+                                c.link.flush_queued();
+                            }
+                            queued = Some(id);
                         }
                     }
                     Transmit::Close { reason } => {
-                        if let Some(c) = conn {
+                        if let Some((_, c)) = conn {
                             c.current = false;
                             c.link.close(&down_text(&reason), Instant::now());
                         }
                         r.connection_ended();
                     }
                 }
+            }
+            if let Some(c) = queued.and_then(|id| self.conns.get_mut(&id)) {
+                c.link.flush_queued();
             }
             // 3. Events.
             while let Some(e) = r.endpoint.poll_event() {
