@@ -88,6 +88,10 @@ pub enum FailoverKey {
     Retry(usize),
     /// Relationship `n`'s check for a primary that does not connect (secondary, D23).
     Silence(usize),
+    /// Relationship `n`'s binding synchronisation has work left after a turn (a scan goes on
+    /// a chunk per pump): due at once, so that the next turn continues it, after whatever
+    /// else is ready ([`FailoverPlane::pump_bindings`] runs after every wake).
+    Sync(usize),
 }
 
 /// Counters of the plane besides each relationship's.
@@ -596,9 +600,13 @@ impl FailoverPlane {
             }
             Wake::Timer(FailoverKey::Retry(i)) => self.attempt(i, ev),
             Wake::Timer(FailoverKey::Silence(i)) => self.check_silence(i),
-            Wake::Timer(FailoverKey::Listener(_))
+            Wake::Timer(FailoverKey::Listener(_) | FailoverKey::Sync(_))
             | Wake::Ready {
-                key: FailoverKey::Endpoint(_) | FailoverKey::Retry(_) | FailoverKey::Silence(_),
+                key:
+                    FailoverKey::Endpoint(_)
+                    | FailoverKey::Retry(_)
+                    | FailoverKey::Silence(_)
+                    | FailoverKey::Sync(_),
                 ..
             } => {}
         }
@@ -617,6 +625,12 @@ impl FailoverPlane {
         self.dirty = false;
         for i in 0..self.rels.len() {
             let Some(r) = self.rels.get(i) else { continue };
+            let key = FailoverKey::Sync(i).into();
+            if r.sync.busy(&r.endpoint) {
+                ev.set_timer(key, Instant::now());
+            } else {
+                ev.cancel_timer(key);
+            }
             let key = FailoverKey::Endpoint(i).into();
             let due = r.endpoint.poll_timeout().map(|ms| self.instant_of(ms));
             let due = match (due, r.unwritten.is_some()) {
