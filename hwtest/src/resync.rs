@@ -40,7 +40,7 @@ use std::fs;
 use std::io::{self, BufRead as _, BufReader};
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -102,6 +102,10 @@ pub struct ResyncOptions {
     pub timeout: Duration,
     /// Also count the secondary's leases with `tandem leases --json` (and time it).
     pub leases_json: bool,
+    /// Profile both servers from the secondary's start to RECOVER-WAIT with
+    /// `perf record -e cpu-clock -g` into `<dir>/primary.perf.data` and
+    /// `<dir>/secondary.perf.data` (read them with `perf report -i FILE`).
+    pub perf_dir: Option<PathBuf>,
 }
 
 impl Default for ResyncOptions {
@@ -114,6 +118,7 @@ impl Default for ResyncOptions {
             max_unacked_bndupd: None,
             timeout: Duration::from_secs(300),
             leases_json: true,
+            perf_dir: None,
         }
     }
 }
@@ -698,6 +703,38 @@ fn link_bytes(ns: &NetNs, iface: &str) -> anyhow::Result<(u64, u64)> {
     ))
 }
 
+/// `perf record -e cpu-clock -g` of one process (software clock samples: this VM has no
+/// hardware counters), stopped with SIGINT so perf writes its file.
+#[derive(Debug)]
+struct Perf(Child);
+
+impl Perf {
+    fn record(pid: i32, out: &Path) -> anyhow::Result<Self> {
+        let child = Command::new("perf")
+            .args(["record", "-e", "cpu-clock", "-F", "997", "-g", "-p"])
+            .arg(pid.to_string())
+            .arg("-o")
+            .arg(out)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("running perf record (is `perf` installed?)")?;
+        Ok(Self(child))
+    }
+
+    fn stop(mut self) -> anyhow::Result<()> {
+        let pid = i32::try_from(self.0.id()).context("perf's pid")?;
+        // SAFETY: plain syscall on our own unreaped child (we hold its `Child`), so the pid
+        // cannot have been reused.
+        if unsafe { libc::kill(pid, libc::SIGINT) } != 0 {
+            return Err(io::Error::last_os_error()).context("stopping perf");
+        }
+        self.0.wait().context("waiting for perf")?;
+        Ok(())
+    }
+}
+
 /// One server of the pair.
 #[derive(Debug)]
 struct Side {
@@ -973,12 +1010,20 @@ pub fn run(
     let p_log_from = primary.log().len();
     let (rx0, tx0) = link_bytes(lab.server_ns(), lab.server_if())?;
     let p_cpu0 = cpu_seconds(p_pid)?;
+    let perf_primary = match &opts.perf_dir {
+        Some(d) => Some(Perf::record(p_pid, &d.join("primary.perf.data"))?),
+        None => None,
+    };
 
     progress("starting the secondary on an empty state directory (t = 0)");
     let t0 = SystemTime::now();
     let mut sec = secondary.start(bin, lab.client_ns(), cap)?;
     report.ready_s = t0.elapsed().map_or(0.0, |d| d.as_secs_f64());
     let s_pid = sec.pid()?;
+    let perf_secondary = match &opts.perf_dir {
+        Some(d) => Some(Perf::record(s_pid, &d.join("secondary.perf.data"))?),
+        None => None,
+    };
     wait_logged(
         &secondary,
         &mut sec,
@@ -993,6 +1038,9 @@ pub fn run(
     report.secondary_cpu_s = s_cpu1;
     report.wire_bytes_to_secondary = tx1.saturating_sub(tx0);
     report.wire_bytes_to_primary = rx1.saturating_sub(rx0);
+    for perf in [perf_primary, perf_secondary].into_iter().flatten() {
+        perf.stop()?;
+    }
 
     let t0 = unix_f64(t0);
     let (plog, slog) = (primary.log(), secondary.log());

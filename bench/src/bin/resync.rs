@@ -56,6 +56,10 @@ struct Cli {
     /// Skip counting the secondary's leases with `tandem leases --json`.
     #[arg(long)]
     no_leases_json: bool,
+    /// Profile both servers from the secondary's start to RECOVER-WAIT with
+    /// `perf record -e cpu-clock -g` into DIR/primary.perf.data and DIR/secondary.perf.data.
+    #[arg(long, value_name = "DIR")]
+    perf_dir: Option<PathBuf>,
     /// Runs, each on a fresh lab and fresh state directories.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
@@ -85,6 +89,7 @@ fn bench(cli: &Cli) -> anyhow::Result<bool> {
         max_unacked_bndupd: cli.window,
         timeout: Duration::from_secs(cli.timeout),
         leases_json: !cli.no_leases_json,
+        perf_dir: cli.perf_dir.clone(),
     };
     let mut ok = true;
     let mut jsons = Vec::new();
