@@ -555,7 +555,9 @@ pub fn prepare_primary(
         .map_err(|e| anyhow::anyhow!("the benchmark's configuration: {e}"))?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let shards = resolve_shards(dir, shards.max(1), None)?;
-    let engine = Engine::new(cfg.clone(), vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 1]);
+    // The slot arithmetic of the daemon's engines (any shard's engine answers for all).
+    let engine =
+        Engine::new(cfg.clone(), vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 1]).with_partition(0, shards);
     let mut stores = (0..shards)
         .map(|k| {
             Store::open_file(
