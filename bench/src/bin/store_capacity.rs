@@ -6,7 +6,10 @@
 //! 3. Re-executes itself (`--open DIR ADDR`) so the open happens in a fresh process, and prints
 //!    the time from `Store::open` to the first successful `get` (the page cache is warm: the
 //!    file was just written; dropping caches needs root).
-//! 4. Deletes the directory (unless DIR was given).
+//! 4. Re-executes itself (`--stale DIR`) to open the store, `Store::sync_records` and exit
+//!    without closing (as a server killed after syncing a partner's updates before its next
+//!    full flush), then opens it again as in 3: that open rebuilds both indexes.
+//! 5. Deletes the directory (unless DIR was given).
 
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
@@ -35,6 +38,14 @@ fn options(n: u64) -> StoreOptions {
         capacity: n,
         flush_interval: Duration::from_secs(3600),
     }
+}
+
+/// The `--stale` phase: records synced, indexes not, no clean close.
+fn stale_phase(dir: &Path) -> Result<(), String> {
+    let mut s = Store::open(dir, options(1)).map_err(|e| e.to_string())?;
+    s.sync_records().map_err(|e| e.to_string())?;
+    // Killed: no `close`, no destructor.
+    std::process::exit(0)
 }
 
 /// The `--open` phase, in a fresh process.
@@ -85,7 +96,7 @@ fn run(n: u64, dir: &Path) -> Result<(), String> {
         size as f64 / n as f64
     );
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let status = Command::new(exe)
+    let status = Command::new(&exe)
         .arg("--open")
         .arg(dir)
         .arg((n / 2).to_string())
@@ -94,12 +105,26 @@ fn run(n: u64, dir: &Path) -> Result<(), String> {
     if !status.success() {
         return Err("open phase failed".into());
     }
+    println!("after a stop with the indexes older than the records (sync_records, no close):");
+    for phase in ["--stale", "--open"] {
+        let status = Command::new(&exe)
+            .arg(phase)
+            .arg(dir)
+            .arg((n / 3).to_string())
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err(format!("{phase} phase failed"));
+        }
+    }
     Ok(())
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if args.first().map(String::as_str) == Some("--open") {
+    let result = if args.first().map(String::as_str) == Some("--stale") {
+        stale_phase(&args.get(1).map(PathBuf::from).unwrap_or_default())
+    } else if args.first().map(String::as_str) == Some("--open") {
         let dir = args.get(1).map(PathBuf::from).unwrap_or_default();
         let i = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
         open_phase(&dir, i)
