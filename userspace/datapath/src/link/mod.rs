@@ -898,7 +898,11 @@ impl Link {
         if let Some(conn) = self.tls.as_mut()
             && !conn.is_handshaking()
         {
-            // The frames first, then close_notify.
+            // The frames first, then close_notify: every queued frame goes into rustls, past
+            // its buffer limit (it holds what the socket does not take yet), so that none is
+            // left to follow the close_notify (a burst queued with `queue` is larger than the
+            // limit).
+            conn.set_buffer_limit(None);
             if !self.app_out.is_empty()
                 && let Ok(n) = conn.writer().write(&self.app_out)
             {

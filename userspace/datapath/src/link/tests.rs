@@ -453,6 +453,47 @@ fn link_tls_burst_queued_leaves_whole_with_one_flush() {
     a.flush_queued();
     assert!(a.is_flushed(), "one flush wrote the whole burst");
     let ev = drive(&mut [&mut b], |s| messages(&s[0]).len() == frames.len());
-    let want: Vec<Vec<u8>> = frames.iter().map(|f| f[2..].to_vec()).collect();
-    assert_eq!(messages(&ev[0]), want);
+    let got = messages(&ev[0]);
+    assert_eq!(got.len(), frames.len(), "frames that arrived");
+    assert!(
+        got.iter().zip(&frames).all(|(g, f)| g[..] == f[2..]),
+        "in order"
+    );
+}
+
+/// A close right after a queued burst larger than rustls' buffer limit writes every frame
+/// before the close_notify (the peer reads them all, then the close).
+#[test]
+fn link_tls_close_after_a_queued_burst_sends_every_frame_first() {
+    let pki = Pki::new("burst-close");
+    pki.ca("ca", &["dc1.test", "dc2.test"]);
+    let (l, addr) = listener();
+    let mut a = Link::connect(
+        addr,
+        None,
+        pki.settings("ca", "dc1.test", "dc2.test"),
+        Instant::now(),
+    )
+    .unwrap();
+    let mut b = acceptor(&l, pki.settings("ca", "dc2.test", "dc1.test"));
+    drive(&mut [&mut a, &mut b], |s| {
+        established(&s[0]).is_some() && established(&s[1]).is_some()
+    });
+    let frames: Vec<Vec<u8>> = (0..150u8).map(|i| frame(1000, i)).collect();
+    for f in &frames {
+        a.queue(f);
+    }
+    a.close("done", Instant::now());
+    let ev = drive(&mut [&mut a, &mut b], |s| closed(&s[1]).is_some());
+    let got = messages(&ev[1]);
+    assert_eq!(
+        got.len(),
+        frames.len(),
+        "frames that arrived before the close"
+    );
+    assert!(
+        got.iter().zip(&frames).all(|(g, f)| g[..] == f[2..]),
+        "in order"
+    );
+    assert_eq!(closed(&ev[1]), Some(CloseKind::PeerClosed));
 }
