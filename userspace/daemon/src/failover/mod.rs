@@ -74,6 +74,10 @@ pub const RETRY_CAP_FACTOR: u32 = 12;
 pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 /// How soon a failed state-file write is tried again.
 const PERSIST_RETRY: Duration = Duration::from_secs(1);
+/// How soon binding sync with work left after a turn goes on ([`FailoverKey::Sync`]): the
+/// sources that are ready come first, and a sync that could not progress would cost a turn
+/// per millisecond, not a spinning loop.
+const SYNC_AGAIN: Duration = Duration::from_millis(1);
 
 /// The failover plane's sources and timers, as keys of the owner's event loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -89,8 +93,8 @@ pub enum FailoverKey {
     /// Relationship `n`'s check for a primary that does not connect (secondary, D23).
     Silence(usize),
     /// Relationship `n`'s binding synchronisation has work left after a turn (a scan goes on
-    /// a chunk per pump): due at once, so that the next turn continues it, after whatever
-    /// else is ready ([`FailoverPlane::pump_bindings`] runs after every wake).
+    /// a chunk per pump): due 1 ms later, so that a turn continues it even when
+    /// nothing else wakes the loop ([`FailoverPlane::pump_bindings`] runs after every wake).
     Sync(usize),
 }
 
@@ -627,7 +631,7 @@ impl FailoverPlane {
             let Some(r) = self.rels.get(i) else { continue };
             let key = FailoverKey::Sync(i).into();
             if r.sync.busy(&r.endpoint) {
-                ev.set_timer(key, Instant::now());
+                ev.set_timer(key, Instant::now() + SYNC_AGAIN);
             } else {
                 ev.cancel_timer(key);
             }
