@@ -48,5 +48,12 @@ fn netns_failover_resync_secondary_with_a_lost_disk_receives_every_binding_8_5_2
             && report.updreqall_s <= report.upddone_s,
         "{report:?}"
     );
-    assert!(report.log_problems.is_empty(), "{:?}", report.log_problems);
+    // Nothing went wrong on the way; an attempt of the primary that found the secondary not
+    // listening yet (it starts at t = 0) is the only WARN allowed.
+    let problems: Vec<&String> = report
+        .log_problems
+        .iter()
+        .filter(|l| !l.contains("connect_failed"))
+        .collect();
+    assert!(problems.is_empty(), "{problems:?}");
 }
