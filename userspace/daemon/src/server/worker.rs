@@ -10,13 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tandem_datapath::worker::{Action, Handler};
-use tandem_lease::FailoverTime;
-use tandem_proto::{Counters, Inbound, Outcome, RxMeta};
+use tandem_lease::{Binding, FailoverTime};
+use tandem_proto::{BindingChange, Counters, Inbound, Outcome, RxMeta};
 use tandem_wire::frame::ethernet::EthernetAddress;
 use tandem_wire::frame::{Frame, FrameRepr};
 
 use super::mailbox::{Exchange, HandoffStats, ParcelKind};
 use super::shard::{HOUSEKEEPING_EVERY, RECLAIM_BUDGET, Shard};
+use super::sync_queues::{STAGE_CAP, SyncQueues};
 use crate::entropy::XorShift64Star;
 use crate::failover::policy::PolicyCell;
 use crate::timefmt::unix_now;
@@ -88,6 +89,40 @@ pub(super) struct ShardWorker {
     pub(super) policy: Arc<PolicyCell>,
     /// Its encoding as last applied to the owned engines (`u64::MAX`: never).
     pub(super) policy_bits: u64,
+    /// Binding sync with the failover partner (`None`: standalone, nothing is tracked).
+    pub(super) sync: Option<Arc<SyncQueues>>,
+    /// Changes committed since the last push onto the ring (capacity [`STAGE_CAP`],
+    /// allocated at startup when `sync` is set).
+    pub(super) staged: Vec<(u32, Binding)>,
+}
+
+/// Stages the changes shard `k`'s engine committed, for the partner; a full stage is pushed
+/// onto the ring first (the stage never grows).
+fn stage(
+    staged: &mut Vec<(u32, Binding)>,
+    sync: &SyncQueues,
+    worker: usize,
+    k: u32,
+    changes: &[BindingChange],
+) {
+    for c in changes {
+        if staged.len() >= STAGE_CAP {
+            push_staged(staged, sync, worker);
+        }
+        staged.push((k, c.binding));
+    }
+}
+
+/// Pushes the staged changes onto worker `worker`'s ring (a full ring drops and counts them:
+/// they stay flagged in the store for a scan) and tells the main thread.
+fn push_staged(staged: &mut Vec<(u32, Binding)>, sync: &SyncQueues, worker: usize) {
+    if staged.is_empty() {
+        return;
+    }
+    for (k, b) in staged.drain(..) {
+        sync.push_change(worker, k, &b);
+    }
+    sync.announce();
 }
 
 /// `true` for a frame to answer: to port 547, from a unicast source (RFC 4291 §2.7).
@@ -160,14 +195,20 @@ impl ShardWorker {
             };
             let now = FailoverTime::from_unix(unix_now());
             let (engine, mut store) = shard.engine_and_store();
-            match engine.handle_inbound(
+            let outcome = engine.handle_inbound(
                 now,
                 &meta,
                 &inbound,
                 &mut store,
                 &mut self.rng,
                 &mut self.scratch,
-            ) {
+            );
+            // For the partner once the Reply is out (RFC 8156 §4.3): staged now, pushed at the
+            // next loop turn ([`ShardWorker::push_changes`]).
+            if let Some(sync) = self.sync.as_deref() {
+                stage(&mut self.staged, sync, self.index, k, engine.changes());
+            }
+            match outcome {
                 Outcome::Reply { len } => {
                     (FrameRepr::reply_to(&rx, info.mac, info.server_addr), len)
                 }
@@ -237,9 +278,33 @@ impl ShardWorker {
         for shard in self.owned.iter_mut().flatten() {
             let report = shard.reclaim(now, RECLAIM_BUDGET);
             tracing::trace!("shard {} reclaim: {report:?}", shard.index);
+            if let Some(sync) = self.sync.as_deref() {
+                stage(
+                    &mut self.staged,
+                    sync,
+                    self.index,
+                    shard.index,
+                    shard.engine.changes(),
+                );
+            }
             shard.flush_if_due(self.last_housekeeping);
         }
         self.publish();
+    }
+
+    /// Pushes the staged changes onto this worker's ring for the failover plane.
+    fn push_changes(&mut self) {
+        if let Some(sync) = self.sync.as_deref() {
+            push_staged(&mut self.staged, sync, self.index);
+        }
+    }
+
+    /// Runs the failover plane's requests on the owned shards (bounded per turn); how many.
+    fn serve_requests(&mut self) -> usize {
+        match self.sync.as_deref() {
+            Some(sync) => sync.serve_requests(self.index, &mut self.owned),
+            None => 0,
+        }
     }
 
     /// Publishes the engine counters and binding count of the owned shards for `status`
@@ -274,6 +339,8 @@ impl Handler for ShardWorker {
         // Called on every loop iteration: only short borrows of the shared exchange, no
         // reference-count traffic on its cache line.
         self.sync_policy();
+        // The last batch's Replies are on the TX ring: its changes go to the plane now.
+        self.push_changes();
         let mut done = 0;
         while done < INBOX_BATCH {
             let Some(mut parcel) = self
@@ -318,7 +385,11 @@ impl Handler for ShardWorker {
                 }
             }
         }
+        done += self.serve_requests();
         self.housekeeping();
+        // Changes of handed-over requests (their replies are on the way back to the origin
+        // worker) and of expiry.
+        self.push_changes();
         done
     }
 
@@ -335,7 +406,11 @@ impl Handler for ShardWorker {
         };
         inbox.sleeping.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        if inbox.queue.is_empty() {
+        let requests = self
+            .sync
+            .as_deref()
+            .is_some_and(|s| s.has_requests(self.index));
+        if inbox.queue.is_empty() && !requests {
             true
         } else {
             inbox.sleeping.store(false, Ordering::SeqCst);
@@ -447,6 +522,8 @@ mod tests {
                 published: Arc::new(Mutex::new(Published::default())),
                 policy: Arc::new(PolicyCell::new(tandem_lease::ServingPolicy::STANDALONE)),
                 policy_bits: u64::MAX,
+                sync: None,
+                staged: Vec::new(),
             }
         };
         let workers = [worker(0), worker(1)];
