@@ -283,9 +283,9 @@ impl SyncQueues {
         self.changes_wake.as_raw_fd()
     }
 
-    /// Resets the changes eventfd (after it woke the loop).
-    pub(super) fn clear_wake(&self) {
-        self.changes_wake.drain();
+    /// Resets the changes eventfd (after it woke the loop); how often it was written.
+    pub(super) fn clear_wake(&self) -> u64 {
+        self.changes_wake.drain()
     }
 
     /// Back to waking the main thread on the next change (after a window without changes).

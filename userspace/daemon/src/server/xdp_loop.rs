@@ -480,7 +480,7 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
                     // Collected below; while they keep coming, every CHANGES_WINDOW with no
                     // eventfd writes by the workers.
                     if let Some(q) = &sync {
-                        q.clear_wake();
+                        let _ = q.clear_wake();
                     }
                     ev.set_timer(Key::ChangesWindow, Instant::now() + CHANGES_WINDOW);
                 }
