@@ -1199,6 +1199,10 @@ impl FailoverPlane {
                     ("update_changes".to_owned(), r.sync.counters().changes),
                     ("update_overflow".to_owned(), r.sync.counters().overflow),
                     (
+                        "update_ring_overflow".to_owned(),
+                        r.sync.counters().ring_overflow,
+                    ),
+                    (
                         "update_unencodable".to_owned(),
                         r.sync.counters().unencodable,
                     ),

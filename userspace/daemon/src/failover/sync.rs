@@ -146,6 +146,9 @@ pub struct SyncCounters {
     pub changes: u64,
     /// Changes that did not fit the queue (sent by a later scan).
     pub overflow: u64,
+    /// Changes that did not fit a worker's change ring on their way here (XDP, D27; sent by
+    /// a later scan). Also counted in `changes`, not in `overflow`.
+    pub ring_overflow: u64,
     /// Bindings that cannot be expressed as a BNDUPD (an address without a client).
     pub unencodable: u64,
     /// Leases of the partner's BNDUPDs accepted and stored.
@@ -248,10 +251,10 @@ impl BindingSync {
 
     /// `n` committed changes that did not fit a queue before this one (an XDP worker's ring,
     /// `docs/failover.md` D27): not lost, their bindings keep "partner needs update" in the
-    /// store and a scan sends them; counted as changes and as `overflow`.
+    /// store and a scan sends them; counted as changes and as `ring_overflow`.
     pub fn overflowed(&mut self, n: u64) {
         self.counters.changes += n;
-        self.counters.overflow += n;
+        self.counters.ring_overflow += n;
     }
 
     fn enqueue(&mut self, shard: u32, b: &Binding) {
