@@ -85,10 +85,11 @@ pub trait LeaseShards {
     /// If a store cannot be synced.
     fn make_durable(&mut self) -> io::Result<()>;
 
-    /// [`LeaseShards::partner_update`] for each `(shard, lease)` of `batch`, in order:
-    /// `outcomes` gets one outcome per lease (cleared first), `out` gets what must go back to
-    /// the partner with the index in `batch` of the lease that caused it, in batch order.
-    /// Shards owned elsewhere (the XDP workers') take the batch in one round trip per owner.
+    /// [`LeaseShards::partner_update`] for each `(shard, lease)` of `batch`, in order per
+    /// shard: `outcomes` gets one outcome per lease (cleared first), `out` gets what must go
+    /// back to the partner, each with the index in `batch` of the lease that caused it (the
+    /// caller orders them by that index). Shards owned elsewhere (the XDP workers') take the
+    /// batch in one round trip per owner.
     fn partner_updates(
         &mut self,
         now: FailoverTime,
@@ -104,8 +105,9 @@ pub trait LeaseShards {
         }
     }
 
-    /// [`LeaseShards::partner_ack`] for each acknowledgement of `batch`, in order; `out` gets
-    /// what changed as a result with the index in `batch` of its acknowledgement.
+    /// [`LeaseShards::partner_ack`] for each acknowledgement of `batch`, in order per shard;
+    /// `out` gets what changed as a result, each with the index in `batch` of its
+    /// acknowledgement.
     fn partner_acks(
         &mut self,
         now: FailoverTime,
