@@ -11,7 +11,7 @@
 //! * **Scans** walk every shard's store: for the partner's UPDREQ (flagged bindings) or
 //!   UPDREQALL (all), after which the endpoint sends UPDDONE once the last BNDREPLY came
 //!   (§8.5.2); whenever updates may flow again (§8.8 "upon entering NORMAL"); and every
-//!   [`RESCAN_EVERY`] while they flow (§7.5.4's "periodic scan", which also resends what the
+//!   [`RESCAN_EVERY_MS`] while they flow (§7.5.4's "periodic scan", which also resends what the
 //!   partner rejected as outdated).
 //! * **In.** The partner's BNDUPD is decoded (`tandem_failover::bndupd`), each lease stored
 //!   by the engine of the client's shard ([`tandem_proto::Engine::partner_update`], §7.5.4),

@@ -13,12 +13,13 @@
 //!   after the main thread re-armed writes an eventfd registered in the main loop; while
 //!   changes keep coming the main thread collects them every [`CHANGES_WINDOW`] instead, and
 //!   workers write nothing (one atomic swap per loop turn with changes).
-//! * **Requests, main → worker → main.** [`WorkerShards`] is the XDP datapath's
+//! * **Requests, main → worker → main.** `WorkerShards` is the XDP datapath's
 //!   [`LeaseShards`]: each operation (a batch of the partner's leases, a batch of its acks, a
-//!   scan chunk, msync) becomes a [`Request`] for the owning worker's request queue (its inbox
+//!   scan chunk, msync) becomes a `Request` for the owning worker's request queue (its inbox
 //!   eventfd wakes it when it sleeps). The worker runs up to [`REQUESTS_PER_TURN`] of them
 //!   between frames and puts each back on its answer queue; the main thread waits for the
-//!   answers on an eventfd, at most until [`TURN_LIMIT`] after the turn began. A request not
+//!   answers on an eventfd, at most until [`TURN_LIMIT`] after the turn began (an msync
+//!   before a BNDREPLY at most [`DURABLE_LIMIT`], the time a disk may take). A request not
 //!   answered in time fails: the partner's leases are refused UnspecFail (it resends them),
 //!   acks are not applied (the binding stays flagged, a scan resends it and the partner acks
 //!   again), msync failure refuses the BNDREPLYs, and a scan chunk is tried again next turn.
@@ -55,6 +56,10 @@ pub const REQUEST_QUEUE: usize = 16;
 pub const REQUESTS_PER_TURN: usize = 4;
 /// Longest the main thread waits for the workers' answers in one turn of binding sync.
 pub const TURN_LIMIT: Duration = Duration::from_millis(5);
+/// Longest the main thread waits for the workers' msync before a BNDREPLY (§7.5.2), whatever
+/// is left of the turn: the time a disk may take to write the updates back (the socket
+/// datapath's main thread waits for its own msync as long as it takes).
+pub const DURABLE_LIMIT: Duration = Duration::from_millis(100);
 /// Scan chunks are started only within this much of a turn.
 pub const SCAN_SHARE: Duration = Duration::from_millis(2);
 /// While changes keep coming, the main thread collects them this often (no eventfd writes).
@@ -314,7 +319,7 @@ impl SyncQueues {
     }
 }
 
-/// Counters of [`WorkerShards`].
+/// Counters of `WorkerShards` (the XDP datapath's `LeaseShards`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BridgeCounters {
     /// Requests sent to workers.
@@ -337,6 +342,11 @@ pub(super) struct WorkerShards {
     /// An engine over the configuration, for [`LeaseShards::shard_of_lease`] only (it never
     /// touches a store).
     engine: Engine,
+    /// [`TURN_LIMIT`] and [`SCAN_SHARE`] (tests may allow more).
+    turn_limit: Duration,
+    scan_share: Duration,
+    /// [`DURABLE_LIMIT`].
+    durable_limit: Duration,
     next_seq: Cell<u64>,
     turn_start: Cell<Instant>,
     /// A worker did not answer in time this turn.
@@ -360,11 +370,21 @@ impl WorkerShards {
             workers: workers.max(1),
             shards: shards.max(1),
             engine,
+            turn_limit: TURN_LIMIT,
+            scan_share: SCAN_SHARE,
+            durable_limit: DURABLE_LIMIT,
             next_seq: Cell::new(1),
             turn_start: Cell::new(Instant::now()),
             stalled: Cell::new(false),
             counters: Cell::new(BridgeCounters::default()),
         }
+    }
+
+    /// Other time limits (a test on a loaded machine allows more).
+    #[cfg(test)]
+    pub(super) fn set_limits(&mut self, turn_limit: Duration, scan_share: Duration) {
+        self.turn_limit = turn_limit;
+        self.scan_share = scan_share;
     }
 
     /// Starts a turn: the workers' answers are awaited until [`TURN_LIMIT`] from now.
@@ -391,7 +411,11 @@ impl WorkerShards {
     /// Sends each `(worker, op)` and waits for the answers until the turn's deadline: the
     /// answered operations, `None` where a worker did not answer in time.
     fn round_trip(&self, ops: Vec<(usize, Op)>) -> Vec<Option<Op>> {
-        let deadline = self.turn_start.get() + TURN_LIMIT;
+        self.round_trip_until(ops, self.turn_start.get() + self.turn_limit)
+    }
+
+    /// [`WorkerShards::round_trip`] with its own deadline.
+    fn round_trip_until(&self, ops: Vec<(usize, Op)>, deadline: Instant) -> Vec<Option<Op>> {
         let mut results: Vec<Option<Op>> = Vec::with_capacity(ops.len());
         let mut waiting: Vec<Option<(usize, u64)>> = Vec::with_capacity(ops.len());
         for (w, op) in ops {
@@ -465,7 +489,8 @@ impl WorkerShards {
                 self.stalled.set(true);
                 tracing::warn!(
                     "failover: {left} request(s) to the XDP workers not answered within \
-                     {TURN_LIMIT:?} of the turn (docs/failover.md D27): failed, tried again later"
+                     {:?} of the turn (docs/failover.md D27): failed, tried again later",
+                    self.turn_limit
                 );
                 break;
             }
@@ -554,14 +579,15 @@ impl LeaseShards for WorkerShards {
         let ops = (0..self.workers)
             .map(|w| (w, Op::Durable { error: None }))
             .collect();
-        for answer in self.round_trip(ops) {
+        let limit = self.turn_limit.max(self.durable_limit);
+        for answer in self.round_trip_until(ops, Instant::now() + limit) {
             match answer {
                 Some(Op::Durable { error: None }) => {}
                 Some(Op::Durable { error: Some(e) }) => return Err(io::Error::other(e)),
                 _ => {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
-                        format!("an XDP worker did not msync its stores within {TURN_LIMIT:?}"),
+                        format!("an XDP worker did not msync its stores within {limit:?}"),
                     ));
                 }
             }
@@ -664,6 +690,6 @@ impl LeaseShards for WorkerShards {
     }
 
     fn ready(&self) -> bool {
-        !self.stalled.get() && self.turn_start.get().elapsed() < SCAN_SHARE
+        !self.stalled.get() && self.turn_start.get().elapsed() < self.scan_share
     }
 }

@@ -827,6 +827,7 @@ mod tests {
             .collect()
     }
 
+    /// The main thread's side of `w`'s shards, with the datapath's time limits.
     fn bridge(w: &[ShardWorker; 2], sync: &Arc<SyncQueues>) -> WorkerShards {
         let config = Config::from_str(CONFIG, "t.toml").unwrap();
         WorkerShards::new(
@@ -846,7 +847,9 @@ mod tests {
     fn worker_partner_updates_routed_to_the_owning_worker_and_stored() {
         let sync = Arc::new(SyncQueues::new(2).unwrap());
         let (_dir, w) = pair_with(Some(Arc::clone(&sync)));
+        // Generous limits: this test is about routing, not time (debug build, shared CPUs).
         let mut ws = bridge(&w, &sync);
+        ws.set_limits(Duration::from_secs(10), Duration::from_secs(10));
         let (d0, d1) = (duid_of_shard(0), duid_of_shard(1));
         let (l0, l1) = (partner_lease(0, &d0), partner_lease(1, &d1));
         assert_eq!(ws.shard_of_lease(l1.kind, l1.addr, l1.prefix_len), Some(1));
@@ -872,11 +875,13 @@ mod tests {
         assert_eq!(outcomes.len(), 2);
         assert_eq!(outcomes[0], PartnerOutcome::Accepted);
         assert_ne!(outcomes[1], PartnerOutcome::StoreError, "{outcomes:?}");
+        ws.begin_turn();
         ws.make_durable().unwrap();
+        ws.begin_turn();
+        assert!(ws.ready());
         let mut seen = Vec::new();
         let next = ws.scan(1, 0, 512, &mut |b| seen.push(b.addr));
         assert_eq!((next, seen), (None, vec![l1.addr]));
-        assert!(ws.ready());
         let c = ws.counters();
         assert_eq!((c.timeouts, c.late_answers), (0, 0), "{c:?}");
         assert_eq!(c.requests, 1 + 2 + 2 + 1);
@@ -985,6 +990,7 @@ mod tests {
         // The worker runs the request later; its answer is stale by then.
         let stop = Arc::new(AtomicBool::new(false));
         let threads = run_workers([w0, w1], &stop);
+        ws.set_limits(Duration::from_secs(10), Duration::from_secs(10));
         ws.begin_turn();
         let mut seen = 0;
         assert_eq!(ws.scan(1, 0, 512, &mut |_| seen += 1), None);
