@@ -430,6 +430,7 @@ impl WorkerShards {
             if Instant::now() >= deadline {
                 waiting.push(None);
                 self.count(|c| c.timeouts += 1);
+                self.stalled.set(true);
                 continue;
             }
             let seq = self.next_seq.get();
@@ -441,8 +442,10 @@ impl WorkerShards {
                     self.count(|c| c.requests += 1);
                 }
                 Err(_) => {
+                    // Its queue is full of requests it has not run: as good as a timeout.
                     waiting.push(None);
                     self.count(|c| c.timeouts += 1);
+                    self.stalled.set(true);
                 }
             }
         }

@@ -434,6 +434,9 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
     ev.set_timer(Key::WorkerHealth, now + WORKER_HEALTH_EVERY);
 
     let mut failed = false;
+    // Changes taken since the last `ChangesWindow` (by any wake): while there are some, the
+    // workers' eventfd stays unarmed.
+    let mut taken_in_window = 0u64;
     let mut wakes = Vec::new();
     'serve: loop {
         ev.turn(&mut wakes).context("waiting for events")?;
@@ -486,10 +489,12 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
                 }
                 Key::ChangesWindow => {
                     if let (Some(q), Some(p)) = (&sync, plane.as_mut()) {
-                        if take_changes(q, p) > 0 {
+                        let taken = take_changes(q, p) + std::mem::take(&mut taken_in_window);
+                        if taken > 0 {
                             ev.set_timer(Key::ChangesWindow, Instant::now() + CHANGES_WINDOW);
                         } else {
-                            // A window without changes: the next one wakes the loop again.
+                            // A window without changes: the next one wakes the loop again
+                            // (what came meanwhile is taken below).
                             q.rearm();
                         }
                     }
@@ -501,7 +506,7 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
                 // they committed first, then the partner's updates and acks and our scans,
                 // each a request to the owning worker (docs/failover.md D27).
                 if let (Some(q), Some(ws)) = (&sync, lease_shards.as_mut()) {
-                    take_changes(q, p);
+                    taken_in_window += take_changes(q, p);
                     ws.begin_turn();
                     p.pump_bindings(ws);
                     if p.bindings_pending() {
