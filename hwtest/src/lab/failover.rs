@@ -1371,8 +1371,23 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     // Proportional allocation (§4.2.2): the primary handed the secondary its share of every
     // PD pool (FREE-BACKUP, bare IAPREFIX BNDUPDs), and both record the same ones.
     if synced {
+        // The last BNDUPDs may still be in flight: look again for up to 10 s.
+        let count = |side: &Side| {
+            leases(bin, &side.state)
+                .unwrap_or_default()
+                .iter()
+                .filter(|l| l.state == "free_backup")
+                .count()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while backups.first() != backups.get(1) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(250));
+            backups = vec![count(&primary), count(&secondary)];
+        }
         match backups.as_slice() {
-            [p, s] if *p > 0 && p == s => {}
+            [p, s] if *p > 0 && p == s => {
+                println!("  both record the same {p} FREE-BACKUP prefixes");
+            }
             other => problems.push(format!(
                 "FREE-BACKUP prefixes (primary, secondary): {other:?}; expected the same \
                  non-zero count on both (RFC 8156 §4.2.2 rebalancing)"
