@@ -156,9 +156,14 @@ impl ScratchDir {
     /// Creates `/tmp/tandem-<tag>-<pid>-<counter>` (mode 0755, so a client that drops
     /// privileges can still reach its scripts).
     pub fn new(tag: &str) -> io::Result<Self> {
+        Self::new_in(&std::env::temp_dir(), tag)
+    }
+
+    /// Creates `<parent>/tandem-<tag>-<pid>-<counter>` (e.g. on a tmpfs), as [`Self::new`].
+    pub fn new_in(parent: &Path, tag: &str) -> io::Result<Self> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("tandem-{tag}-{}-{n}", std::process::id()));
+        let path = parent.join(format!("tandem-{tag}-{}-{n}", std::process::id()));
         fs::create_dir(&path)?;
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
         Ok(Self { path })

@@ -19,6 +19,9 @@
 //! * [`traffic`]: non-DHCP services and probes (UDP echo, TCP).
 //! * [`lab`]: `cargo xtask lab`: real DHCPv6 clients against `tandem run` ([`lab::xdp_demo`]: the
 //!   XDP steering demo).
+//! * [`resync`]: the failover resynchronisation benchmark (a secondary with an empty disk
+//!   receives N bindings over the veth link; `bench`'s `resync` and
+//!   `tests/netns_failover_resync.rs`).
 
 pub mod assert;
 pub mod burst;
@@ -30,6 +33,7 @@ pub mod needs;
 mod netns;
 mod process;
 pub mod rawsock;
+pub mod resync;
 mod server;
 mod topo;
 pub mod traffic;

@@ -39,8 +39,12 @@ pub const DEFAULT_MCLT: u32 = 3600;
 pub const MIN_MCLT: u32 = 30;
 /// Default keepalive time in seconds (RFC 8156 §6.5 FO_KEEPALIVE_TIME).
 pub const DEFAULT_KEEPALIVE: u32 = 60;
-/// Default OPTION_F_MAX_UNACKED_BNDUPD we announce.
-pub const DEFAULT_MAX_UNACKED_BNDUPD: u32 = 100;
+/// Default OPTION_F_MAX_UNACKED_BNDUPD we announce: the partner's window of BNDUPDs to us.
+/// Each window's BNDUPDs reach stable storage with one msync before their BNDREPLYs (RFC 8156
+/// §7.5.2), so the window bounds how many share that cost: a resynchronisation of a million
+/// bindings took 32 s over a disk with 100, 6–8 s with 1000 (bench/README.md, `resync`).
+/// A window of our BNDUPDs is about 250 KB in flight (one binding each, D24).
+pub const DEFAULT_MAX_UNACKED_BNDUPD: u32 = 1000;
 /// Default seconds between connection attempts of the primary (RFC 8156 §6.1: "configurable").
 pub const DEFAULT_CONNECT_RETRY: u32 = 5;
 /// Default startup timer in seconds (RFC 8156 §8.3: "short").

@@ -117,7 +117,9 @@ impl Engine {
     /// needs update". An acknowledged EXPIRED, RELEASED or RESET lease then becomes available
     /// again (§7.2 transition 4, then 5 or 6: FREE or FREE-BACKUP by the address's owner,
     /// prefixes to the primary), which is itself a change for the partner
-    /// ([`Engine::changes`]). Returns whether the binding was current.
+    /// ([`Engine::changes`]). Returns whether the binding was current. An acknowledgement
+    /// that leaves the stored binding as it was (a resend of what the partner had acknowledged
+    /// already, e.g. every binding of an UPDREQALL stream, §8.5.2) writes nothing.
     pub fn partner_ack<S: LeaseStore>(
         &mut self,
         now: FailoverTime,
@@ -130,6 +132,7 @@ impl Engine {
         let Some(mut b) = store.get(kind, addr) else {
             return false;
         };
+        let stored = b;
         let current = sync::ack(&mut b, info);
         if current
             && matches!(
@@ -148,7 +151,7 @@ impl Engine {
                 self.counters.illegal_transitions += 1;
             }
         }
-        if store.put(&b).is_err() {
+        if b != stored && store.put(&b).is_err() {
             self.counters.store_errors += 1;
             self.changes.clear();
             return false;

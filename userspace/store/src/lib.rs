@@ -21,7 +21,9 @@
 //! per index, 64 journal offset, 72 random file id (seeds the index hash), 80 CRC-32C of bytes
 //! 0..80; then the mutable words: 128 `next_free` (records `0..next_free` are committed),
 //! 136 clean-shutdown flag, 144 / 152 tombstones in the address / client index, 160 / 168
-//! "index rebuild in progress" flags.
+//! "index rebuild in progress" flags, 176 "indexes may be older on disk than the records"
+//! (set by [`Store::sync_records`], cleared after a full [`Store::flush`]; a file written
+//! before that word existed holds 0 there).
 //!
 //! Index slot (u64): `tag << 32 | (record index + 1)`, where `tag` is the high half of the key's
 //! hash; 0 = empty, `u64::MAX` = tombstone. Open addressing with linear probing; the home slot
@@ -63,6 +65,9 @@
 //!   the put never returned. Then the record's client entry is inserted if missing (the kill
 //!   may have fallen between the record and the index write), and the marker is cleared.
 //! * killed during an index rebuild: the in-progress flag is set, so the rebuild is redone.
+//! * stopped (killed, or a power loss) after [`Store::sync_records`] and before the next full
+//!   [`Store::flush`]: word 176 is set, so both indexes are rebuilt from the records (one pass
+//!   over them: about a second per million bindings).
 //!
 //! A torn record whose bytes happen to pass CRC-32C (probability 2^-32) is not detected.
 //!
@@ -74,6 +79,13 @@
 //!   lost; the daemon flushes every [`StoreOptions::flush_interval`], so at most that much.
 //!   (After power loss the file may even hold a mix of old and new pages; a full check is
 //!   [`Store::verify`].)
+//! * [`Store::sync_records`] makes the committed *records* survive a power loss at once (the
+//!   failover partner's bindings before their BNDREPLY, RFC 8156 §7.5.2) without writing the
+//!   indexes, which are derived from the records: the pages a batch of new bindings dirties
+//!   are a few record pages and the header, not two random pages of each index per binding
+//!   (for a batch of thousands, most of both indexes: 16 bytes of index per binding of
+//!   capacity). The header flag above makes the next open rebuild the indexes if the
+//!   process stopped before a full flush wrote them.
 //!
 //! # Capacity and versions
 //!
@@ -137,6 +149,7 @@ const H_NEXT_FREE: usize = 128;
 const H_CLEAN: usize = 136;
 const H_TOMBS: [usize; 2] = [144, 152];
 const H_REBUILDING: [usize; 2] = [160, 168];
+const H_INDEX_STALE: usize = 176;
 
 const J_MARKER: usize = 0;
 const J_CRC: usize = 8;
@@ -585,11 +598,34 @@ impl Store {
     }
 
     /// Writes the mapped pages to disk (`msync(MS_SYNC)`), making every committed change
-    /// survive a power loss.
+    /// survive a power loss, indexes included.
     pub fn flush(&mut self) -> Result<(), StoreError> {
         self.map.flush().map_err(io_err(&self.path))?;
         self.last_flush = Instant::now();
+        if self.writable && self.map.load(H_INDEX_STALE) != 0 {
+            // The indexes on disk are as new as the records now. The cleared flag reaches
+            // the disk with the next flush; until then the disk says "stale", which only
+            // costs a rebuild (crate docs, "Durability").
+            fence(Ordering::SeqCst);
+            self.map.store(H_INDEX_STALE, 0);
+        }
         Ok(())
+    }
+
+    /// Makes every committed record survive a power loss (`msync(MS_SYNC)` of the header and
+    /// the records in use), without writing the indexes: a batch of new bindings dirties
+    /// two random index pages each, up to most of both indexes, but only a few record pages
+    /// (crate docs, "Durability"). The header notes that the indexes on disk may be older
+    /// than the records until the next [`Store::flush`]; [`Store::open`] after a stop that
+    /// left that note rebuilds them from the records.
+    pub fn sync_records(&mut self) -> Result<(), StoreError> {
+        if !self.writable {
+            return Ok(());
+        }
+        self.map.store(H_INDEX_STALE, 1);
+        fence(Ordering::SeqCst);
+        let end = self.records_off + to_usize(self.next_free()) * RECORD_SIZE;
+        self.map.flush_range(0, end).map_err(io_err(&self.path))
     }
 
     /// Flushes and marks the file cleanly closed; reports errors that `Drop` would swallow.
@@ -792,9 +828,14 @@ impl Store {
                 self.recovery.orphan_discarded = true;
             }
         }
-        // 3. Indexes with too many tombstones, or whose rebuild was interrupted.
+        // 3. Indexes with too many tombstones, whose rebuild was interrupted, or that may be
+        // older than the records (`sync_records` since the last full flush: after a power
+        // loss the records are on disk and index entries may not be). The flag stays set
+        // until a full flush has written the rebuilt indexes.
+        let stale = self.map.load(H_INDEX_STALE) != 0;
         for table in [Table::Addr, Table::Client] {
-            if self.map.load(H_REBUILDING[table as usize]) != 0
+            if stale
+                || self.map.load(H_REBUILDING[table as usize]) != 0
                 || self.map.load(H_TOMBS[table as usize]) > self.slots / 4
             {
                 self.rebuild(table)?;

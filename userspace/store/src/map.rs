@@ -112,6 +112,15 @@ impl Map {
             Keep::Ro(_) => Ok(()),
         }
     }
+
+    /// `msync(MS_SYNC)` of bytes `off..off + len` of the mapping (widened to whole pages; a
+    /// no-op for a read-only map): only the dirty pages of that range are written.
+    pub(crate) fn flush_range(&self, off: usize, len: usize) -> io::Result<()> {
+        match &self.keep {
+            Keep::Rw(m) => m.flush_range(off, len.min(self.len.saturating_sub(off))),
+            Keep::Ro(_) => Ok(()),
+        }
+    }
 }
 
 // SAFETY: `Map` owns its mapping; the raw pointer is only dereferenced through `word`, as

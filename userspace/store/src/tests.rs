@@ -411,6 +411,73 @@ fn store_interrupted_rebuild_is_redone_at_open() {
     assert!(s.verify().is_ok());
 }
 
+/// The words of both indexes, as the disk would hold them after a flush.
+fn index_words(s: &Store) -> Vec<u64> {
+    (s.index_off[0]..s.journal_off)
+        .step_by(8)
+        .map(|off| s.map.load(off))
+        .collect()
+}
+
+#[test]
+fn store_records_synced_without_indexes_are_found_after_a_power_loss() {
+    let dir = TempDir::new("stale-index");
+    let early = binding(1, 1, 1);
+    let late = binding(2, 2, 2);
+    {
+        let mut s = Store::open(dir.path(), opts(16)).unwrap();
+        s.put(&early).unwrap();
+        s.flush().unwrap();
+        let on_disk = index_words(&s);
+        s.put(&late).unwrap();
+        s.sync_records().unwrap();
+        // A power loss now: the header and the records reached the disk, the index pages
+        // are as the full flush left them.
+        for (i, w) in on_disk.into_iter().enumerate() {
+            s.map.store(s.index_off[0] + i * 8, w);
+        }
+        assert_eq!(s.get(late.kind, late.addr), None, "the old index misses it");
+        s.writable = false;
+    }
+    let s = Store::open(dir.path(), opts(16)).unwrap();
+    assert_eq!(s.recovery().indexes_rebuilt, 2, "{:?}", s.recovery());
+    assert_eq!(s.get(late.kind, late.addr), Some(late));
+    assert_eq!(s.get(early.kind, early.addr), Some(early));
+    assert_eq!(client_addrs(&s, &late.client()), [late.addr]);
+    assert!(s.verify().is_ok());
+}
+
+#[test]
+fn store_index_flag_clears_only_after_a_full_flush() {
+    let dir = TempDir::new("stale-flag");
+    {
+        let mut s = Store::open(dir.path(), opts(16)).unwrap();
+        s.put(&binding(1, 1, 1)).unwrap();
+        s.sync_records().unwrap();
+        assert_eq!(s.map.load(H_INDEX_STALE), 1);
+        s.put(&binding(2, 1, 1)).unwrap();
+        s.flush().unwrap();
+        assert_eq!(s.map.load(H_INDEX_STALE), 0);
+        s.sync_records().unwrap();
+        // Killed before the next full flush: the indexes are rebuilt at open.
+        s.writable = false;
+    }
+    {
+        let s = Store::open(dir.path(), opts(16)).unwrap();
+        assert_eq!(s.recovery().indexes_rebuilt, 2);
+        assert_eq!(s.len(), 2);
+        assert!(s.verify().is_ok());
+        // Still set: the rebuilt indexes are not on disk before a full flush.
+        assert_eq!(s.map.load(H_INDEX_STALE), 1);
+        s.close().unwrap();
+    }
+    // A clean close flushed everything: nothing to rebuild.
+    let s = Store::open(dir.path(), opts(16)).unwrap();
+    assert!(s.recovery().clean_shutdown);
+    assert_eq!(s.recovery().indexes_rebuilt, 0);
+    assert_eq!(s.map.load(H_INDEX_STALE), 0);
+}
+
 #[test]
 fn store_needs_flush_after_interval() {
     let dir = TempDir::new("flush");

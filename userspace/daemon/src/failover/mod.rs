@@ -88,6 +88,10 @@ pub enum FailoverKey {
     Retry(usize),
     /// Relationship `n`'s check for a primary that does not connect (secondary, D23).
     Silence(usize),
+    /// Relationship `n`'s binding synchronisation has work left after a turn (a scan goes on
+    /// a chunk per pump): due at once, so that the next turn continues it, after whatever
+    /// else is ready ([`FailoverPlane::pump_bindings`] runs after every wake).
+    Sync(usize),
 }
 
 /// Counters of the plane besides each relationship's.
@@ -618,9 +622,13 @@ impl FailoverPlane {
             }
             Wake::Timer(FailoverKey::Retry(i)) => self.attempt(i, ev),
             Wake::Timer(FailoverKey::Silence(i)) => self.check_silence(i),
-            Wake::Timer(FailoverKey::Listener(_))
+            Wake::Timer(FailoverKey::Listener(_) | FailoverKey::Sync(_))
             | Wake::Ready {
-                key: FailoverKey::Endpoint(_) | FailoverKey::Retry(_) | FailoverKey::Silence(_),
+                key:
+                    FailoverKey::Endpoint(_)
+                    | FailoverKey::Retry(_)
+                    | FailoverKey::Silence(_)
+                    | FailoverKey::Sync(_),
                 ..
             } => {}
         }
@@ -639,6 +647,12 @@ impl FailoverPlane {
         self.dirty = false;
         for i in 0..self.rels.len() {
             let Some(r) = self.rels.get(i) else { continue };
+            let key = FailoverKey::Sync(i).into();
+            if r.sync.busy(&r.endpoint) {
+                ev.set_timer(key, Instant::now());
+            } else {
+                ev.cancel_timer(key);
+            }
             let key = FailoverKey::Endpoint(i).into();
             let due = r.endpoint.poll_timeout().map(|ms| self.instant_of(ms));
             let due = match (due, r.unwritten.is_some()) {
@@ -1165,25 +1179,39 @@ impl FailoverPlane {
                     }
                 }
             }
-            // 2. Frames, in order; a close after them.
+            // 2. Frames, in order; a close after them. Queued, then written together: a window
+            // of BNDUPDs (or their BNDREPLYs) leaves in a few TLS records and system calls,
+            // not one of each per frame (a close writes what is queued first).
             let mut sent = false;
+            let mut queued = None;
             while let Some(t) = r.endpoint.poll_transmit() {
                 sent = true;
-                let conn = r.conn.and_then(|id| self.conns.get_mut(&id));
+                let conn = r
+                    .conn
+                    .and_then(|id| self.conns.get_mut(&id).map(|c| (id, c)));
                 match t {
                     Transmit::Frame(f) => {
-                        if let Some(c) = conn {
-                            c.link.send(&f);
+                        if let Some((id, c)) = conn {
+                            c.link.queue(&f);
+                            if queued.is_some_and(|q| q != id)
+                                && let Some(c) = queued.and_then(|q| self.conns.get_mut(&q))
+                            {
+                                c.link.flush_queued();
+                            }
+                            queued = Some(id);
                         }
                     }
                     Transmit::Close { reason } => {
-                        if let Some(c) = conn {
+                        if let Some((_, c)) = conn {
                             c.current = false;
                             c.link.close(&down_text(&reason), Instant::now());
                         }
                         r.connection_ended();
                     }
                 }
+            }
+            if let Some(c) = queued.and_then(|id| self.conns.get_mut(&id)) {
+                c.link.flush_queued();
             }
             // 3. Events.
             while let Some(e) = r.endpoint.poll_event() {

@@ -45,8 +45,10 @@ pub const RESCAN_EVERY_MS: u64 = 60_000;
 /// How often the primary rebalances delegable prefixes besides when asked (§4.2.2 "SHOULD
 /// also rebalance on its own").
 pub const REBALANCE_EVERY_MS: u64 = 300_000;
-/// Bindings a scan visits per pump call per shard.
-const SCAN_CHUNK: usize = 512;
+/// Bindings a scan visits per pump call: at most one chunk, whatever it finds, so that a scan
+/// for the few flagged bindings of a big store does not hold the event loop (a million
+/// bindings take about a second to read); the driver pumps again while [`BindingSync::busy`].
+pub const SCAN_CHUNK: usize = 512;
 /// A message buffer: one BNDUPD of one binding, or the BNDREPLY to the partner's (a partner
 /// BNDUPD is at most a frame).
 const MSG_BUF: usize = 65_536;
@@ -409,16 +411,19 @@ impl BindingSync {
             self.next_rescan_ms = Some(now.mono_ms.saturating_add(RESCAN_EVERY_MS));
         }
         self.maybe_rebalance(ep, shards, now);
+        let mut scanned = false;
         loop {
             self.send_queued(ep, now);
             if ep.update_window() == 0
                 || self.scan.is_none()
                 || self.queue.len() >= SCAN_CHUNK
                 || !shards.ready()
+                || scanned
             {
                 break;
             }
             self.advance_scan(shards);
+            scanned = true;
         }
         if self.request_sent && self.queue.is_empty() {
             self.request_sent = false;

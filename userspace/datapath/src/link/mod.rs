@@ -359,6 +359,15 @@ impl Link {
     /// Sends one frame (2-octet length included, as the failover endpoint gives it). Before the
     /// connection is established it is held and sent once it is.
     pub fn send(&mut self, frame: &[u8]) {
+        self.queue(frame);
+        self.flush();
+    }
+
+    /// Queues one frame as [`Link::send`] does, without writing it yet: the next
+    /// [`Link::flush_queued`] (or [`Link::send`], [`Link::on_ready`], [`Link::close`]) writes
+    /// everything queued, in order. A burst of frames queued this way leaves in as few TLS
+    /// records and system calls as the socket allows, instead of one of each per frame.
+    pub fn queue(&mut self, frame: &[u8]) {
         match self.phase {
             Phase::Open => {
                 if self.tls.is_some() {
@@ -366,13 +375,18 @@ impl Link {
                 } else {
                     self.raw_out.extend_from_slice(frame);
                 }
-                self.flush();
             }
             Phase::Connecting | Phase::AwaitTlsReply | Phase::AwaitFirst | Phase::Handshake => {
                 self.early.extend_from_slice(frame);
             }
             Phase::Closing(_) | Phase::Closed => {}
         }
+    }
+
+    /// Writes what [`Link::queue`] queued, as far as the socket takes it (the rest goes on
+    /// writable readiness).
+    pub fn flush_queued(&mut self) {
+        self.flush();
     }
 
     /// Closes after writing what is queued (a TLS close_notify first). Reports
@@ -813,29 +827,48 @@ impl Link {
         if self.raw_out.is_empty()
             && let Some(conn) = self.tls.as_mut()
         {
-            if !self.app_out.is_empty() && !conn.is_handshaking() {
-                match conn.writer().write(&self.app_out) {
-                    Ok(n) => {
-                        self.app_out.drain(..n);
+            // rustls takes at most its buffer limit of plaintext at a time: hand it more
+            // each time its records are out, until everything is written or the socket is
+            // full (then writable readiness brings us back; stopping earlier would leave
+            // the rest waiting for the next send).
+            let mut taken = 0;
+            loop {
+                let rest = self.app_out.get(taken..).unwrap_or_default();
+                let mut accepted = 0;
+                if !rest.is_empty() && !conn.is_handshaking() {
+                    match conn.writer().write(rest) {
+                        Ok(n) => accepted = n,
+                        Err(e) => {
+                            self.finish(CloseReason::new(CloseKind::Tls, e.to_string()));
+                            return;
+                        }
                     }
-                    Err(e) => {
-                        self.finish(CloseReason::new(CloseKind::Tls, e.to_string()));
-                        return;
+                    taken += accepted;
+                }
+                let (mut blocked, mut wrote) = (false, false);
+                while conn.wants_write() {
+                    match conn.write_tls(&mut self.stream) {
+                        Ok(0) => {
+                            blocked = true;
+                            break;
+                        }
+                        Ok(_) => wrote = true,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            blocked = true;
+                            break;
+                        }
+                        Err(e) => {
+                            self.finish(CloseReason::new(CloseKind::Io, e.to_string()));
+                            return;
+                        }
                     }
                 }
-            }
-            while conn.wants_write() {
-                match conn.write_tls(&mut self.stream) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        self.finish(CloseReason::new(CloseKind::Io, e.to_string()));
-                        return;
-                    }
+                if blocked || taken >= self.app_out.len() || (accepted == 0 && !wrote) {
+                    break;
                 }
             }
+            self.app_out.drain(..taken);
         }
         let pending = self.raw_out.len() + self.app_out.len();
         if pending > MAX_PENDING_OUTPUT {

@@ -424,3 +424,35 @@ fn link_garbage_instead_of_a_tls_handshake_is_a_tls_error() {
     let ev = drive(&mut [&mut b], |s| closed(&s[0]).is_some());
     assert_eq!(closed(&ev[0]), Some(CloseKind::Tls), "{:?}", ev[0]);
 }
+
+/// A burst queued with `queue` leaves with one `flush_queued`, in order, even past rustls'
+/// plaintext buffer limit (64 KiB): the flush hands rustls more each time its records are out
+/// instead of leaving the rest for the next send. The sender gets no readiness call after
+/// the one flush (loopback takes 150 KB at once).
+#[test]
+fn link_tls_burst_queued_leaves_whole_with_one_flush() {
+    let pki = Pki::new("burst");
+    pki.ca("ca", &["dc1.test", "dc2.test"]);
+    let (l, addr) = listener();
+    let mut a = Link::connect(
+        addr,
+        None,
+        pki.settings("ca", "dc1.test", "dc2.test"),
+        Instant::now(),
+    )
+    .unwrap();
+    let mut b = acceptor(&l, pki.settings("ca", "dc2.test", "dc1.test"));
+    drive(&mut [&mut a, &mut b], |s| {
+        established(&s[0]).is_some() && established(&s[1]).is_some()
+    });
+    let frames: Vec<Vec<u8>> = (0..150u8).map(|i| frame(1000, i)).collect();
+    for f in &frames {
+        a.queue(f);
+    }
+    assert!(!a.is_flushed(), "queued, not written");
+    a.flush_queued();
+    assert!(a.is_flushed(), "one flush wrote the whole burst");
+    let ev = drive(&mut [&mut b], |s| messages(&s[0]).len() == frames.len());
+    let want: Vec<Vec<u8>> = frames.iter().map(|f| f[2..].to_vec()).collect();
+    assert_eq!(messages(&ev[0]), want);
+}

@@ -81,71 +81,93 @@ pub struct BindingInfo<'a> {
 impl<'a> BindingInfo<'a> {
     /// Decodes the binding options of a parsed IAaddr-options or IAprefix-options block (a
     /// built `List` block gives the empty info).
+    ///
+    /// One pass over the block finds the first option of each code and whether it appears
+    /// again; then the fields are decoded in their order, each refused as a duplicate before
+    /// its value is parsed, as [`unique`] does per code. The errors are the same as thirteen
+    /// `unique` walks over the block would give, for a thirteenth of the work (every BNDUPD
+    /// and BNDREPLY carries one block per lease).
     pub fn parse(options: &Options<'a>) -> Result<Self> {
         use OptionCode as C;
-        let o = options;
+        const CODES: [OptionCode; 13] = [
+            C::STATUS_CODE,
+            C::VSS,
+            C::LQ_BASE_TIME,
+            C::F_BINDING_STATUS,
+            C::F_START_TIME_OF_STATE,
+            C::F_STATE_EXPIRATION_TIME,
+            C::CLT_TIME,
+            C::F_PARTNER_LIFETIME,
+            C::F_PARTNER_RAW_CLT_TIME,
+            C::F_EXPIRATION_TIME,
+            C::CLIENT_FQDN,
+            C::F_DNS_REMOVAL_INFO,
+            C::F_PARTNER_LIFETIME_SENT,
+        ];
+        let mut first: [Option<RawOption<'a>>; 13] = [None; 13];
+        let mut duplicated = 0u16;
+        for o in all(options) {
+            if let Some(i) = CODES.iter().position(|c| *c == o.code) {
+                match first.get_mut(i) {
+                    Some(Some(_)) => duplicated |= 1 << i,
+                    Some(slot) => *slot = Some(o),
+                    None => {}
+                }
+            }
+        }
+        // The option of field `i`, or the duplicate error.
+        let one = |i: usize, duplicate: &'static str| -> Result<Option<RawOption<'a>>> {
+            if duplicated & (1 << i) != 0 {
+                return Err(Error::Malformed(duplicate));
+            }
+            Ok(first.get(i).copied().flatten())
+        };
+        // ... decoded with `parse`.
+        fn decode<'a, T>(
+            o: Option<RawOption<'a>>,
+            parse: impl FnOnce(&'a [u8]) -> Result<T>,
+        ) -> Result<Option<T>> {
+            o.map(|o| parse(o.data)).transpose()
+        }
         Ok(Self {
-            status: unique(
-                o,
-                C::STATUS_CODE,
-                "duplicate OPTION_STATUS_CODE",
+            status: decode(
+                one(0, "duplicate OPTION_STATUS_CODE")?,
                 StatusCodeOption::parse,
             )?,
-            vss: unique(o, C::VSS, "duplicate OPTION_VSS", Vss::parse)?,
-            lq_base_time: unique(
-                o,
-                C::LQ_BASE_TIME,
-                "duplicate OPTION_LQ_BASE_TIME",
-                LqBaseTime::parse,
-            )?,
-            binding_status: unique(
-                o,
-                C::F_BINDING_STATUS,
-                "duplicate OPTION_F_BINDING_STATUS",
+            vss: decode(one(1, "duplicate OPTION_VSS")?, Vss::parse)?,
+            lq_base_time: decode(one(2, "duplicate OPTION_LQ_BASE_TIME")?, LqBaseTime::parse)?,
+            binding_status: decode(
+                one(3, "duplicate OPTION_F_BINDING_STATUS")?,
                 BindingStatus::parse,
             )?,
-            start_time_of_state: unique(
-                o,
-                C::F_START_TIME_OF_STATE,
-                "duplicate OPTION_F_START_TIME_OF_STATE",
+            start_time_of_state: decode(
+                one(4, "duplicate OPTION_F_START_TIME_OF_STATE")?,
                 StartTimeOfState::parse,
             )?,
-            state_expiration_time: unique(
-                o,
-                C::F_STATE_EXPIRATION_TIME,
-                "duplicate OPTION_F_STATE_EXPIRATION_TIME",
+            state_expiration_time: decode(
+                one(5, "duplicate OPTION_F_STATE_EXPIRATION_TIME")?,
                 StateExpirationTime::parse,
             )?,
-            clt_time: unique(o, C::CLT_TIME, "duplicate OPTION_CLT_TIME", CltTime::parse)?,
-            partner_lifetime: unique(
-                o,
-                C::F_PARTNER_LIFETIME,
-                "duplicate OPTION_F_PARTNER_LIFETIME",
+            clt_time: decode(one(6, "duplicate OPTION_CLT_TIME")?, CltTime::parse)?,
+            partner_lifetime: decode(
+                one(7, "duplicate OPTION_F_PARTNER_LIFETIME")?,
                 PartnerLifetime::parse,
             )?,
-            partner_raw_clt_time: unique(
-                o,
-                C::F_PARTNER_RAW_CLT_TIME,
-                "duplicate OPTION_F_PARTNER_RAW_CLT_TIME",
+            partner_raw_clt_time: decode(
+                one(8, "duplicate OPTION_F_PARTNER_RAW_CLT_TIME")?,
                 PartnerRawCltTime::parse,
             )?,
-            expiration_time: unique(
-                o,
-                C::F_EXPIRATION_TIME,
-                "duplicate OPTION_F_EXPIRATION_TIME",
+            expiration_time: decode(
+                one(9, "duplicate OPTION_F_EXPIRATION_TIME")?,
                 ExpirationTime::parse,
             )?,
-            client_fqdn: find_unique(o, C::CLIENT_FQDN, "duplicate OPTION_CLIENT_FQDN")?,
-            dns_removal_info: unique(
-                o,
-                C::F_DNS_REMOVAL_INFO,
-                "duplicate OPTION_F_DNS_REMOVAL_INFO",
+            client_fqdn: one(10, "duplicate OPTION_CLIENT_FQDN")?,
+            dns_removal_info: decode(
+                one(11, "duplicate OPTION_F_DNS_REMOVAL_INFO")?,
                 DnsRemovalInfo::parse,
             )?,
-            partner_lifetime_sent: unique(
-                o,
-                C::F_PARTNER_LIFETIME_SENT,
-                "duplicate OPTION_F_PARTNER_LIFETIME_SENT",
+            partner_lifetime_sent: decode(
+                one(12, "duplicate OPTION_F_PARTNER_LIFETIME_SENT")?,
                 PartnerLifetimeSent::parse,
             )?,
         })
@@ -550,5 +572,149 @@ impl EmitOption for ClientData<'_> {
     }
     fn emit_data(&self, w: &mut Writer<'_>) -> Result<()> {
         self.options.emit(w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::vec;
+    use std::vec::Vec;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// [`BindingInfo::parse`] as it was written first: one [`unique`] walk over the block per
+    /// field, in field order. The one-pass parse must give the same answer for every block.
+    fn parse_per_code<'a>(o: &Options<'a>) -> Result<BindingInfo<'a>> {
+        use OptionCode as C;
+        Ok(BindingInfo {
+            status: unique(o, C::STATUS_CODE, "duplicate OPTION_STATUS_CODE", |d| {
+                StatusCodeOption::parse(d)
+            })?,
+            vss: unique(o, C::VSS, "duplicate OPTION_VSS", Vss::parse)?,
+            lq_base_time: unique(
+                o,
+                C::LQ_BASE_TIME,
+                "duplicate OPTION_LQ_BASE_TIME",
+                LqBaseTime::parse,
+            )?,
+            binding_status: unique(
+                o,
+                C::F_BINDING_STATUS,
+                "duplicate OPTION_F_BINDING_STATUS",
+                BindingStatus::parse,
+            )?,
+            start_time_of_state: unique(
+                o,
+                C::F_START_TIME_OF_STATE,
+                "duplicate OPTION_F_START_TIME_OF_STATE",
+                StartTimeOfState::parse,
+            )?,
+            state_expiration_time: unique(
+                o,
+                C::F_STATE_EXPIRATION_TIME,
+                "duplicate OPTION_F_STATE_EXPIRATION_TIME",
+                StateExpirationTime::parse,
+            )?,
+            clt_time: unique(o, C::CLT_TIME, "duplicate OPTION_CLT_TIME", CltTime::parse)?,
+            partner_lifetime: unique(
+                o,
+                C::F_PARTNER_LIFETIME,
+                "duplicate OPTION_F_PARTNER_LIFETIME",
+                PartnerLifetime::parse,
+            )?,
+            partner_raw_clt_time: unique(
+                o,
+                C::F_PARTNER_RAW_CLT_TIME,
+                "duplicate OPTION_F_PARTNER_RAW_CLT_TIME",
+                PartnerRawCltTime::parse,
+            )?,
+            expiration_time: unique(
+                o,
+                C::F_EXPIRATION_TIME,
+                "duplicate OPTION_F_EXPIRATION_TIME",
+                ExpirationTime::parse,
+            )?,
+            client_fqdn: find_unique(o, C::CLIENT_FQDN, "duplicate OPTION_CLIENT_FQDN")?,
+            dns_removal_info: unique(
+                o,
+                C::F_DNS_REMOVAL_INFO,
+                "duplicate OPTION_F_DNS_REMOVAL_INFO",
+                DnsRemovalInfo::parse,
+            )?,
+            partner_lifetime_sent: unique(
+                o,
+                C::F_PARTNER_LIFETIME_SENT,
+                "duplicate OPTION_F_PARTNER_LIFETIME_SENT",
+                PartnerLifetimeSent::parse,
+            )?,
+        })
+    }
+
+    /// The codes BindingInfo decodes, in field order, plus IAADDR and an unassigned code it
+    /// must skip.
+    const CODES: [OptionCode; 15] = [
+        OptionCode::STATUS_CODE,
+        OptionCode::VSS,
+        OptionCode::LQ_BASE_TIME,
+        OptionCode::F_BINDING_STATUS,
+        OptionCode::F_START_TIME_OF_STATE,
+        OptionCode::F_STATE_EXPIRATION_TIME,
+        OptionCode::CLT_TIME,
+        OptionCode::F_PARTNER_LIFETIME,
+        OptionCode::F_PARTNER_RAW_CLT_TIME,
+        OptionCode::F_EXPIRATION_TIME,
+        OptionCode::CLIENT_FQDN,
+        OptionCode::F_DNS_REMOVAL_INFO,
+        OptionCode::F_PARTNER_LIFETIME_SENT,
+        OptionCode::IAADDR,
+        OptionCode(999),
+    ];
+
+    fn block(opts: &[(usize, Vec<u8>)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for (i, data) in opts {
+            b.extend_from_slice(&CODES[i % CODES.len()].0.to_be_bytes());
+            b.extend_from_slice(&u16::try_from(data.len()).unwrap().to_be_bytes());
+            b.extend_from_slice(data);
+        }
+        b
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Every block (valid, malformed values, duplicates, unknown options, in any order)
+        /// decodes to the same info or the same error as thirteen per-code walks.
+        #[test]
+        fn binding_info_one_pass_equals_per_code_walks(
+            opts in proptest::collection::vec(
+                (0..CODES.len(), proptest::collection::vec(any::<u8>(), 0..9)),
+                0..20,
+            )
+        ) {
+            let bytes = block(&opts);
+            let o = Options::parse(&bytes).unwrap();
+            prop_assert_eq!(BindingInfo::parse(&o), parse_per_code(&o));
+        }
+    }
+
+    #[test]
+    fn binding_info_refuses_a_duplicate_before_parsing_either_copy() {
+        // Two OPTION_F_BINDING_STATUS, the first malformed (2 octets): the duplicate is named.
+        let bytes = block(&[(3, vec![1, 2]), (3, vec![1])]);
+        let o = Options::parse(&bytes).unwrap();
+        assert_eq!(
+            BindingInfo::parse(&o),
+            Err(Error::Malformed("duplicate OPTION_F_BINDING_STATUS"))
+        );
+        // A well-formed block: every value where it belongs.
+        let bytes = block(&[(4, vec![0, 0, 0, 7]), (3, vec![1]), (14, vec![9])]);
+        let info = BindingInfo::parse(&Options::parse(&bytes).unwrap()).unwrap();
+        assert_eq!(info.binding_status, Some(BindingStatus(1)));
+        assert_eq!(info.start_time_of_state.map(|t| t.0.0), Some(7));
+        assert_eq!(info.vss, None);
+        assert_eq!(info.status, None);
     }
 }
