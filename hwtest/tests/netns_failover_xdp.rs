@@ -18,6 +18,11 @@
 //! * after a SIGKILL of the primary the secondary goes COMMUNICATIONS-INTERRUPTED (§8.8.2),
 //!   `tandem partner-down` takes it to PARTNER-DOWN (§8.4), and its own client is served by its
 //!   AF_XDP worker (§8.4.1: responsive);
+//! * binding sync through the workers (RFC 8156 §7, `docs/failover.md` D27): every active
+//!   lease the primary's workers grant reaches the secondary's table within 5 s (from the
+//!   workers' change rings to the failover plane, BNDUPD, stored by the secondary's worker
+//!   owning the client's shard), and after the restart both tables hold the same active leases
+//!   (the secondary's PARTNER-DOWN grant reached the restarted primary, §8.8);
 //! * the primary, restarted on its state directory, attaches its XDP program again and both
 //!   return to NORMAL (§8.3.2);
 //! * every `READY` says `mode=xdp` and every `COUNTERS` line has `xdp_redirected > 0`.

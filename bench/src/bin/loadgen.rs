@@ -19,6 +19,8 @@
 mod cpu;
 #[path = "../loadgen/exchange.rs"]
 mod exchange;
+#[path = "../loadgen/failover.rs"]
+mod failover;
 #[path = "../loadgen/server.rs"]
 mod server;
 
@@ -102,6 +104,14 @@ struct LabArgs {
     /// msync writeback (kernel threads, counted as foreign) does not disturb the measurement.
     #[arg(long, value_name = "DIR")]
     scratch_dir: Option<PathBuf>,
+    /// Run the server as the primary of an RFC 8156 failover pair (socket, xdp): a secondary
+    /// (`tandem run`, socket datapath) in a namespace of its own receives every committed
+    /// lease as a BNDUPD while the load runs; the load starts once the pair is in NORMAL.
+    #[arg(long)]
+    failover: bool,
+    /// CPUs of the failover partner (default: the generator's CPU).
+    #[arg(long, value_name = "LIST")]
+    partner_cores: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -204,10 +214,49 @@ fn lab(args: &LabArgs) -> anyhow::Result<()> {
         // Two bindings (address, prefix) per client, with room to spare.
         capacity: (u64::from(args.clients) * 4).max(1 << 16),
         scratch_parent: args.scratch_dir.clone().unwrap_or_else(std::env::temp_dir),
+        extra: String::new(),
     };
+    anyhow::ensure!(
+        !args.failover || args.datapath != Datapath::XdpDemo,
+        "--failover needs `tandem run` (--datapath socket or xdp)"
+    );
 
     let lab = Lab::new("lg", args.queues).context("building the netns lab")?;
+    let mut spec = spec;
+    let pair = if args.failover {
+        let (ns, certs, toml) = failover::prepare(&lab, &spec.scratch_parent)?;
+        spec.extra = toml;
+        Some((ns, certs))
+    } else {
+        None
+    };
     let srv = Running::start(&spec, &lab)?;
+    let partner = match pair {
+        Some((ns, certs)) => {
+            let cores = args
+                .partner_cores
+                .clone()
+                .or_else(|| gen_core.map(|c| c.to_string()))
+                .unwrap_or_else(|| "0".to_owned());
+            // The same shard count as the primary (D26): its workers on XDP, 1 on sockets.
+            let shards = match args.datapath {
+                Datapath::Xdp => args.queues,
+                Datapath::Socket | Datapath::XdpDemo => 1,
+            };
+            let p = failover::start(
+                &spec,
+                &lab,
+                ns,
+                certs,
+                &cores,
+                shards,
+                &srv.dir().join("state"),
+            )?;
+            println!("loadgen: failover pair in NORMAL; partner (secondary) on CPUs {cores}");
+            Some(p)
+        }
+        None => None,
+    };
     let n_sockets = args.sockets.unwrap_or(args.queues as usize).max(1);
     let sockets: Vec<UdpSocket> = (0..n_sockets)
         .map(|_| open_socket(&lab))
@@ -273,12 +322,32 @@ fn lab(args: &LabArgs) -> anyhow::Result<()> {
         }
         reports.push(r);
     }
+    let mut fo_lines = Vec::new();
+    if let Some(p) = &partner {
+        // Let the last updates drain before reading the counters.
+        std::thread::sleep(Duration::from_secs(2));
+        let states = [
+            ("primary", Some(srv.dir())),
+            ("secondary", p.server.as_ref().map(|s| s.dir())),
+        ];
+        for (role, dir) in states {
+            let Some(dir) = dir else { continue };
+            let line = failover::status(&args.server_bin, &dir.join("state"))
+                .map(|s| failover::counters_text(&s))
+                .unwrap_or_else(|e| format!("({e:#})"));
+            fo_lines.push(format!("failover {role}: {line}"));
+        }
+    }
     let tail = srv.stop()?;
+    drop(partner);
     drop(lab);
 
     print_table(args, &reports);
     for line in &tail {
         println!("server: {line}");
+    }
+    for line in &fo_lines {
+        println!("{line}");
     }
     let mut out = io::stdout().lock();
     for (i, r) in reports.iter().enumerate() {

@@ -64,6 +64,8 @@ pub(crate) struct ServerSpec {
     /// Where the scratch directory (config, state directory, log) is created; a tmpfs such as
     /// `/dev/shm` keeps the store's writeback out of the CPU accounting.
     pub(crate) scratch_parent: PathBuf,
+    /// TOML appended to the configuration (a `[[failover]]` relationship, `--failover`).
+    pub(crate) extra: String,
 }
 
 /// `tandem.toml` for the lab: the server interface, one subnet on it with its whole /64 as
@@ -86,6 +88,10 @@ pub(crate) fn config(spec: &ServerSpec, iface: &str, subnet: Ipv6Addr) -> String
             spec.xdp_mode, spec.busy_poll, spec.cores, spec.queues
         ));
     }
+    if !spec.extra.is_empty() {
+        c.push('\n');
+        c.push_str(&spec.extra);
+    }
     c
 }
 
@@ -106,17 +112,32 @@ impl Running {
     /// lab's server namespace: `taskset -c CORES ip netns exec NS tandem …` (both exec, so
     /// the child's pid is the server's).
     pub(crate) fn start(spec: &ServerSpec, lab: &Lab) -> anyhow::Result<Self> {
+        let subnet = Ipv6Addr::from(u128::from(lab.server_addr()) & !u128::from(u64::MAX));
+        let text = config(spec, lab.server_if(), subnet);
+        let ns = lab.server_ns().name();
+        Self::launch(spec, "", &text, ns, &spec.cores, lab.server_if())
+    }
+
+    /// Starts the server of `spec` (`tandem run` or `tandem xdp-demo` on `iface`) with the
+    /// configuration `text` in the namespace `ns`, pinned to `cores`, its scratch directory
+    /// named with `suffix`.
+    pub(crate) fn launch(
+        spec: &ServerSpec,
+        suffix: &str,
+        text: &str,
+        ns: &str,
+        cores: &str,
+        iface: &str,
+    ) -> anyhow::Result<Self> {
         let dir = spec
             .scratch_parent
-            .join(format!("tandem-loadgen-{}", std::process::id()));
+            .join(format!("tandem-loadgen-{}{suffix}", std::process::id()));
         if dir.exists() {
             fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
         }
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let conf = dir.join("tandem.toml");
-        let subnet = Ipv6Addr::from(u128::from(lab.server_addr()) & !u128::from(u64::MAX));
-        fs::write(&conf, config(spec, lab.server_if(), subnet))
-            .with_context(|| format!("writing {}", conf.display()))?;
+        fs::write(&conf, text).with_context(|| format!("writing {}", conf.display()))?;
         let log_path = dir.join("server.log");
         let log = File::create(&log_path)?;
         let mut argv: Vec<String> = match spec.datapath {
@@ -132,7 +153,7 @@ impl Running {
             Datapath::XdpDemo => vec![
                 "xdp-demo".into(),
                 "--iface".into(),
-                lab.server_if().into(),
+                iface.into(),
                 "--queues".into(),
                 spec.queues.to_string(),
                 "--mode".into(),
@@ -147,14 +168,7 @@ impl Running {
             argv.push("--busy-poll".into());
         }
         let mut child = Command::new("taskset")
-            .args([
-                "-c",
-                &spec.cores,
-                "ip",
-                "netns",
-                "exec",
-                lab.server_ns().name(),
-            ])
+            .args(["-c", cores, "ip", "netns", "exec", ns])
             .arg(&spec.bin)
             .args(&argv)
             .env("NO_COLOR", "1")
@@ -294,6 +308,7 @@ mod tests {
             xdp_mode: "auto".into(),
             capacity: 1 << 16,
             scratch_parent: std::env::temp_dir(),
+            extra: String::new(),
         }
     }
 

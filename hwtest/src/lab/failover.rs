@@ -31,14 +31,17 @@
 //! and the secondary's own client is served by it; the primary restarts on its state
 //! directory and both are watched back to NORMAL.
 //!
-//! Binding sync (RFC 8156 §7) on the socket datapath: every active lease the primary grants
-//! must appear in the secondary's table (BNDUPD, within 5 s); the shared link's client,
-//! leased by the primary, Rebinds at the secondary in PARTNER-DOWN and keeps its address
-//! (lease stability); after the restart both tables must hold the same active leases (the
+//! Binding sync (RFC 8156 §7) on either datapath: every active lease the primary grants must
+//! appear in the secondary's table (BNDUPD, within 5 s); the shared link's client, leased by
+//! the primary, Rebinds at the secondary in PARTNER-DOWN and keeps its address (lease
+//! stability); after the restart both tables must hold the same active leases (the
 //! secondary's PARTNER-DOWN grants reached the primary) and the same FREE-BACKUP prefixes
 //! (§4.2.2); then a partition of the failover link (`fo0` down) during which each serves a new
-//! client alone, and after it both are NORMAL again with the same tables. On the XDP datapath the workers' shards do not sync yet: each table holds only
-//! its own grants, and the lab checks exactly that.
+//! client alone, and after it both are NORMAL again with the same tables. On XDP the changes
+//! travel from the workers' engines through their rings to the failover plane, and the
+//! partner's updates are stored by the worker that owns the client's shard
+//! (`docs/failover.md` D27); both servers then run the same number of shards (D26), the
+//! primary's worker count.
 
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
@@ -593,6 +596,28 @@ pub fn make_ca(dir: &Path, ca: &str, leaves: &[&str]) -> anyhow::Result<()> {
 }
 
 /// The `[[failover]]` table of one side.
+/// `conf` with `shards = N` in its `[datapath]` table: the partner's leases land in the shard
+/// of their client and a lease in another shard's pool slot is refused (`docs/failover.md`
+/// D26), so both servers must spread clients over the same number of shards. On XDP the
+/// default is the worker count, which differs (the primary serves more links); the socket
+/// datapath serves what the state directory has.
+fn same_shards(conf: String, shards: usize) -> String {
+    conf.replacen(
+        "[datapath]\n",
+        &format!("[datapath]\nshards = {shards}\n"),
+        1,
+    )
+}
+
+/// [`same_shards`] on the XDP datapath; the socket datapath's fresh state directories have
+/// one shard on both sides already.
+fn same_shards_on(datapath: LabDatapath, conf: String, shards: usize) -> String {
+    match datapath {
+        LabDatapath::Xdp => same_shards(conf, shards),
+        LabDatapath::Socket => conf,
+    }
+}
+
 fn failover_toml(dir: &Path, role: &str, me: Ipv6Addr, peer: Ipv6Addr) -> String {
     let other = if role == "primary" {
         "secondary"
@@ -1033,7 +1058,11 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     let mut pall = psubnets.clone();
     pall.push(shsubnet.clone());
     pall.push(relayed(&ssubnet));
-    let mut pconf = config(&pifs, &pall, opts.datapath);
+    let mut pconf = same_shards_on(
+        opts.datapath,
+        config(&pifs, &pall, opts.datapath),
+        pifs.len(),
+    );
     pconf.push_str(&failover_toml(
         dir.path(),
         "primary",
@@ -1042,10 +1071,14 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     ));
     let mut sall = vec![ssubnet.clone(), shsubnet.clone()];
     sall.extend(psubnets.iter().map(relayed));
-    let mut sconf = config(
-        &[slink.server_if.as_str(), shlink.server_if.as_str()],
-        &sall,
+    let mut sconf = same_shards_on(
         opts.datapath,
+        config(
+            &[slink.server_if.as_str(), shlink.server_if.as_str()],
+            &sall,
+            opts.datapath,
+        ),
+        pifs.len(),
     );
     sconf.push_str(&failover_toml(
         dir.path(),
@@ -1128,15 +1161,15 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
              each server, one AF_XDP worker per RX queue; fo0/fo1 (TCP 647) left to the kernel"
         );
     }
-    if opts.datapath == LabDatapath::Socket {
+    println!(
+        "note:     binding sync (RFC 8156 §7, BNDUPD/BNDREPLY): every lease one server grants \
+         must show in the other's table"
+    );
+    if opts.datapath == LabDatapath::Xdp {
         println!(
-            "note:     binding sync (RFC 8156 §7, BNDUPD/BNDREPLY): every lease one server grants \
-             must show in the other's table"
-        );
-    } else {
-        println!(
-            "note:     binding sync (BNDUPD) does not reach the XDP workers' shards yet: each \
-             server's table holds only its own grants"
+            "          (XDP: from the workers' change rings to the plane, the partner's updates \
+             stored by the worker owning the client's shard; both servers run {} shards)",
+            pifs.len()
         );
     }
 
@@ -1173,8 +1206,8 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
         primary.xdp_view(bin, shared_if, "tx_reply"),
         secondary.xdp_view(bin, shared_if, ignored),
     ];
-    // Binding sync runs on the socket datapath (the XDP workers' shards are not reached yet).
-    let synced = opts.datapath == LabDatapath::Socket;
+    // Binding sync runs on both datapaths (on XDP through the workers, D27).
+    let synced = true;
     let phase2 = run_clients(
         bin,
         &pc,
@@ -1338,8 +1371,23 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
     // Proportional allocation (§4.2.2): the primary handed the secondary its share of every
     // PD pool (FREE-BACKUP, bare IAPREFIX BNDUPDs), and both record the same ones.
     if synced {
+        // The last BNDUPDs may still be in flight: look again for up to 10 s.
+        let count = |side: &Side| {
+            leases(bin, &side.state)
+                .unwrap_or_default()
+                .iter()
+                .filter(|l| l.state == "free_backup")
+                .count()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while backups.first() != backups.get(1) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(250));
+            backups = vec![count(&primary), count(&secondary)];
+        }
         match backups.as_slice() {
-            [p, s] if *p > 0 && p == s => {}
+            [p, s] if *p > 0 && p == s => {
+                println!("  both record the same {p} FREE-BACKUP prefixes");
+            }
             other => problems.push(format!(
                 "FREE-BACKUP prefixes (primary, secondary): {other:?}; expected the same \
                  non-zero count on both (RFC 8156 §4.2.2 rebalancing)"
@@ -1458,6 +1506,26 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_shards_sets_the_count_in_the_datapath_table_on_xdp_only() {
+        let subnets: [LabSubnet; 0] = [];
+        let xdp = same_shards_on(
+            LabDatapath::Xdp,
+            config(&["lan1"], &subnets, LabDatapath::Xdp),
+            4,
+        );
+        assert!(
+            xdp.contains("[datapath]\nshards = 4\nmode = \"xdp\""),
+            "{xdp}"
+        );
+        assert_eq!(xdp.matches("shards").count(), 1, "{xdp}");
+        let socket = config(&["lan1"], &subnets, LabDatapath::Socket);
+        assert_eq!(
+            same_shards_on(LabDatapath::Socket, socket.clone(), 4),
+            socket
+        );
+    }
 
     #[test]
     fn failover_field_reads_string_and_raw_values_of_the_relationship() {

@@ -564,8 +564,30 @@ impl FailoverPlane {
                 }
                 r.sync.pump(&mut r.endpoint, shards, now);
                 self.drive(i);
+                // The shards' time for this turn is spent (XDP: the workers answer within a
+                // bounded wait); what is left waits for the next turn.
+                if !shards.ready() {
+                    break;
+                }
             }
         }
+    }
+
+    /// `n` committed changes that did not fit a worker's queue on their way here (they are
+    /// flagged in the store and a scan sends them, docs/failover.md D27).
+    pub fn bindings_overflowed(&mut self, n: u64) {
+        if n > 0
+            && let Some(r) = self.rels.first_mut()
+        {
+            r.sync.overflowed(n);
+        }
+    }
+
+    /// `true` while binding sync has work that needs no input to go on (a scan or an answer
+    /// left for a later turn): the owner should call [`FailoverPlane::pump_bindings`] again
+    /// soon.
+    pub fn bindings_pending(&self) -> bool {
+        self.rels.iter().any(|r| r.sync.busy(&r.endpoint))
     }
 
     /// The policy to install in every engine, if it changed since the last call.
@@ -1482,6 +1504,10 @@ impl FailoverPlane {
                     ("update_backlog".to_owned(), r.sync.backlog() as u64),
                     ("update_changes".to_owned(), r.sync.counters().changes),
                     ("update_overflow".to_owned(), r.sync.counters().overflow),
+                    (
+                        "update_ring_overflow".to_owned(),
+                        r.sync.counters().ring_overflow,
+                    ),
                     (
                         "update_unencodable".to_owned(),
                         r.sync.counters().unencodable,

@@ -11,7 +11,7 @@
 //! * **Scans** walk every shard's store: for the partner's UPDREQ (flagged bindings) or
 //!   UPDREQALL (all), after which the endpoint sends UPDDONE once the last BNDREPLY came
 //!   (§8.5.2); whenever updates may flow again (§8.8 "upon entering NORMAL"); and every
-//!   [`RESCAN_EVERY`] while they flow (§7.5.4's "periodic scan", which also resends what the
+//!   [`RESCAN_EVERY_MS`] while they flow (§7.5.4's "periodic scan", which also resends what the
 //!   partner rejected as outdated).
 //! * **In.** The partner's BNDUPD is decoded (`tandem_failover::bndupd`), each lease stored
 //!   by the engine of the client's shard ([`tandem_proto::Engine::partner_update`], §7.5.4),
@@ -19,14 +19,18 @@
 //!   acknowledges our bindings in their shards ([`tandem_proto::Engine::partner_ack`], §7.7).
 //!
 //! The shards are reached through [`LeaseShards`]: directly on the socket datapath's one
-//! thread; the XDP datapath's worker-owned shards are not reached yet ([`NoLeaseShards`]).
+//! thread (`ShardSet`); on the XDP datapath through the workers that own them
+//! (`server::sync_queues::WorkerShards`: requests to the owning worker, answers back, within
+//! a bounded wait; `docs/failover.md` D27). The partner's leases and acknowledgements are
+//! handed over in batches ([`LeaseShards::partner_updates`], [`LeaseShards::partner_acks`]:
+//! one round trip per worker instead of one per lease there), in the order they arrived.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::Ipv6Addr;
 
 use tandem_failover::bndupd::{
-    BndreplyMessage, BndupdMessage, Reject, Verdict, decode_bndreply, decode_bndupd,
+    BndreplyMessage, BndupdMessage, DecodedUpdate, Reject, Verdict, decode_bndreply, decode_bndupd,
 };
 use tandem_failover::{BindingInput, Endpoint, Event, Now, Role};
 use tandem_lease::sync::{AckInfo, LeaseUpdate, Role as SyncRole};
@@ -96,55 +100,61 @@ pub trait LeaseShards {
     /// # Errors
     /// If a store cannot be synced.
     fn make_durable(&mut self) -> io::Result<()>;
+
+    /// [`LeaseShards::partner_update`] for each `(shard, lease)` of `batch`, in order per
+    /// shard: `outcomes` gets one outcome per lease (cleared first), `out` gets what must go
+    /// back to the partner, each with the index in `batch` of the lease that caused it (the
+    /// caller orders them by that index). Shards owned elsewhere (the XDP workers') take the
+    /// batch in one round trip per owner.
+    fn partner_updates(
+        &mut self,
+        now: FailoverTime,
+        role: SyncRole,
+        batch: &[(u32, LeaseUpdate)],
+        outcomes: &mut Vec<PartnerOutcome>,
+        out: &mut dyn FnMut(usize, &Binding),
+    ) {
+        outcomes.clear();
+        for (i, (shard, upd)) in batch.iter().enumerate() {
+            let outcome = self.partner_update(*shard, now, role, upd, &mut |b| out(i, b));
+            outcomes.push(outcome);
+        }
+    }
+
+    /// [`LeaseShards::partner_ack`] for each acknowledgement of `batch`, in order per shard;
+    /// `out` gets what changed as a result, each with the index in `batch` of its
+    /// acknowledgement.
+    fn partner_acks(
+        &mut self,
+        now: FailoverTime,
+        batch: &[AckItem],
+        out: &mut dyn FnMut(usize, &Binding),
+    ) {
+        for (i, a) in batch.iter().enumerate() {
+            self.partner_ack(a.shard, now, a.kind, a.addr, &a.info, &mut |b| out(i, b));
+        }
+    }
+
+    /// `false` once this turn has spent the time it may spend waiting for the shards: the
+    /// caller starts no more optional work (scan chunks) until the next turn. Shards on the
+    /// caller's own thread are always ready; the XDP workers' are not after a few ms or a
+    /// worker that did not answer in time.
+    fn ready(&self) -> bool {
+        true
+    }
 }
 
-/// Shards that take no binding updates: the XDP datapath's, whose stores belong to the
-/// worker threads (not wired yet). Every lease of a partner's BNDUPD is refused (UnspecFail,
-/// the partner keeps it pending), nothing is scanned, so an UPDREQ is answered UPDDONE without
-/// updates, as in part 1 of the failover work.
-#[derive(Debug, Default)]
-pub struct NoLeaseShards;
-
-impl LeaseShards for NoLeaseShards {
-    fn count(&self) -> u32 {
-        1
-    }
-
-    fn shard_of_lease(&self, _: LeaseKind, _: Ipv6Addr, _: u8) -> Option<u32> {
-        None
-    }
-
-    fn partner_update(
-        &mut self,
-        _: u32,
-        _: FailoverTime,
-        _: SyncRole,
-        _: &LeaseUpdate,
-        _: &mut dyn FnMut(&Binding),
-    ) -> PartnerOutcome {
-        PartnerOutcome::StoreError
-    }
-
-    fn partner_ack(
-        &mut self,
-        _: u32,
-        _: FailoverTime,
-        _: LeaseKind,
-        _: Ipv6Addr,
-        _: &AckInfo,
-        _: &mut dyn FnMut(&Binding),
-    ) {
-    }
-
-    fn scan(&self, _: u32, _: u64, _: usize, _: &mut dyn FnMut(&Binding)) -> Option<u64> {
-        None
-    }
-
-    fn rebalance(&mut self, _: u32, _: FailoverTime, _: u32, _: u64, _: &mut dyn FnMut(&Binding)) {}
-
-    fn make_durable(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+/// One acknowledgement of a batch ([`LeaseShards::partner_acks`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckItem {
+    /// The shard of the binding the BNDUPD came from.
+    pub shard: u32,
+    /// Address or prefix.
+    pub kind: LeaseKind,
+    /// The address or prefix.
+    pub addr: Ipv6Addr,
+    /// What the partner acknowledged (§7.7).
+    pub info: AckInfo,
 }
 
 /// Counters of the binding synchronisation of one relationship.
@@ -154,6 +164,9 @@ pub struct SyncCounters {
     pub changes: u64,
     /// Changes that did not fit the queue (sent by a later scan).
     pub overflow: u64,
+    /// Changes that did not fit a worker's change ring on their way here (XDP, D27; sent by
+    /// a later scan). Also counted in `changes`, not in `overflow`.
+    pub ring_overflow: u64,
     /// Bindings that cannot be expressed as a BNDUPD (an address without a client).
     pub unencodable: u64,
     /// Leases of the partner's BNDUPDs accepted and stored.
@@ -192,6 +205,10 @@ struct Scan {
     /// It answers the partner's UPDREQ / UPDREQALL: UPDDONE follows its end.
     request: bool,
 }
+
+/// What a BNDUPD of the partner gets: the BNDREPLY message bytes, or why it is refused as a
+/// whole (UnspecFail).
+type Answer = Result<Vec<u8>, &'static str>;
 
 /// A BNDREPLY waiting for the stores to be durable.
 #[derive(Debug)]
@@ -302,6 +319,14 @@ impl BindingSync {
         self.enqueue(shard, b);
     }
 
+    /// `n` committed changes that did not fit a queue before this one (an XDP worker's ring,
+    /// `docs/failover.md` D27): not lost, their bindings keep "partner needs update" in the
+    /// store and a scan sends them; counted as changes and as `ring_overflow`.
+    pub fn overflowed(&mut self, n: u64) {
+        self.counters.changes += n;
+        self.counters.ring_overflow += n;
+    }
+
     fn enqueue(&mut self, shard: u32, b: &Binding) {
         if self.queue.len() >= QUEUE_CAP {
             // Not lost: flagged in the store, a scan sends it.
@@ -392,6 +417,7 @@ impl BindingSync {
             if ep.update_window() == 0
                 || self.scan.is_none()
                 || self.queue.len() >= SCAN_CHUNK
+                || !shards.ready()
                 || scanned
             {
                 break;
@@ -408,10 +434,20 @@ impl BindingSync {
     fn take_inputs(&mut self, ep: &mut Endpoint, shards: &mut dyn LeaseShards, now: Now) {
         let mut replies: Vec<Reply> = Vec::new();
         let mut accepted = 0u64;
-        while let Some(input) = self.inputs.pop_front() {
-            match input {
-                BindingInput::Update { conn, xid, message } => {
-                    match self.answer(&message, shards, now, &mut accepted) {
+        // Consecutive inputs of one kind reach the shards as one batch, in arrival order: the
+        // shards see the same operations in the same order as one by one.
+        while let Some(first) = self.inputs.front() {
+            if matches!(first, BindingInput::Update { .. }) {
+                let mut run = Vec::new();
+                while let Some(BindingInput::Update { .. }) = self.inputs.front() {
+                    if let Some(BindingInput::Update { conn, xid, message }) =
+                        self.inputs.pop_front()
+                    {
+                        run.push((conn, xid, message));
+                    }
+                }
+                for (conn, xid, answer) in self.answer(&run, shards, now, &mut accepted) {
+                    match answer {
                         Ok(bytes) => replies.push(Reply { conn, xid, bytes }),
                         Err(why) => {
                             tracing::warn!("failover: refusing a BNDUPD: {why}");
@@ -419,7 +455,14 @@ impl BindingSync {
                         }
                     }
                 }
-                BindingInput::Reply { tag, message } => self.acked(tag, &message, shards, now),
+            } else {
+                let mut run = Vec::new();
+                while let Some(BindingInput::Reply { .. }) = self.inputs.front() {
+                    if let Some(BindingInput::Reply { tag, message }) = self.inputs.pop_front() {
+                        run.push((tag, message));
+                    }
+                }
+                self.acked(&run, shards, now);
             }
         }
         if replies.is_empty() {
@@ -452,129 +495,206 @@ impl BindingSync {
         }
     }
 
-    /// Processes the partner's BNDUPD: the BNDREPLY message bytes.
+    /// Processes a run of the partner's BNDUPDs `(conn, xid, message)`: for each, in order,
+    /// the BNDREPLY message bytes or why it is refused as a whole. Every lease of the run goes
+    /// to the shards in one [`LeaseShards::partner_updates`] batch.
     fn answer(
         &mut self,
-        message: &[u8],
+        run: &[(u64, u32, Vec<u8>)],
         shards: &mut dyn LeaseShards,
         now: Now,
         accepted: &mut u64,
-    ) -> Result<Vec<u8>, &'static str> {
-        let upd = match decode_bndupd(message) {
-            Ok(u) => u,
-            Err(Reject::Whole(w)) => {
-                tracing::warn!(
-                    "failover: the partner's BNDUPD refused as a whole: {}",
-                    w.reason
-                );
-                self.counters.leases_rejected += 1;
-                let reply = BndreplyMessage::refusal(&w);
-                let n = reply
-                    .emit(now.wall, &mut self.buf)
-                    .map_err(|_| "the refusal does not fit a message")?;
-                return Ok(self.buf.get(..n).unwrap_or_default().to_vec());
-            }
-            Err(Reject::Malformed(_)) => return Err("not a well-formed BNDUPD"),
-        };
+    ) -> Vec<(u64, u32, Answer)> {
+        /// A BNDUPD after the first pass: answered already, or its leases' verdicts, each
+        /// decided or the index of the lease in the batch.
+        enum Pass<'a> {
+            Done(Answer),
+            Leases(DecodedUpdate<'a>, Vec<Result<Verdict, usize>>),
+        }
         let count = shards.count().max(1);
-        let mut verdicts = Vec::with_capacity(upd.lease_count());
-        let mut back: Vec<(u32, Binding)> = Vec::new();
-        for lease in upd.leases() {
-            let lease = match lease {
-                Ok(l) => l,
-                Err(refusal) => {
+        let mut batch: Vec<(u32, LeaseUpdate)> = Vec::new();
+        let mut passes = Vec::with_capacity(run.len());
+        for (_, _, message) in run {
+            let upd = match decode_bndupd(message) {
+                Ok(u) => u,
+                Err(Reject::Whole(w)) => {
+                    tracing::warn!(
+                        "failover: the partner's BNDUPD refused as a whole: {}",
+                        w.reason
+                    );
                     self.counters.leases_rejected += 1;
-                    verdicts.push(Verdict::from(refusal));
+                    let reply = BndreplyMessage::refusal(&w);
+                    let done = reply
+                        .emit(now.wall, &mut self.buf)
+                        .map(|n| self.buf.get(..n).unwrap_or_default().to_vec())
+                        .map_err(|_| "the refusal does not fit a message");
+                    passes.push(Pass::Done(done));
+                    continue;
+                }
+                Err(Reject::Malformed(_)) => {
+                    passes.push(Pass::Done(Err("not a well-formed BNDUPD")));
                     continue;
                 }
             };
-            // The client's shard, where its messages go (D26); a bare prefix by its slot.
-            let shard = match lease.client {
-                Some(c) => {
-                    u32::try_from(duid_hash(c.duid.as_bytes()) % u64::from(count)).unwrap_or(0)
-                }
-                None => shards
-                    .shard_of_lease(lease.kind, lease.addr, lease.prefix_len)
-                    .unwrap_or(0),
-            };
-            let outcome = shards.partner_update(shard, now.wall, self.role, &lease, &mut |b| {
-                back.push((shard, *b));
+            let mut slots = Vec::with_capacity(upd.lease_count());
+            for lease in upd.leases() {
+                let lease = match lease {
+                    Ok(l) => l,
+                    Err(refusal) => {
+                        self.counters.leases_rejected += 1;
+                        slots.push(Ok(Verdict::from(refusal)));
+                        continue;
+                    }
+                };
+                // The client's shard, where its messages go (D26); a bare prefix by its slot.
+                let shard = match lease.client {
+                    Some(c) => {
+                        u32::try_from(duid_hash(c.duid.as_bytes()) % u64::from(count)).unwrap_or(0)
+                    }
+                    None => shards
+                        .shard_of_lease(lease.kind, lease.addr, lease.prefix_len)
+                        .unwrap_or(0),
+                };
+                slots.push(Err(batch.len()));
+                batch.push((shard, lease));
+            }
+            passes.push(Pass::Leases(upd, slots));
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut back: Vec<(usize, Binding)> = Vec::new();
+        if !batch.is_empty() {
+            shards.partner_updates(now.wall, self.role, &batch, &mut outcomes, &mut |i, b| {
+                back.push((i, *b));
             });
-            let v = match outcome {
-                PartnerOutcome::Accepted => {
-                    *accepted += 1;
-                    self.counters.leases_accepted += 1;
-                    Verdict::Accept
+        }
+        // In batch order whatever order the owners answered in (stable: per lease as given).
+        back.sort_by_key(|(i, _)| *i);
+        let mut back = back.into_iter().peekable();
+        let mut answers = Vec::with_capacity(run.len());
+        for ((conn, xid, _), pass) in run.iter().zip(passes) {
+            let (upd, slots) = match pass {
+                Pass::Done(done) => {
+                    answers.push((*conn, *xid, done));
+                    continue;
                 }
-                other => {
-                    self.counters.leases_rejected += 1;
-                    Verdict::Reject(match other {
-                        PartnerOutcome::Outdated { .. } => StatusCode::OUTDATED_BINDING_INFORMATION,
-                        PartnerOutcome::AddressInUse => StatusCode::ADDRESS_IN_USE,
-                        PartnerOutcome::NotConfigured | PartnerOutcome::OtherShard => {
-                            if other == PartnerOutcome::OtherShard {
-                                tracing::error!(
-                                    "failover: the partner's lease {} lies in another shard's \
-                                     slot than its client's: run both servers with the same \
-                                     number of shards (docs/failover.md D26)",
-                                    lease.addr
-                                );
-                            }
-                            StatusCode::CONFIGURATION_CONFLICT
-                        }
-                        _ => StatusCode::UNSPEC_FAIL,
-                    })
-                }
+                Pass::Leases(upd, slots) => (upd, slots),
             };
-            verdicts.push(v);
+            let mut verdicts = Vec::with_capacity(slots.len());
+            let mut last = None;
+            for slot in slots {
+                let i = match slot {
+                    Ok(v) => {
+                        verdicts.push(v);
+                        continue;
+                    }
+                    Err(i) => i,
+                };
+                last = Some(i);
+                let outcome = outcomes
+                    .get(i)
+                    .copied()
+                    .unwrap_or(PartnerOutcome::StoreError);
+                verdicts.push(self.verdict(outcome, batch.get(i).map(|(_, l)| l.addr)));
+                if outcome == PartnerOutcome::Accepted {
+                    *accepted += 1;
+                }
+            }
+            // What this BNDUPD's leases sent back (§7.5.4: ours is newer), before the next's.
+            if let Some(last) = last {
+                while let Some((i, b)) = back.next_if(|(i, _)| *i <= last) {
+                    let shard = batch.get(i).map_or(0, |(k, _)| *k);
+                    self.enqueue(shard, &b);
+                }
+            }
+            let done = BndreplyMessage::new(&upd, &verdicts)
+                .map_err(|_| "verdict count")
+                .and_then(|reply| {
+                    reply
+                        .emit(now.wall, &mut self.buf)
+                        .map_err(|_| "the BNDREPLY does not fit a message")
+                })
+                .map(|n| self.buf.get(..n).unwrap_or_default().to_vec());
+            answers.push((*conn, *xid, done));
         }
-        for (shard, b) in back {
-            self.enqueue(shard, &b);
-        }
-        let reply = BndreplyMessage::new(&upd, &verdicts).map_err(|_| "verdict count")?;
-        let n = reply
-            .emit(now.wall, &mut self.buf)
-            .map_err(|_| "the BNDREPLY does not fit a message")?;
-        Ok(self.buf.get(..n).unwrap_or_default().to_vec())
+        answers
     }
 
-    /// The partner's BNDREPLY to our BNDUPD `tag` (§7.7).
-    fn acked(&mut self, tag: u64, message: &[u8], shards: &mut dyn LeaseShards, now: Now) {
-        let Some(sent) = self.sent.remove(&tag) else {
-            return;
-        };
-        let reply = match decode_bndreply(message) {
-            Ok(r) => r,
-            Err(e) => {
+    /// The BNDREPLY verdict of one lease's outcome (counted; `addr` for the log).
+    fn verdict(&mut self, outcome: PartnerOutcome, addr: Option<Ipv6Addr>) -> Verdict {
+        if outcome == PartnerOutcome::Accepted {
+            self.counters.leases_accepted += 1;
+            return Verdict::Accept;
+        }
+        self.counters.leases_rejected += 1;
+        Verdict::Reject(match outcome {
+            PartnerOutcome::Outdated { .. } => StatusCode::OUTDATED_BINDING_INFORMATION,
+            PartnerOutcome::AddressInUse => StatusCode::ADDRESS_IN_USE,
+            PartnerOutcome::NotConfigured | PartnerOutcome::OtherShard => {
+                if outcome == PartnerOutcome::OtherShard {
+                    tracing::error!(
+                        "failover: the partner's lease {} lies in another shard's slot than its \
+                         client's: run both servers with the same number of shards \
+                         (docs/failover.md D26)",
+                        addr.unwrap_or(Ipv6Addr::UNSPECIFIED)
+                    );
+                }
+                StatusCode::CONFIGURATION_CONFLICT
+            }
+            _ => StatusCode::UNSPEC_FAIL,
+        })
+    }
+
+    /// A run of the partner's BNDREPLYs `(tag, message)` to our BNDUPDs (§7.7): every
+    /// acknowledged lease goes to its shard in one [`LeaseShards::partner_acks`] batch.
+    fn acked(&mut self, run: &[(u64, Vec<u8>)], shards: &mut dyn LeaseShards, now: Now) {
+        let mut batch: Vec<AckItem> = Vec::new();
+        for (tag, message) in run {
+            let Some(sent) = self.sent.remove(tag) else {
+                continue;
+            };
+            let reply = match decode_bndreply(message) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(
+                        "failover: a BNDREPLY that does not decode ({e}); the update stays pending"
+                    );
+                    self.counters.rejected_by_partner += 1;
+                    continue;
+                }
+            };
+            if let Some(code) = reply.whole {
                 tracing::warn!(
-                    "failover: a BNDREPLY that does not decode ({e}); the update stays pending"
+                    "failover: the partner refused our BNDUPD as a whole (status {}); it stays \
+                     pending",
+                    code.0
                 );
                 self.counters.rejected_by_partner += 1;
-                return;
+                continue;
             }
-        };
-        if let Some(code) = reply.whole {
-            tracing::warn!(
-                "failover: the partner refused our BNDUPD as a whole (status {}); it stays pending",
-                code.0
-            );
-            self.counters.rejected_by_partner += 1;
+            for ack in &reply.leases {
+                match ack.ack_info(sent.start_time_of_state) {
+                    Some(info) => {
+                        self.counters.acked += 1;
+                        batch.push(AckItem {
+                            shard: sent.shard,
+                            kind: ack.kind,
+                            addr: ack.addr,
+                            info,
+                        });
+                    }
+                    None => self.counters.rejected_by_partner += 1,
+                }
+            }
+        }
+        if batch.is_empty() {
             return;
         }
-        let mut again: Vec<Binding> = Vec::new();
-        for ack in &reply.leases {
-            match ack.ack_info(sent.start_time_of_state) {
-                Some(info) => {
-                    self.counters.acked += 1;
-                    shards.partner_ack(sent.shard, now.wall, ack.kind, ack.addr, &info, &mut |b| {
-                        again.push(*b);
-                    });
-                }
-                None => self.counters.rejected_by_partner += 1,
-            }
-        }
-        for b in again {
-            self.enqueue(sent.shard, &b);
+        let mut again: Vec<(usize, Binding)> = Vec::new();
+        shards.partner_acks(now.wall, &batch, &mut |i, b| again.push((i, *b)));
+        again.sort_by_key(|(i, _)| *i);
+        for (i, b) in again {
+            let shard = batch.get(i).map_or(0, |a| a.shard);
+            self.enqueue(shard, &b);
         }
     }
 

@@ -63,6 +63,16 @@ impl Inbox {
         Ok(())
     }
 
+    /// Wakes the worker if it sleeps, after something other than a parcel was queued for it
+    /// (a binding-sync request, `super::sync_queues`).
+    pub(super) fn wake_if_sleeping(&self) {
+        // Pairs with the fence in `ready_to_sleep`, as in `push`.
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            self.wake.notify();
+        }
+    }
+
     /// Resets the eventfd counter.
     pub(super) fn drain_wake(&self) {
         self.wake.drain();

@@ -8,11 +8,14 @@
 //! * [`xdp_loop`]: the XDP/AF_XDP datapath: program, per-queue workers, the main thread's loop.
 //! * [`worker`]: one XDP worker's handler: its shards, the frame-to-reply path, hand-off.
 //! * [`mailbox`]: the parcels and inboxes the XDP workers hand frames over with.
+//! * [`sync_queues`]: the XDP workers' binding-sync queues: committed changes to the failover
+//!   plane, the plane's requests on the shards to their owning workers and back (RFC 8156 §7).
 
 pub mod mailbox;
 pub mod setup;
 pub mod shard;
 pub mod socket_loop;
+pub mod sync_queues;
 pub mod worker;
 pub mod xdp_loop;
 

@@ -10,13 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tandem_datapath::worker::{Action, Handler};
-use tandem_lease::FailoverTime;
-use tandem_proto::{Counters, Inbound, Outcome, RxMeta};
+use tandem_lease::{Binding, FailoverTime};
+use tandem_proto::{BindingChange, Counters, Inbound, Outcome, RxMeta};
 use tandem_wire::frame::ethernet::EthernetAddress;
 use tandem_wire::frame::{Frame, FrameRepr};
 
 use super::mailbox::{Exchange, HandoffStats, ParcelKind};
 use super::shard::{HOUSEKEEPING_EVERY, RECLAIM_BUDGET, Shard};
+use super::sync_queues::{STAGE_CAP, SyncQueues};
 use crate::entropy::XorShift64Star;
 use crate::failover::policy::PolicyCell;
 use crate::timefmt::unix_now;
@@ -88,6 +89,40 @@ pub(super) struct ShardWorker {
     pub(super) policy: Arc<PolicyCell>,
     /// Its encoding as last applied to the owned engines (`u64::MAX`: never).
     pub(super) policy_bits: u64,
+    /// Binding sync with the failover partner (`None`: standalone, nothing is tracked).
+    pub(super) sync: Option<Arc<SyncQueues>>,
+    /// Changes committed since the last push onto the ring (capacity [`STAGE_CAP`],
+    /// allocated at startup when `sync` is set).
+    pub(super) staged: Vec<(u32, Binding)>,
+}
+
+/// Stages the changes shard `k`'s engine committed, for the partner; a full stage is pushed
+/// onto the ring first (the stage never grows).
+fn stage(
+    staged: &mut Vec<(u32, Binding)>,
+    sync: &SyncQueues,
+    worker: usize,
+    k: u32,
+    changes: &[BindingChange],
+) {
+    for c in changes {
+        if staged.len() >= STAGE_CAP {
+            push_staged(staged, sync, worker);
+        }
+        staged.push((k, c.binding));
+    }
+}
+
+/// Pushes the staged changes onto worker `worker`'s ring (a full ring drops and counts them:
+/// they stay flagged in the store for a scan) and tells the main thread.
+fn push_staged(staged: &mut Vec<(u32, Binding)>, sync: &SyncQueues, worker: usize) {
+    if staged.is_empty() {
+        return;
+    }
+    for (k, b) in staged.drain(..) {
+        sync.push_change(worker, k, &b);
+    }
+    sync.announce();
 }
 
 /// `true` for a frame to answer: to port 547, from a unicast source (RFC 4291 §2.7).
@@ -160,14 +195,20 @@ impl ShardWorker {
             };
             let now = FailoverTime::from_unix(unix_now());
             let (engine, mut store) = shard.engine_and_store();
-            match engine.handle_inbound(
+            let outcome = engine.handle_inbound(
                 now,
                 &meta,
                 &inbound,
                 &mut store,
                 &mut self.rng,
                 &mut self.scratch,
-            ) {
+            );
+            // For the partner once the Reply is out (RFC 8156 §4.3): staged now, pushed at the
+            // next loop turn ([`ShardWorker::push_changes`]).
+            if let Some(sync) = self.sync.as_deref() {
+                stage(&mut self.staged, sync, self.index, k, engine.changes());
+            }
+            match outcome {
                 Outcome::Reply { len } => {
                     (FrameRepr::reply_to(&rx, info.mac, info.server_addr), len)
                 }
@@ -237,9 +278,33 @@ impl ShardWorker {
         for shard in self.owned.iter_mut().flatten() {
             let report = shard.reclaim(now, RECLAIM_BUDGET);
             tracing::trace!("shard {} reclaim: {report:?}", shard.index);
+            if let Some(sync) = self.sync.as_deref() {
+                stage(
+                    &mut self.staged,
+                    sync,
+                    self.index,
+                    shard.index,
+                    shard.engine.changes(),
+                );
+            }
             shard.flush_if_due(self.last_housekeeping);
         }
         self.publish();
+    }
+
+    /// Pushes the staged changes onto this worker's ring for the failover plane.
+    fn push_changes(&mut self) {
+        if let Some(sync) = self.sync.as_deref() {
+            push_staged(&mut self.staged, sync, self.index);
+        }
+    }
+
+    /// Runs the failover plane's requests on the owned shards (bounded per turn); how many.
+    fn serve_requests(&mut self) -> usize {
+        match self.sync.as_deref() {
+            Some(sync) => sync.serve_requests(self.index, &mut self.owned),
+            None => 0,
+        }
     }
 
     /// Publishes the engine counters and binding count of the owned shards for `status`
@@ -274,6 +339,8 @@ impl Handler for ShardWorker {
         // Called on every loop iteration: only short borrows of the shared exchange, no
         // reference-count traffic on its cache line.
         self.sync_policy();
+        // The last batch's Replies are on the TX ring: its changes go to the plane now.
+        self.push_changes();
         let mut done = 0;
         while done < INBOX_BATCH {
             let Some(mut parcel) = self
@@ -318,7 +385,11 @@ impl Handler for ShardWorker {
                 }
             }
         }
+        done += self.serve_requests();
         self.housekeeping();
+        // Changes of handed-over requests (their replies are on the way back to the origin
+        // worker) and of expiry.
+        self.push_changes();
         done
     }
 
@@ -335,7 +406,11 @@ impl Handler for ShardWorker {
         };
         inbox.sleeping.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        if inbox.queue.is_empty() {
+        let requests = self
+            .sync
+            .as_deref()
+            .is_some_and(|s| s.has_requests(self.index));
+        if inbox.queue.is_empty() && !requests {
             true
         } else {
             inbox.sleeping.store(false, Ordering::SeqCst);
@@ -412,6 +487,11 @@ mod tests {
 
     /// Two workers of one interface, shards 0 and 1 of 2, over stores in a fresh directory.
     fn pair() -> (TempDir, [ShardWorker; 2]) {
+        pair_with(None)
+    }
+
+    /// [`pair`] with binding sync through `sync` (as with a `[[failover]]`).
+    fn pair_with(sync: Option<Arc<SyncQueues>>) -> (TempDir, [ShardWorker; 2]) {
         let dir = TempDir::new();
         let config = Config::from_str(CONFIG, "t.toml").unwrap();
         let ifaces: Arc<[Iface]> = vec![Iface {
@@ -447,6 +527,8 @@ mod tests {
                 published: Arc::new(Mutex::new(Published::default())),
                 policy: Arc::new(PolicyCell::new(tandem_lease::ServingPolicy::STANDALONE)),
                 policy_bits: u64::MAX,
+                sync: sync.clone(),
+                staged: Vec::with_capacity(STAGE_CAP),
             }
         };
         let workers = [worker(0), worker(1)];
@@ -455,9 +537,15 @@ mod tests {
 
     /// A DUID whose shard of 2 is `k`.
     fn duid_of_shard(k: u32) -> Vec<u8> {
+        duid_of_shard_n(k, 0)
+    }
+
+    /// The `n`th DUID (from 0) whose shard of 2 is `k`.
+    fn duid_of_shard_n(k: u32, n: usize) -> Vec<u8> {
         (0u8..)
             .map(|n| vec![0, 3, 0, 1, 2, 0, 0, 0, 0, n])
-            .find(|d| tandem_proto::duid_hash(d) % 2 == u64::from(k))
+            .filter(|d| tandem_proto::duid_hash(d) % 2 == u64::from(k))
+            .nth(n)
             .unwrap()
     }
 
@@ -628,5 +716,289 @@ mod tests {
         assert_eq!(exchange(&mut w, &own), None);
         assert_eq!(exchange(&mut w, &other), None);
         assert_eq!(drops(&w, DropReason::Unresponsive), 4);
+    }
+
+    // ---- Binding sync on the XDP datapath (RFC 8156 §7, docs/failover.md D27) ----
+
+    use std::sync::atomic::AtomicBool;
+    use std::thread::JoinHandle;
+
+    use tandem_failover::bndupd::{BndupdMessage, decode_bndupd};
+    use tandem_lease::sync::{LeaseUpdate, Role as SyncRole};
+    use tandem_lease::{BindingFlags, LeaseKind, LeaseStore as _};
+    use tandem_proto::PartnerOutcome;
+
+    use crate::failover::sync::LeaseShards as _;
+    use crate::server::sync_queues::{BridgeCounters, TURN_LIMIT, WorkerShards};
+
+    /// The server DUID [`pair`]'s engines use.
+    const PAIR_DUID: &[u8] = &[0, 3, 0, 1, 9];
+
+    /// A REQUEST frame (RFC 8415 §18.2.2) for one IA_NA from the client with DUID `duid`,
+    /// naming the server `server`.
+    fn request_frame(duid: &[u8], server: &[u8]) -> Vec<u8> {
+        let mut payload = vec![3, 0, 0, 9];
+        payload.extend(opt(1, duid));
+        payload.extend(opt(2, server));
+        payload.extend(opt(3, &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]));
+        let mut frame = solicit_frame(duid);
+        let rx = Frame::parse(&frame).unwrap();
+        let repr = FrameRepr {
+            dst_mac: rx.dst_mac(),
+            src_mac: EthernetAddress(CLIENT_MAC),
+            vlans: Default::default(),
+            src_ip: rx.src_ip(),
+            dst_ip: rx.dst_ip(),
+            hop_limit: 1,
+            traffic_class: 0,
+            flow_label: 0,
+            src_port: 546,
+            dst_port: 547,
+        };
+        frame.resize(512, 0);
+        let n = build_udp_frame(&repr, &payload, &mut frame).unwrap();
+        frame.truncate(n);
+        frame
+    }
+
+    /// Serves `frame` on `w` as received from its own RX ring; the reply length.
+    fn serve_own(w: &mut ShardWorker, frame: &[u8]) -> usize {
+        let mut buf = frame.to_vec();
+        buf.resize(2048, 0);
+        match w.handle(&mut buf, frame.len()) {
+            Action::Reply(n) => n,
+            other => panic!("not answered in place: {other:?}"),
+        }
+    }
+
+    /// What the partner (its own engine, shard `k` of 2) granted the client `duid` in answer
+    /// to a REQUEST, as the lease of its BNDUPD (RFC 8156 §7.4) decodes here.
+    fn partner_lease(k: u32, duid: &[u8]) -> LeaseUpdate {
+        let dir = TempDir::new();
+        let config = Config::from_str(CONFIG, "t.toml").unwrap();
+        let partner_duid = [0, 3, 0, 1, 7];
+        let options = StoreOptions {
+            capacity: 64,
+            flush_interval: Duration::from_secs(1),
+        };
+        let mut shard = Shard::open(&dir.0, &config, &partner_duid, k, 2, options).unwrap();
+        let mut payload = vec![3, 0, 0, 9];
+        payload.extend(opt(1, duid));
+        payload.extend(opt(2, &partner_duid));
+        payload.extend(opt(3, &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]));
+        let rx = RxMeta {
+            interface: "eth0",
+            src: "fe80::2".parse().unwrap(),
+            dst: "ff02::1:2".parse().unwrap(),
+        };
+        let now = FailoverTime::from_unix(unix_now());
+        let mut out = vec![0u8; SCRATCH_LEN];
+        let (engine, mut store) = shard.engine_and_store();
+        let mut rng = XorShift64Star::new(3);
+        let o = engine.handle(now, &rx, &payload, &mut store, &mut rng, &mut out);
+        assert!(matches!(o, Outcome::Reply { .. }), "{o:?}");
+        let b = engine.changes().first().expect("a lease committed").binding;
+        let mut buf = vec![0u8; 2048];
+        let n = BndupdMessage::new(&b, now)
+            .unwrap()
+            .emit(1, &mut buf)
+            .unwrap();
+        let upd = decode_bndupd(&buf[..n]).unwrap();
+        upd.leases().next().unwrap().unwrap()
+    }
+
+    /// Runs each worker's loop body on a thread of its own (sleeping on its inbox eventfd when
+    /// idle, as the datapath's loop does) until `stop`; the workers come back on join.
+    fn run_workers(w: [ShardWorker; 2], stop: &Arc<AtomicBool>) -> Vec<JoinHandle<ShardWorker>> {
+        w.into_iter()
+            .map(|mut w| {
+                let stop = Arc::clone(stop);
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        if w.poll_outbound(&mut |_| true) == 0 && w.ready_to_sleep() {
+                            let inbox = &w.exchange.inboxes[w.index];
+                            let _ = inbox.wake.wait(Duration::from_millis(20));
+                            w.woke();
+                        }
+                    }
+                    w
+                })
+            })
+            .collect()
+    }
+
+    /// The main thread's side of `w`'s shards, with the datapath's time limits.
+    fn bridge(w: &[ShardWorker; 2], sync: &Arc<SyncQueues>) -> WorkerShards {
+        let config = Config::from_str(CONFIG, "t.toml").unwrap();
+        WorkerShards::new(
+            Arc::clone(sync),
+            Arc::clone(&w[0].exchange),
+            2,
+            2,
+            tandem_proto::Engine::new(config, PAIR_DUID.to_vec()).with_partition(0, 2),
+        )
+    }
+
+    /// RFC 8156 §7.5 on worker-owned shards: each of the partner's leases is stored by the
+    /// worker that owns its client's shard (D26), never by the main thread; the stores are
+    /// msynced through the workers before the BNDREPLY (§7.5.2), and a scan (§8.5.2's UPDREQ
+    /// answer) reads them back through the owner.
+    #[test]
+    fn worker_partner_updates_routed_to_the_owning_worker_and_stored() {
+        let sync = Arc::new(SyncQueues::new(2).unwrap());
+        let (_dir, w) = pair_with(Some(Arc::clone(&sync)));
+        // Generous limits: this test is about routing, not time (debug build, shared CPUs).
+        let mut ws = bridge(&w, &sync);
+        ws.set_limits(Duration::from_secs(10), Duration::from_secs(10));
+        let (d0, d1) = (duid_of_shard(0), duid_of_shard(1));
+        let (l0, l1) = (partner_lease(0, &d0), partner_lease(1, &d1));
+        assert_eq!(ws.shard_of_lease(l1.kind, l1.addr, l1.prefix_len), Some(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = run_workers(w, &stop);
+
+        let now = FailoverTime::from_unix(unix_now());
+        ws.begin_turn();
+        let one = ws.partner_update(1, now, SyncRole::Secondary, &l1, &mut |_| {
+            panic!("nothing goes back for an accepted lease")
+        });
+        assert_eq!(one, PartnerOutcome::Accepted);
+        // A batch over both workers: one request each, the outcomes in batch order.
+        ws.begin_turn();
+        let mut outcomes = Vec::new();
+        ws.partner_updates(
+            now,
+            SyncRole::Secondary,
+            &[(0, l0), (1, l1)],
+            &mut outcomes,
+            &mut |_, _| {},
+        );
+        assert_eq!(outcomes.len(), 2);
+        assert_eq!(outcomes[0], PartnerOutcome::Accepted);
+        assert_ne!(outcomes[1], PartnerOutcome::StoreError, "{outcomes:?}");
+        ws.begin_turn();
+        ws.make_durable().unwrap();
+        ws.begin_turn();
+        assert!(ws.ready());
+        let mut seen = Vec::new();
+        let next = ws.scan(1, 0, 512, &mut |b| seen.push(b.addr));
+        assert_eq!((next, seen), (None, vec![l1.addr]));
+        let c = ws.counters();
+        assert_eq!((c.timeouts, c.late_answers), (0, 0), "{c:?}");
+        assert_eq!(c.requests, 1 + 2 + 2 + 1);
+
+        stop.store(true, Ordering::Relaxed);
+        let back: Vec<ShardWorker> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let (w0, w1) = (&back[0], &back[1]);
+        let s0 = w0.owned[0].as_ref().unwrap();
+        let s1 = w1.owned[1].as_ref().unwrap();
+        let got = s1
+            .store
+            .get(LeaseKind::Address, l1.addr)
+            .expect("stored by worker 1");
+        assert_eq!(got.duid.as_bytes(), &d1[..]);
+        assert!(s0.store.get(LeaseKind::Address, l1.addr).is_none());
+        let got = s0
+            .store
+            .get(LeaseKind::Address, l0.addr)
+            .expect("stored by worker 0");
+        assert_eq!(got.duid.as_bytes(), &d0[..]);
+    }
+
+    /// RFC 8156 §4.3 lazy update: a committed lease reaches the main thread through the
+    /// worker's ring only after the batch whose Reply carried it (at the next loop turn), and
+    /// the main thread is woken once, not per change.
+    #[test]
+    fn worker_change_pushed_after_the_reply_and_drained_by_the_main_thread() {
+        let sync = Arc::new(SyncQueues::new(2).unwrap());
+        let (_dir, [mut w0, _w1]) = pair_with(Some(Arc::clone(&sync)));
+        let duid = duid_of_shard(0);
+        serve_own(&mut w0, &request_frame(&duid, PAIR_DUID));
+        let mut got = Vec::new();
+        assert_eq!(sync.take_changes(&mut |k, b| got.push((k, *b))), (0, 0));
+        assert_eq!(w0.staged.len(), 1, "staged while the batch is served");
+        w0.poll_outbound(&mut |_| true);
+        assert_eq!(sync.take_changes(&mut |k, b| got.push((k, *b))), (1, 0));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, 0);
+        assert_eq!(got[0].1.duid.as_bytes(), &duid[..]);
+        assert!(got[0].1.flags.contains(BindingFlags::UPDATE_PENDING));
+        // One wake-up until the main thread re-arms, however many changes follow.
+        serve_own(&mut w0, &request_frame(&duid_of_shard_n(0, 1), PAIR_DUID));
+        w0.poll_outbound(&mut |_| true);
+        assert_eq!(sync.take_changes(&mut |_, _| {}), (1, 0));
+        assert_eq!(sync.clear_wake(), 1, "woken once for two pushes");
+        sync.rearm();
+        serve_own(&mut w0, &request_frame(&duid_of_shard_n(0, 2), PAIR_DUID));
+        w0.poll_outbound(&mut |_| true);
+        assert_eq!(sync.take_changes(&mut |_, _| {}), (1, 0));
+        assert_eq!(sync.clear_wake(), 1, "woken again after the re-arm");
+    }
+
+    /// A full ring never loses an update: the change is dropped and counted, and its binding
+    /// keeps "partner needs update" in the store for the next scan (RFC 8156 §7.2, §8.8).
+    #[test]
+    fn worker_full_change_ring_counts_overflow_and_keeps_the_binding_flagged() {
+        let sync = Arc::new(SyncQueues::with_ring(2, 1).unwrap());
+        let (_dir, [mut w0, _w1]) = pair_with(Some(Arc::clone(&sync)));
+        serve_own(&mut w0, &request_frame(&duid_of_shard(0), PAIR_DUID));
+        serve_own(&mut w0, &request_frame(&duid_of_shard_n(0, 1), PAIR_DUID));
+        w0.poll_outbound(&mut |_| true);
+        let mut got = Vec::new();
+        assert_eq!(sync.take_changes(&mut |_, b| got.push(*b)), (1, 1));
+        let mut flagged = 0;
+        let store = &w0.owned[0].as_ref().unwrap().store;
+        store.scan(0, 64, &mut |b| {
+            if b.flags.contains(BindingFlags::UPDATE_PENDING) {
+                flagged += 1;
+            }
+        });
+        assert_eq!(flagged, 2, "the dropped change is still flagged for a scan");
+        // Counted once: the main thread took it.
+        assert_eq!(sync.take_changes(&mut |_, _| {}), (0, 0));
+    }
+
+    /// A worker that does not answer within the turn fails the request instead of blocking
+    /// the main thread: the partner's lease is refused (UnspecFail; the partner resends), the
+    /// turn stops starting scans, and the late answer is recognised and dropped later.
+    #[test]
+    fn worker_that_does_not_answer_in_time_fails_the_request_and_late_answer_is_dropped() {
+        let sync = Arc::new(SyncQueues::new(2).unwrap());
+        let (_dir, w) = pair_with(Some(Arc::clone(&sync)));
+        let mut ws = bridge(&w, &sync);
+        let l1 = partner_lease(1, &duid_of_shard(1));
+        let now = FailoverTime::from_unix(unix_now());
+        ws.begin_turn();
+        let start = Instant::now();
+        let o = ws.partner_update(1, now, SyncRole::Secondary, &l1, &mut |_| {});
+        let took = start.elapsed();
+        assert_eq!(o, PartnerOutcome::StoreError);
+        assert!(took >= TURN_LIMIT && took < TURN_LIMIT * 40, "{took:?}");
+        assert!(!ws.ready(), "a stalled turn starts no scan chunk");
+        assert_eq!(
+            ws.counters(),
+            BridgeCounters {
+                requests: 1,
+                timeouts: 1,
+                late_answers: 0
+            }
+        );
+        // The request waits in worker 1's queue: it does not go to sleep on it.
+        let [mut w0, mut w1] = w;
+        assert!(w0.ready_to_sleep());
+        w0.woke();
+        assert!(!w1.ready_to_sleep());
+        // The worker runs the request later; its answer is stale by then.
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = run_workers([w0, w1], &stop);
+        ws.set_limits(Duration::from_secs(10), Duration::from_secs(10));
+        ws.begin_turn();
+        let mut seen = 0;
+        assert_eq!(ws.scan(1, 0, 512, &mut |_| seen += 1), None);
+        assert_eq!(seen, 1, "the late request was applied by the owner");
+        assert_eq!(ws.counters().late_answers, 1);
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            t.join().unwrap();
+        }
     }
 }

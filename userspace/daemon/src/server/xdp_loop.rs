@@ -46,11 +46,12 @@ use tandem_wire::frame::ethernet::EthernetAddress;
 use super::mailbox::{Exchange, HandoffStats};
 use super::setup::Setup;
 use super::shard::{Shard, resolve_shards};
+use super::sync_queues::{BridgeCounters, CHANGES_WINDOW, STAGE_CAP, SyncQueues, WorkerShards};
 use super::worker::{Final, Iface, Published, SCRATCH_LEN, ShardWorker};
 use crate::control::{self, ControlKey, ControlServer, ControlTarget, StatusReport, WorkerView};
 use crate::counters::{engine_counters, engine_fields, xdp_counters};
 use crate::entropy::XorShift64Star;
-use crate::event_loop::{EventLoop, StopSignals};
+use crate::event_loop::{EventLoop, Interest, StopSignals};
 use crate::failover::policy::PolicyCell;
 use crate::failover::{FailoverKey, FailoverPlane};
 use crate::output::{emit_line, hex};
@@ -75,6 +76,13 @@ enum Key {
     WorkerHealth,
     /// The failover plane (RFC 8156): listeners, connections, endpoint timers.
     Failover(FailoverKey),
+    /// The workers' eventfd: committed changes for the partner wait in their rings.
+    Changes,
+    /// The next collection of the workers' changes while they keep coming
+    /// ([`CHANGES_WINDOW`]).
+    ChangesWindow,
+    /// Binding sync has work left from a turn that ran out of time (a scan).
+    SyncPump,
 }
 
 impl From<ControlKey> for Key {
@@ -97,6 +105,14 @@ struct Running {
     shards: Vec<u32>,
     handoff: Arc<HandoffStats>,
     published: Arc<Mutex<Published>>,
+}
+
+/// Hands the changes waiting in the workers' rings to the plane (and what full rings
+/// dropped); the number taken.
+fn take_changes(q: &SyncQueues, p: &mut FailoverPlane) -> u64 {
+    let (taken, dropped) = q.take_changes(&mut |shard, b| p.binding_changed(shard, b));
+    p.bindings_overflowed(dropped);
+    taken
 }
 
 /// The XDP program's counters of every interface, added up, named `xdp_<name>`
@@ -124,6 +140,8 @@ struct XdpTarget<'a> {
     running: &'a [Running],
     programs: &'a [XdpProgram],
     failover: Option<&'a mut FailoverPlane>,
+    /// The requests of binding sync to the workers (with failover).
+    bridge: Option<BridgeCounters>,
 }
 
 impl ControlTarget for XdpTarget<'_> {
@@ -151,10 +169,19 @@ impl ControlTarget for XdpTarget<'_> {
             xdp,
             engine: engine_counters(&engine),
             socket: Vec::new(),
-            failover: self
-                .failover
-                .as_deref()
-                .map_or_else(Vec::new, FailoverPlane::views),
+            failover: self.failover.as_deref().map_or_else(Vec::new, |p| {
+                let mut views = p.views();
+                if let Some(b) = self.bridge {
+                    for v in &mut views {
+                        v.counters.extend([
+                            ("worker_requests".to_owned(), b.requests),
+                            ("worker_timeouts".to_owned(), b.timeouts),
+                            ("worker_late_answers".to_owned(), b.late_answers),
+                        ]);
+                    }
+                }
+                views
+            }),
         }
     }
 
@@ -269,6 +296,23 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
     }
 
     let exchange = Arc::new(Exchange::new(workers).context("creating the worker inboxes")?);
+    // Binding sync with the partner (RFC 8156 §7, docs/failover.md D27): the workers' change
+    // rings and request queues, and the shards as the plane reaches them through the workers.
+    let sync = match plane {
+        Some(_) => Some(Arc::new(
+            SyncQueues::new(workers).context("creating the binding-sync queues")?,
+        )),
+        None => None,
+    };
+    let mut lease_shards = sync.as_ref().map(|q| {
+        WorkerShards::new(
+            Arc::clone(q),
+            Arc::clone(&exchange),
+            workers,
+            shards,
+            tandem_proto::Engine::new(config.clone(), duid.clone()).with_partition(0, shards),
+        )
+    });
     let result = Arc::new(Mutex::new(Final::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let mut running: Vec<Running> = Vec::new();
@@ -300,6 +344,8 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
             published: Arc::clone(&published),
             policy: Arc::clone(&policy),
             policy_bits: u64::MAX,
+            sync: sync.clone(),
+            staged: Vec::with_capacity(if sync.is_some() { STAGE_CAP } else { 0 }),
         };
         let core = cores.get(w % cores.len().max(1)).copied().flatten();
         let mut wc = WorkerConfig::new(iface.name.clone(), *queue);
@@ -379,11 +425,18 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
         p.register(&mut ev)
             .context("polling the failover sockets")?;
     }
+    if let Some(q) = &sync {
+        ev.register_fd(q.changes_fd(), Interest::READABLE, Key::Changes)
+            .context("polling the workers' change eventfd")?;
+    }
     let now = Instant::now();
     ev.set_timer(Key::LogRelay, now);
     ev.set_timer(Key::WorkerHealth, now + WORKER_HEALTH_EVERY);
 
     let mut failed = false;
+    // Changes taken since the last `ChangesWindow` (by any wake): while there are some, the
+    // workers' eventfd stays unarmed.
+    let mut taken_in_window = 0u64;
     let mut wakes = Vec::new();
     'serve: loop {
         ev.turn(&mut wakes).context("waiting for events")?;
@@ -417,6 +470,7 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
                         running: &running,
                         programs: &programs,
                         failover: plane.as_mut(),
+                        bridge: lease_shards.as_ref().map(WorkerShards::counters),
                     };
                     control.handle(wake.map(|_| k), &mut ev, &mut target);
                 }
@@ -425,12 +479,40 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
                         p.handle(wake.map(|_| k), &mut ev);
                     }
                 }
+                Key::Changes => {
+                    // Collected below; while they keep coming, every CHANGES_WINDOW with no
+                    // eventfd writes by the workers.
+                    if let Some(q) = &sync {
+                        let _ = q.clear_wake();
+                    }
+                    ev.set_timer(Key::ChangesWindow, Instant::now() + CHANGES_WINDOW);
+                }
+                Key::ChangesWindow => {
+                    if let (Some(q), Some(p)) = (&sync, plane.as_mut()) {
+                        let taken = take_changes(q, p) + std::mem::take(&mut taken_in_window);
+                        if taken > 0 {
+                            ev.set_timer(Key::ChangesWindow, Instant::now() + CHANGES_WINDOW);
+                        } else {
+                            // A window without changes: the next one wakes the loop again
+                            // (what came meanwhile is taken below).
+                            q.rearm();
+                        }
+                    }
+                }
+                Key::SyncPump => {}
             }
             if let Some(p) = plane.as_mut() {
-                // The XDP workers own the shards; binding updates do not reach them yet
-                // (docs/failover.md "What is left"): the partner's updates are refused, ours
-                // are not sent, and an UPDREQ gets UPDDONE after an empty walk.
-                p.pump_bindings(&mut crate::failover::sync::NoLeaseShards);
+                // Binding sync (RFC 8156 §7) with the shards on their workers: the changes
+                // they committed first, then the partner's updates and acks and our scans,
+                // each a request to the owning worker (docs/failover.md D27).
+                if let (Some(q), Some(ws)) = (&sync, lease_shards.as_mut()) {
+                    taken_in_window += take_changes(q, p);
+                    ws.begin_turn();
+                    p.pump_bindings(ws);
+                    if p.bindings_pending() {
+                        ev.set_timer(Key::SyncPump, Instant::now() + CHANGES_WINDOW);
+                    }
+                }
                 p.arm(&mut ev);
                 if let Some(new) = p.take_policy() {
                     policy.store(new);

@@ -36,6 +36,37 @@ impl EventFd {
         let _ = unsafe { libc::write(self.fd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
     }
 
+    /// Blocks until the descriptor is readable (someone notified) or `timeout` has passed,
+    /// whichever comes first; `true` if it is readable. The counter is left as it is.
+    ///
+    /// # Errors
+    /// If `poll(2)` fails (other than by a signal, which counts as a spurious wake-up).
+    pub fn wait(&self, timeout: std::time::Duration) -> io::Result<bool> {
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        // Round up: a sub-millisecond remainder must not become a busy poll of 0 ms.
+        let ms = if timeout > std::time::Duration::ZERO && ms == 0 {
+            1
+        } else {
+            ms
+        };
+        let mut fd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, borrowed for the duration of the call, as the count says.
+        let rc = unsafe { libc::poll(&raw mut fd, 1, ms) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            };
+        }
+        Ok(rc > 0 && fd.revents & libc::POLLIN != 0)
+    }
+
     /// Resets the counter and returns what it was (0: nobody notified since the last drain).
     pub fn drain(&self) -> u64 {
         let mut buf = [0u8; 8];
@@ -73,5 +104,25 @@ mod tests {
         e.notify();
         assert_eq!(e.drain(), 2);
         assert_eq!(e.drain(), 0);
+    }
+
+    #[test]
+    fn eventfd_wait_returns_on_notify_or_after_the_timeout() {
+        use std::time::{Duration, Instant};
+        let e = EventFd::new().unwrap();
+        let start = Instant::now();
+        assert!(!e.wait(Duration::from_millis(20)).unwrap());
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        e.notify();
+        assert!(e.wait(Duration::from_secs(5)).unwrap());
+        assert_eq!(e.drain(), 1, "wait leaves the counter as it is");
+        let waker = std::sync::Arc::new(e);
+        let other = std::sync::Arc::clone(&waker);
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            other.notify();
+        });
+        assert!(waker.wait(Duration::from_secs(5)).unwrap());
+        t.join().unwrap();
     }
 }
