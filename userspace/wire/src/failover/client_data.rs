@@ -84,7 +84,7 @@ impl<'a> BindingInfo<'a> {
     ///
     /// One pass over the block finds the first option of each code and whether it appears
     /// again; then the fields are decoded in their order, each refused as a duplicate before
-    /// its value is parsed, as [`unique`] does per code. The errors are the same as thirteen
+    /// its value is parsed, as `unique` does per code. The errors are the same as thirteen
     /// `unique` walks over the block would give, for a thirteenth of the work (every BNDUPD
     /// and BNDREPLY carries one block per lease).
     pub fn parse(options: &Options<'a>) -> Result<Self> {
