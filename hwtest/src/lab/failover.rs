@@ -1388,10 +1388,29 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
             [p, s] if *p > 0 && p == s => {
                 println!("  both record the same {p} FREE-BACKUP prefixes");
             }
-            other => problems.push(format!(
-                "FREE-BACKUP prefixes (primary, secondary): {other:?}; expected the same \
-                 non-zero count on both (RFC 8156 §4.2.2 rebalancing)"
-            )),
+            other => {
+                let mut why = String::new();
+                for side in [&primary, &secondary] {
+                    for c in [
+                        "bndupd_sent",
+                        "bndupd_received",
+                        "partner_leases_rejected",
+                        "update_overflow",
+                        "update_ring_overflow",
+                        "update_unencodable",
+                        "worker_timeouts",
+                        "prefixes_moved",
+                    ] {
+                        if let Some(n) = side.counter(bin, c) {
+                            why.push_str(&format!(" {}.{c}={n}", side.name));
+                        }
+                    }
+                }
+                problems.push(format!(
+                    "FREE-BACKUP prefixes (primary, secondary): {other:?}; expected the same \
+                     non-zero count on both (RFC 8156 §4.2.2 rebalancing);{why}"
+                ));
+            }
         }
     }
     if synced {

@@ -436,6 +436,14 @@ impl WorkerShards {
 
     /// Sends each `(worker, op)` and waits for the answers until the turn's deadline: the
     /// answered operations, `None` where a worker did not answer in time.
+    /// How long a batch of the partner's updates or acknowledgements may wait for the
+    /// workers: like the msync before a BNDREPLY, the time a store takes (docs/failover.md
+    /// D27), not the few ms of optional work — a refused update comes back only with the next
+    /// scan of the partner, a minute later.
+    fn store_deadline(&self) -> Instant {
+        Instant::now() + self.turn_limit.max(self.durable_limit)
+    }
+
     fn round_trip(&self, ops: Vec<(usize, Op)>) -> Vec<Option<Op>> {
         self.round_trip_until(ops, self.turn_start.get() + self.turn_limit)
     }
@@ -688,7 +696,11 @@ impl LeaseShards for WorkerShards {
                 )
             })
             .collect();
-        for answer in self.round_trip(ops).into_iter().flatten() {
+        for answer in self
+            .round_trip_until(ops, self.store_deadline())
+            .into_iter()
+            .flatten()
+        {
             if let Op::Update {
                 items,
                 outcomes: got,
@@ -738,7 +750,11 @@ impl LeaseShards for WorkerShards {
             .collect();
         // Not answered in time: the bindings stay flagged; a scan resends them and the
         // partner acknowledges again.
-        for answer in self.round_trip(ops).into_iter().flatten() {
+        for answer in self
+            .round_trip_until(ops, self.store_deadline())
+            .into_iter()
+            .flatten()
+        {
             if let Op::Ack { back, .. } = answer {
                 for (i, b) in &back {
                     out(*i, b);
