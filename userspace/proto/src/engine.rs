@@ -477,6 +477,10 @@ impl Ctx<'_> {
             w.held.retain(|b| names.contains(&Lease::of(b)));
         }
         let site = self.site;
+        // D34: a lease whose lifetime is over goes back to its client only from our share.
+        if let Some(s) = &site {
+            w.held.retain(|b| s.may_take_back(b));
+        }
         let on_link = |l: &Lease| match (&site, l.kind) {
             (None, _) => false,
             (Some(s), LeaseKind::Address) => {
@@ -1212,14 +1216,24 @@ impl Engine {
                     from,
                     BindingStatus::RELEASED | BindingStatus::EXPIRED | BindingStatus::RESET
                 );
+                // A timed status ends at its state-expiration-time, not when this pass
+                // notices (RFC 8156 §7.3 start-time-of-state: "when the binding-status ...
+                // was changed"): the start of EXPIRED / RESET is that end, so a partner's
+                // binding from a client transaction after it still wins Figure 4's "accept"
+                // (docs/failover.md D31).
+                let ended = if b.state_expiration_time.cmp_wrapping(now).is_lt() {
+                    b.state_expiration_time
+                } else {
+                    now
+                };
                 let applied = if was_active {
-                    transition::apply(&mut b, BindingEvent::Expire, now, FailoverTime(0))
+                    transition::apply(&mut b, BindingEvent::Expire, ended, FailoverTime(0))
                 } else if waited {
                     // §7.2 (4) in PARTNER-DOWN, then (5) or (6) by the lease's owner.
                     let to = tandem_lease::sync::pending_free_status(b.kind, b.addr);
                     transition::apply(&mut b, BindingEvent::Free(to), now, FailoverTime(0))
                 } else {
-                    transition::apply(&mut b, BindingEvent::Reset, now, FailoverTime(0)).and_then(
+                    transition::apply(&mut b, BindingEvent::Reset, ended, FailoverTime(0)).and_then(
                         |a| {
                             if free_at_once {
                                 b.duid = DuidBuf::EMPTY;

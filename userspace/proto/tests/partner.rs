@@ -368,3 +368,109 @@ fn partner_down_frees_a_released_lease_only_after_the_mclt_8_4_1() {
         BindingStatus::RELEASED
     );
 }
+
+#[test]
+fn an_expired_lease_of_the_partners_share_does_not_go_back_to_its_client_here_d34() {
+    // What the binding sync simulator found (docs/failover.md D34): the secondary's client
+    // held an even address (the secondary's share, RFC 8156 §4.2.1.1); it expired, the
+    // secondary told the primary (EXPIRED), the primary acked, and the secondary freed it
+    // (§7.2 (4), (6): FREE-BACKUP, its own). Then, with the link down, the client rebound at
+    // the primary, which gave the address back as "the client's own binding" — while the
+    // secondary gave it to another client.
+    let mut s = secondary(StateName::CommunicationsInterrupted);
+    let mut p = primary();
+    p.engine.set_policy(serving_policy(
+        tandem_failover::Role::Primary,
+        StateName::CommunicationsInterrupted,
+        MCLT,
+    ));
+    let a = client_duid(30);
+    let ask = |t: T, sid: Option<&[u8]>, na: &[std::net::Ipv6Addr]| {
+        let mut o = vec![client_id(&a)];
+        if let Some(sid) = sid {
+            o.push(opt(2, sid));
+        }
+        o.push(ia_na(1, na));
+        msg(t, 0x31, &o)
+    };
+    let r = s.reply(&ask(T::REQUEST, Some(SECONDARY_DUID), &[]));
+    let x = ia_nas(&r)[0].leases[0].0;
+    assert_eq!(u128::from(x) & 1, 0, "the secondary's (even) address");
+    p.now = s.now;
+    sync(&mut s, &mut p, SyncRole::Primary);
+    // The lease ends; the secondary expires it, the primary acks, the secondary frees it.
+    s.now = s.now.wrapping_add(10 * MCLT);
+    p.now = s.now;
+    s.engine.reclaim(s.now, &mut s.store, 1000);
+    sync(&mut s, &mut p, SyncRole::Primary);
+    assert_eq!(
+        p.store.get(LeaseKind::Address, x).unwrap().status,
+        BindingStatus::EXPIRED
+    );
+    assert_eq!(
+        s.store.get(LeaseKind::Address, x).unwrap().status,
+        BindingStatus::FREE_BACKUP
+    );
+    // The client, at the primary: neither a Rebind nor a Request naming it gets it back.
+    p.now = p.now.wrapping_add(5);
+    let r = p.reply(&ask(T::REBIND, None, &[x]));
+    assert!(
+        ia_nas(&r)[0].leases.iter().all(|l| l.0 != x || l.3 == 0),
+        "{:?}",
+        ia_nas(&r)
+    );
+    let r = p.reply(&ask(T::REQUEST, Some(SERVER_DUID), &[x]));
+    let leases = &ia_nas(&r)[0].leases;
+    assert!(leases.iter().all(|l| l.0 != x || l.3 == 0), "{leases:?}");
+    assert!(
+        leases.iter().any(|l| u128::from(l.0) & 1 == 1 && l.3 > 0),
+        "a fresh address of the primary's own share instead: {leases:?}"
+    );
+    // Its own share is unaffected: its expired odd address goes back to it.
+    let z = leases.iter().find(|l| l.3 > 0).unwrap().0;
+    p.now = p.now.wrapping_add(10 * MCLT);
+    p.engine.reclaim(p.now, &mut p.store, 1000);
+    assert_eq!(
+        p.store.get(LeaseKind::Address, z).unwrap().status,
+        BindingStatus::EXPIRED
+    );
+    let r = p.reply(&ask(T::REQUEST, Some(SERVER_DUID), &[z]));
+    assert_eq!(ia_nas(&r)[0].leases[0].0, z);
+    assert!(ia_nas(&r)[0].leases[0].3 > 0);
+}
+
+#[test]
+fn a_timed_status_starts_when_its_time_ran_out_not_when_reclaim_saw_it_d31() {
+    // RFC 8156 §7.3 start-time-of-state: "when the binding-status ... was changed"; an ACTIVE
+    // lease is EXPIRED from the end of its valid lifetime, an ABANDONED one RESET from the end
+    // of its quarantine, however late housekeeping notices (docs/failover.md D31).
+    let mut p = primary();
+    let a = client_duid(40);
+    let r = p.reply(&req(T::REQUEST, &a, true));
+    let x = ia_nas(&r)[0].leases[0].0;
+    let end = p
+        .store
+        .get(LeaseKind::Address, x)
+        .unwrap()
+        .state_expiration_time;
+    p.now = end.wrapping_add(300);
+    p.engine.reclaim(p.now, &mut p.store, 1000);
+    let b = p.store.get(LeaseKind::Address, x).unwrap();
+    assert_eq!(b.status, BindingStatus::EXPIRED);
+    assert_eq!(b.start_time_of_state, end);
+    // Declined (after getting it back), and reset long after its quarantine.
+    let r = p.reply(&req(T::REQUEST, &a, true));
+    assert_eq!(ia_nas(&r)[0].leases[0].0, x);
+    p.reply(&msg(
+        T::DECLINE,
+        0x41,
+        &[client_id(&a), server_id(), ia_na(1, &[x])],
+    ));
+    let q = p.store.get(LeaseKind::Address, x).unwrap();
+    assert_eq!(q.status, BindingStatus::ABANDONED);
+    p.now = q.state_expiration_time.wrapping_add(1000);
+    p.engine.reclaim(p.now, &mut p.store, 1000);
+    let q2 = p.store.get(LeaseKind::Address, x).unwrap();
+    assert_eq!(q2.status, BindingStatus::RESET);
+    assert_eq!(q2.start_time_of_state, q.state_expiration_time);
+}
