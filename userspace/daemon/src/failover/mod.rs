@@ -543,7 +543,7 @@ impl FailoverPlane {
                 let Some(r) = self.rels.get_mut(i) else {
                     break;
                 };
-                if !r.sync.busy(&r.endpoint) {
+                if !r.sync.busy(&r.endpoint, now) {
                     break;
                 }
                 r.sync.pump(&mut r.endpoint, shards, now);
