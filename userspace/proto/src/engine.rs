@@ -255,7 +255,12 @@ fn partner_lifetime(now: FailoverTime, valid: u32, desired: u32) -> FailoverTime
 /// of its status's start, its end, the partner lifetime it sent, the one the partner acked,
 /// the expiration time it acked to the partner, and `since` (the engine's entry into
 /// PARTNER-DOWN). Times are compared the RFC 8156 §3 way; an unset (0) one is skipped.
-fn reuse_wait_over(b: &Binding, since: FailoverTime, mclt: u32, now: FailoverTime) -> bool {
+pub(crate) fn reuse_wait_over(
+    b: &Binding,
+    since: FailoverTime,
+    mclt: u32,
+    now: FailoverTime,
+) -> bool {
     if !matches!(
         b.status,
         BindingStatus::RELEASED | BindingStatus::EXPIRED | BindingStatus::RESET
@@ -273,6 +278,32 @@ fn reuse_wait_over(b: &Binding, since: FailoverTime, mclt: u32, now: FailoverTim
     .filter(|t| t.0 != 0)
     .fold(since, |a, t| if t.cmp_wrapping(a).is_gt() { t } else { a });
     now.cmp_wrapping(latest.wrapping_add(mclt)).is_ge()
+}
+
+/// `true` once an EXPIRED, RELEASED or RESET binding that the partner acknowledged (or that
+/// the partner told us of, so it is not pending) may become available outside PARTNER-DOWN
+/// (`docs/failover.md` D36): MCLT after the partner lifetimes it carries — the one we acked to
+/// the partner (expiration-time) and the one we sent or were told (partner-lifetime), unset
+/// ones skipped. A client of the server that got such a lifetime acked may hold the lease
+/// until it plus the MCLT (RFC 8156 §4.4); the partner's ack says its client let go only if
+/// the partner still knows what it granted, which a partner that lost its stable storage does
+/// not (§8.5: it acks everything of an UPDREQALL).
+fn acked_and_waited(b: &Binding, mclt: u32, now: FailoverTime) -> bool {
+    matches!(
+        b.status,
+        BindingStatus::RELEASED | BindingStatus::EXPIRED | BindingStatus::RESET
+    ) && !b.flags.contains(tandem_lease::BindingFlags::UPDATE_PENDING)
+        && (b.expiration_time.0 != 0 || b.partner_lifetime.0 != 0)
+        && ack_wait_over(b, mclt, now)
+}
+
+/// The wait of [`acked_and_waited`] (D36) alone.
+pub(crate) fn ack_wait_over(b: &Binding, mclt: u32, now: FailoverTime) -> bool {
+    [b.expiration_time, b.partner_lifetime]
+        .into_iter()
+        .filter(|t| t.0 != 0)
+        .reduce(|a, t| if t.cmp_wrapping(a).is_gt() { t } else { a })
+        .is_none_or(|latest| now.cmp_wrapping(latest.wrapping_add(mclt)).is_ge())
 }
 
 /// T1 and T2 for every IA of a reply (RFC 8415 §18.3.2, §18.3.4: the same in all IAs, from
@@ -715,6 +746,20 @@ impl Engine {
     /// The counters.
     pub const fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// `true` if the partner's acknowledgement of `b` (EXPIRED, RELEASED or RESET) may make it
+    /// available now (RFC 8156 §7.2 (4)): in PARTNER-DOWN the wait of D29, otherwise once the
+    /// partner lifetimes it carries plus the MCLT are over (D36); at once standalone.
+    pub(crate) fn ack_may_free(&mut self, b: &Binding, now: FailoverTime) -> bool {
+        match (self.policy.reuse_wait, self.policy.mclt) {
+            (Some(mclt), _) => {
+                let since = *self.reuse_wait_since.get_or_insert(now);
+                reuse_wait_over(b, since, mclt, now)
+            }
+            (None, Some(mclt)) => ack_wait_over(b, mclt, now),
+            (None, None) => true,
+        }
     }
 
     /// Every binding change the last [`Engine::handle`], [`Engine::handle_inbound`] or
@@ -1193,6 +1238,13 @@ impl Engine {
             Some(mclt) => Some((*self.reuse_wait_since.get_or_insert(now), mclt)),
             None => None,
         };
+        // D36: outside PARTNER-DOWN, an acknowledged lease whose partner lifetimes were not
+        // over at the ack becomes available here once they are.
+        let ack_wait = if wait.is_none() {
+            self.policy.mclt
+        } else {
+            None
+        };
         while report.visited < budget {
             let max = CHUNK.min(budget - report.visited);
             let mut todo = [None::<Binding>; CHUNK];
@@ -1202,7 +1254,8 @@ impl Engine {
                 seen += 1;
                 let due = (b.has_expired_at(now)
                     && matches!(b.status, BindingStatus::ACTIVE | BindingStatus::ABANDONED))
-                    || wait.is_some_and(|(since, mclt)| reuse_wait_over(b, since, mclt, now));
+                    || wait.is_some_and(|(since, mclt)| reuse_wait_over(b, since, mclt, now))
+                    || ack_wait.is_some_and(|mclt| acked_and_waited(b, mclt, now));
                 if due && let Some(slot) = todo.get_mut(n) {
                     *slot = Some(*b);
                     n += 1;

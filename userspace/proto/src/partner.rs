@@ -111,7 +111,9 @@ impl Engine {
     /// needs update". An acknowledged EXPIRED, RELEASED or RESET lease then becomes available
     /// again (§7.2 transition 4, then 5 or 6: FREE or FREE-BACKUP by the address's owner,
     /// prefixes to the primary), which is itself a change for the partner
-    /// ([`Engine::changes`]). Returns whether the binding was current.
+    /// ([`Engine::changes`]) — at once, or, while a partner lifetime it carries plus the MCLT
+    /// is not over, when [`Engine::reclaim`] finds it over (`docs/failover.md` D36; in
+    /// PARTNER-DOWN the wait of D29). Returns whether the binding was current.
     pub fn partner_ack<S: LeaseStore>(
         &mut self,
         now: FailoverTime,
@@ -130,6 +132,7 @@ impl Engine {
                 b.status,
                 BindingStatus::EXPIRED | BindingStatus::RELEASED | BindingStatus::RESET
             )
+            && self.ack_may_free(&b, now)
         {
             let to = sync::pending_free_status(b.kind, b.addr);
             let from = b.status;
