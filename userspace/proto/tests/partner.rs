@@ -474,3 +474,59 @@ fn a_timed_status_starts_when_its_time_ran_out_not_when_reclaim_saw_it_d31() {
     assert_eq!(q2.status, BindingStatus::RESET);
     assert_eq!(q2.start_time_of_state, q.state_expiration_time);
 }
+
+#[test]
+fn an_ack_frees_a_lease_only_after_the_partner_lifetime_we_acked_plus_the_mclt_d36() {
+    // What the binding sync simulator found (docs/failover.md D36): the primary renewed a
+    // client during a partition with a lifetime up to the partner lifetime the secondary had
+    // acked plus the MCLT (RFC 8156 §4.4), then lost its disk. The client's release, taken by
+    // the secondary, went to the recovering primary (UPDREQALL), which acks anything — and the
+    // secondary freed the lease on that ack while the primary's client could still hold it.
+    let mut p = primary();
+    let mut s = secondary(StateName::CommunicationsInterrupted);
+    let c = client_duid(50);
+    let r = p.reply(&req(T::REQUEST, &c, true));
+    let x = ia_nas(&r)[0].leases[0].0;
+    s.now = p.now;
+    sync(&mut p, &mut s, SyncRole::Secondary);
+    let et = s.store.get(LeaseKind::Address, x).unwrap().expiration_time;
+    assert!(et.0 != 0, "the secondary acked a partner lifetime");
+    // The client releases at the secondary.
+    s.now = s.now.wrapping_add(30);
+    s.reply(&msg(
+        T::RELEASE,
+        0x51,
+        &[
+            client_id(&c),
+            opt(2, SECONDARY_DUID),
+            ia_na(1, &[x]),
+            ia_pd(2, &[]),
+        ],
+    ));
+    assert_eq!(
+        s.store.get(LeaseKind::Address, x).unwrap().status,
+        BindingStatus::RELEASED
+    );
+    // A primary that lost its storage acks it.
+    let mut amnesiac = primary();
+    amnesiac.now = s.now;
+    assert_eq!(
+        sync(&mut s, &mut amnesiac, SyncRole::Primary),
+        [Verdict::Accept]
+    );
+    let b = s.store.get(LeaseKind::Address, x).unwrap();
+    assert_eq!(b.status, BindingStatus::RELEASED, "not freed on that ack");
+    assert!(!needs_update(&b), "but acknowledged");
+    // Reclaim frees it once the partner lifetime plus the MCLT is over, and tells the partner.
+    s.now = FailoverTime(et.0 + MCLT - 2);
+    assert_eq!(s.engine.reclaim(s.now, &mut s.store, 1000).freed, 0);
+    s.now = FailoverTime(et.0 + MCLT + 2);
+    assert_eq!(s.engine.reclaim(s.now, &mut s.store, 1000).freed, 1);
+    let b = s.store.get(LeaseKind::Address, x).unwrap();
+    assert_eq!(
+        b.status,
+        BindingStatus::FREE,
+        "an odd address is the primary's, §7.2 (5)"
+    );
+    assert!(needs_update(&b));
+}
