@@ -108,7 +108,8 @@ pub struct LeaseUpdate {
 impl LeaseUpdate {
     /// The time of the update that RFC 8156 §7.5.4 compares: for ACTIVE, EXPIRED and RELEASED
     /// the OPTION_CLT_TIME if one appears, else OPTION_F_START_TIME_OF_STATE; for the other
-    /// statuses the later of the two.
+    /// statuses the later of the two. [`decide`] compares otherwise, the same way on both
+    /// sides (`docs/failover.md` D32); this is §7.5.4's definition, for reference.
     pub fn update_time(&self) -> FailoverTime {
         let start = self.start_time_of_state;
         match self.clt_time {
@@ -140,7 +141,7 @@ pub enum Rule {
     /// "time(1)": accept if the current time is later than our state-expiration-time.
     Time1,
     /// "time(2)": accept if the update's OPTION_CLT_TIME is later than our
-    /// start-time-of-state.
+    /// start-time-of-state — compared as D32 says (our client time, else our start).
     Time2,
     /// "accept(3)": same client: accept unless the update ends the lease earlier than ours
     /// (D30); another client: accept if time(2) holds or we are the secondary, else
@@ -268,11 +269,11 @@ fn recency(theirs: Option<FailoverTime>, mine: Option<FailoverTime>) -> Recency 
 /// The times §7.5.4 compares, `docs/failover.md` D32: a binding's information is as recent as
 /// the last client transaction it reflects, at either server — [`update_client_time`] against
 /// [`our_client_time`], the same function of the same fields on both sides, so that of two
-/// crossing updates at most one is taken (with D24's tie) — and each side's
-/// start-time-of-state where it has none. A status a server
-/// entered by itself after that transaction — EXPIRED at the lease's end, RESET at the end of
-/// the quarantine, FREE / FREE-BACKUP on the partner's ack — tells nothing newer about the
-/// client, so it does not count as later than the partner's later client transaction.
+/// crossing updates at most one is taken (with the ties of D33 and D24) — and each side's
+/// start-time-of-state where it has none. A status a server entered by itself after that
+/// transaction — EXPIRED at the lease's end, RESET at the end of the quarantine, FREE /
+/// FREE-BACKUP on the partner's ack — tells nothing newer about the client, so it does not
+/// count as later than the partner's later client transaction.
 ///
 /// §7.5.4 times an update of FREE, FREE-BACKUP, RESET or ABANDONED by the later of its CLT and
 /// its start, and ours always by our client-last-transaction-time; time(2) compares with our

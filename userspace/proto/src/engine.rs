@@ -82,7 +82,8 @@ pub struct ReclaimReport {
     /// acknowledge it first).
     pub unquarantined: usize,
     /// RELEASED, EXPIRED or RESET bindings made FREE / FREE-BACKUP after the PARTNER-DOWN
-    /// wait (`ServingPolicy::reuse_wait`).
+    /// wait (`ServingPolicy::reuse_wait`), or, acknowledged, after the partner lifetimes they
+    /// carry (`docs/failover.md` D36).
     pub freed: usize,
     /// Writes that failed.
     pub store_errors: usize,
@@ -1222,8 +1223,11 @@ impl Engine {
     /// anyone (standalone), and their client gets them back first. Under a policy with a
     /// `reuse_wait` (PARTNER-DOWN), a RELEASED, EXPIRED or RESET binding becomes FREE or
     /// FREE-BACKUP (RFC 8156 §7.2 (4)–(6), §8.4.1) once that long has passed since the latest of
-    /// its own times and the engine's entry into the policy (docs/failover.md D29). What
-    /// changed is in [`Engine::changes`].
+    /// its own times and the engine's entry into the policy (docs/failover.md D29). Under the
+    /// other failover policies an acknowledged (not pending) RELEASED, EXPIRED or RESET binding
+    /// that carries a partner lifetime becomes FREE or FREE-BACKUP once that lifetime plus the
+    /// MCLT is over (D36). A status entered here starts at the end of the one it leaves (D31).
+    /// What changed is in [`Engine::changes`].
     pub fn reclaim<S: LeaseStore>(
         &mut self,
         now: FailoverTime,
