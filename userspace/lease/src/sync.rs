@@ -291,9 +291,12 @@ fn update_recency(ours: &Binding, upd: &LeaseUpdate) -> Recency {
 
 /// "accept": the update's information is later than ours (D32). At the same time an ACTIVE
 /// binding wins over any other status, on both sides (`docs/failover.md` D33: a client that
-/// released and asked again within 5 s holds the lease); otherwise the tie goes to the
-/// primary's information (D24): the secondary accepts, the primary rejects.
+/// released and asked again within 5 s holds the lease); of two statuses neither of which is
+/// ACTIVE the later start-time-of-state wins (the one a server moved on to after the same
+/// client transaction: FREE after RELEASED, RESET after ABANDONED — D32); otherwise the tie
+/// goes to the primary's information (D24): the secondary accepts, the primary rejects.
 fn accept_rule(ours: &Binding, upd: &LeaseUpdate, role: Role) -> bool {
+    let tie = || role == Role::Secondary;
     match update_recency(ours, upd) {
         Recency::Later => true,
         Recency::Earlier => false,
@@ -303,7 +306,15 @@ fn accept_rule(ours: &Binding, upd: &LeaseUpdate, role: Role) -> bool {
         ) {
             (true, false) => true,
             (false, true) => false,
-            _ => role == Role::Secondary,
+            (true, true) => tie(),
+            (false, false) => match recency(
+                nonzero(upd.start_time_of_state),
+                nonzero(ours.start_time_of_state),
+            ) {
+                Recency::Later => true,
+                Recency::Earlier => false,
+                Recency::Same => tie(),
+            },
         },
     }
 }

@@ -483,6 +483,37 @@ fn crossing_updates_of_a_free_lease_are_not_both_accepted_d32() {
     assert!(!both);
 }
 
+/// D32: after the same client transaction, the status a server moved on to wins. What the long
+/// simulator run found: the secondary's RELEASED was acked by the primary, the secondary freed
+/// the address (FREE-BACKUP, its own) and told the primary, which refused it (the same client
+/// time, the primary's information) and sent its RELEASED back, which the secondary took: the
+/// same round on every periodic resend, forever.
+#[test]
+fn a_free_after_the_same_release_wins_over_the_release_d32() {
+    let mut released = ours(S::RELEASED);
+    released.cltt = t(1926);
+    released.start_time_of_state = t(1926);
+    let mut free = ours(S::FREE_BACKUP);
+    free.cltt = t(1926);
+    free.start_time_of_state = t(2514);
+    let as_update = |b: &Binding| {
+        let mut u = upd(b.status);
+        u.start_time_of_state = b.start_time_of_state;
+        u.clt_time = Some(b.cltt);
+        u
+    };
+    for role in [Role::Primary, Role::Secondary] {
+        assert!(
+            decide(Some(&released), &as_update(&free), role, t(2515)).is_accept(),
+            "{role:?}"
+        );
+        assert!(
+            !decide(Some(&free), &as_update(&released), role, t(2515)).is_accept(),
+            "{role:?}"
+        );
+    }
+}
+
 /// D32: a binding we only know from the partner is timed by the partner's client transaction.
 /// (Within 5 s of it, D33 gives the tie to the ACTIVE binding.)
 /// What the simulator found: the primary learnt the secondary's lease (CLT 221, end 294) late,
