@@ -953,7 +953,20 @@ impl Sim {
         for ci in 0..self.clients.len() {
             for hi in 0..self.clients[ci].held.len() {
                 let h = self.clients[ci].held[hi];
-                if h.lost.is_some() || h.hold_end <= self.t {
+                if h.hold_end <= self.t {
+                    continue;
+                }
+                if let Some((first, true)) = h.lost {
+                    // Lost before but still protected by the other store: is it still?
+                    if !(self.protects(P, ci, &h) || self.protects(S, ci, &h)) {
+                        self.note(|| {
+                            format!("client {ci}: {} no longer protected ({loss:?})", h.addr)
+                        });
+                        self.clients[ci].held[hi].lost = Some((first, false));
+                    }
+                    continue;
+                }
+                if h.lost.is_some() {
                     continue;
                 }
                 if !(self.covers(P, ci, &h) || self.covers(S, ci, &h)) {
