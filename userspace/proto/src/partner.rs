@@ -126,14 +126,18 @@ impl Engine {
         let Some(mut b) = store.get(kind, addr) else {
             return false;
         };
+        let before = b;
         let current = sync::ack(&mut b, info);
-        if current
-            && matches!(
-                b.status,
-                BindingStatus::EXPIRED | BindingStatus::RELEASED | BindingStatus::RESET
-            )
-            && self.ack_may_free(&b, now)
-        {
+        let freeable = matches!(
+            b.status,
+            BindingStatus::EXPIRED | BindingStatus::RELEASED | BindingStatus::RESET
+        );
+        if current && freeable && !self.ack_may_free(&before, now) {
+            // D36: not yet. The ack cleared the partner lifetime it answers; keep it as the
+            // end of the wait (an EXPIRED / RELEASED / RESET BNDUPD never carries one), for
+            // reclaim to free the lease when it is over.
+            b.partner_lifetime = before.partner_lifetime;
+        } else if current && freeable {
             let to = sync::pending_free_status(b.kind, b.addr);
             let from = b.status;
             if transition::apply(&mut b, BindingEvent::Free(to), now, FailoverTime(0)).is_ok() {

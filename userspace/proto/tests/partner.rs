@@ -530,3 +530,66 @@ fn an_ack_frees_a_lease_only_after_the_partner_lifetime_we_acked_plus_the_mclt_d
     );
     assert!(needs_update(&b));
 }
+
+#[test]
+fn a_server_that_lost_its_storage_waits_for_the_partner_lifetime_it_had_acked_d36() {
+    // The other half of D36, found by the long simulator run: the primary renewed its client
+    // during a partition (up to the partner lifetime the secondary had acked plus the MCLT)
+    // and lost its disk. Recovering, it learns the lease from the secondary's older binding —
+    // with that partner lifetime as OPTION_F_EXPIRATION_TIME (Figure 5: our partner-lifetime) —
+    // expires it at the older end, and the secondary acks the EXPIRED: freeing it then gave it
+    // to another client while the renewed client held it.
+    let mut p = primary();
+    let mut s = secondary(StateName::Normal);
+    let c = client_duid(60);
+    let r = p.reply(&req(T::REQUEST, &c, true));
+    let x = ia_nas(&r)[0].leases[0].0;
+    s.now = p.now;
+    sync(&mut p, &mut s, SyncRole::Secondary);
+    let theirs = s.store.get(LeaseKind::Address, x).unwrap();
+    let pl = theirs.expiration_time;
+    // The primary loses its disk; the secondary's binding reaches the new one (UPDREQALL).
+    let mut amnesiac = primary();
+    amnesiac.now = s.now;
+    assert_eq!(
+        sync_these(&mut s, &mut amnesiac, SyncRole::Primary, vec![theirs]),
+        [Verdict::Accept]
+    );
+    assert_eq!(
+        amnesiac
+            .store
+            .get(LeaseKind::Address, x)
+            .unwrap()
+            .partner_lifetime,
+        pl
+    );
+    // Past the end the secondary knew of (and its MCLT): expired, sent, acked — but not free.
+    amnesiac.now = theirs.state_expiration_time.wrapping_add(MCLT + 10);
+    assert!(pl.cmp_wrapping(amnesiac.now).is_gt());
+    s.now = amnesiac.now;
+    amnesiac
+        .engine
+        .reclaim(amnesiac.now, &mut amnesiac.store, 1000);
+    assert_eq!(
+        sync(&mut amnesiac, &mut s, SyncRole::Secondary),
+        [Verdict::Accept]
+    );
+    let b = amnesiac.store.get(LeaseKind::Address, x).unwrap();
+    assert_eq!(b.status, BindingStatus::EXPIRED);
+    assert!(!needs_update(&b));
+    let r = amnesiac.reply(&req(T::REQUEST, &client_duid(61), true));
+    assert!(ia_nas(&r)[0].leases.iter().all(|l| l.0 != x));
+    // Free once that partner lifetime plus the MCLT is over.
+    amnesiac.now = FailoverTime(pl.0 + MCLT + 2);
+    assert_eq!(
+        amnesiac
+            .engine
+            .reclaim(amnesiac.now, &mut amnesiac.store, 1000)
+            .freed,
+        1
+    );
+    assert_eq!(
+        amnesiac.store.get(LeaseKind::Address, x).unwrap().status,
+        BindingStatus::FREE
+    );
+}
