@@ -1392,19 +1392,10 @@ impl Endpoint {
                 // although it has one; decided once, reissued alike after a reconnect — and
                 // after a restart (D37: the first connection recorded COMMUNICATED, so the
                 // record alone would then say UPDREQ and the database would stay incomplete).
-                let all = request_all.unwrap_or(
-                    self.resync_all
-                        || (!self.communicated_at_start
-                            && self.partner_communicated_at_first_state == Some(true)),
-                );
+                let all = request_all.unwrap_or_else(|| self.needs_everything());
                 self.state = State::Recover {
                     request_all: Some(all),
                 };
-                if all && !self.resync_all {
-                    // Durable before the UPDREQALL leaves (it is held behind the record).
-                    self.resync_all = true;
-                    self.mark_dirty(now);
-                }
                 self.request_update(now, all);
             }
             // §8.10: the primary entering POTENTIAL-CONFLICT sends UPDREQ; the secondary
@@ -1415,8 +1406,10 @@ impl Endpoint {
                     && (self.config.role == Role::Primary
                         || partner == Some(StateName::ConflictDone)) =>
             {
-                // D37: an unfinished full resynchronisation is asked for again.
-                self.request_update(now, self.resync_all);
+                // D37: a server that lost its storage (or has not finished resynchronising)
+                // asks for everything here too.
+                let all = self.needs_everything();
+                self.request_update(now, all);
             }
             State::Normal
                 if self.config.role == Role::Secondary && conn.pool_epoch != Some(epoch) =>
@@ -1443,7 +1436,21 @@ impl Endpoint {
         )
     }
 
+    /// §8.5.2: the database must come whole from the partner — we have no record of ever
+    /// having talked to it although it has one of us — or a full resynchronisation begun
+    /// earlier has not finished (D37).
+    fn needs_everything(&self) -> bool {
+        self.resync_all
+            || (!self.communicated_at_start
+                && self.partner_communicated_at_first_state == Some(true))
+    }
+
     fn request_update(&mut self, now: Now, all: bool) {
+        if all && !self.resync_all {
+            // D37: recorded, and durable before the UPDREQALL leaves (held behind the record).
+            self.resync_all = true;
+            self.mark_dirty(now);
+        }
         let xid = self.alloc_xid();
         let req = UpdateRequest {
             xid,

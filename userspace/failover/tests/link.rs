@@ -1417,3 +1417,29 @@ fn an_unfinished_updreqall_is_asked_for_again_after_a_restart_d37() {
     assert!(third.sent_types().contains(&MessageType::UPDREQ));
     assert!(!third.sent_types().contains(&MessageType::UPDREQALL));
 }
+
+#[test]
+fn a_server_without_storage_asks_for_everything_in_potential_conflict_too_d37() {
+    // The long simulator run: a primary lost its disk while the secondary, declared
+    // PARTNER-DOWN, had gone on to RESOLUTION-INTERRUPTED; back with an empty database, the
+    // primary went RECOVER → POTENTIAL-CONFLICT (§8.5.2) and sent UPDREQ (§8.10), so the
+    // secondary sent only what was unacknowledged and the primary reached NORMAL without the
+    // rest. Having no record of the partner while it has one of us (§8.5.2) asks for everything
+    // in POTENTIAL-CONFLICT as in RECOVER.
+    let mut one = One::new(config(Role::Primary), None);
+    one.handshake_with(ResolutionInterrupted, COMMUNICATED);
+    assert_eq!(one.state(), PotentialConflict);
+    let sent = one.sent_types();
+    assert!(sent.contains(&MessageType::UPDREQALL), "{sent:?}");
+    assert!(!sent.contains(&MessageType::UPDREQ), "{sent:?}");
+    assert!(one.durable.is_some_and(|r| r.resync_all));
+    // With its storage, UPDREQ as §8.10 says.
+    let mut one = One::new(
+        config(Role::Primary),
+        Some(record(CommunicationsInterrupted, 5)),
+    );
+    one.handshake_with(ResolutionInterrupted, COMMUNICATED);
+    assert_eq!(one.state(), PotentialConflict);
+    assert!(one.sent_types().contains(&MessageType::UPDREQ));
+    assert!(!one.sent_types().contains(&MessageType::UPDREQALL));
+}
