@@ -378,7 +378,19 @@ impl Ctx<'_> {
                 return false;
             }
         }
-        let until = self.now.expiry_after(out.valid);
+        let mut until = self.now.expiry_after(out.valid);
+        if b.status == BindingStatus::ACTIVE
+            && b.duid == p.key.duid
+            && until.0 != 0
+            && b.state_expiration_time.cmp_wrapping(until).is_gt()
+        {
+            // docs/failover.md D38: the record never ends a lease before an end this server
+            // already gave the same client (a renewal capped by the MCLT after a grant in
+            // PARTNER-DOWN): the client may not get this Reply, or may take another server's,
+            // and keeps the longer one (RFC 8156 §4.4: "the lease expiration time known to a
+            // DHCP client").
+            until = b.state_expiration_time;
+        }
         if transition::apply(&mut b, BindingEvent::Allocate, self.now, until).is_err() {
             self.counters.illegal_transitions += 1;
             return false;

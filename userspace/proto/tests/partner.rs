@@ -593,3 +593,48 @@ fn a_server_that_lost_its_storage_waits_for_the_partner_lifetime_it_had_acked_d3
         BindingStatus::FREE
     );
 }
+
+#[test]
+fn a_shorter_renewal_never_shortens_the_record_of_the_lease_d38() {
+    // What the long simulator run found (docs/failover.md D38): the secondary gave a client a
+    // full lifetime in PARTNER-DOWN (no MCLT cap, §8.4.1); later, in RESOLUTION-INTERRUPTED, it
+    // renewed the lease capped by the MCLT and recorded the shorter end — but the client took
+    // the other server's Reply and kept the longer lease, which the record no longer covered.
+    let mut s = secondary(StateName::PartnerDown);
+    let c = client_duid(70);
+    let with_sid = |t: T| {
+        msg(
+            t,
+            0x71,
+            &[client_id(&c), opt(2, SECONDARY_DUID), ia_na(1, &[])],
+        )
+    };
+    let r = s.reply(&with_sid(T::REQUEST));
+    let (x, _, _, valid) = ia_nas(&r)[0].leases[0];
+    assert!(valid > MCLT, "PARTNER-DOWN: the full lifetime");
+    let end = s
+        .store
+        .get(LeaseKind::Address, x)
+        .unwrap()
+        .state_expiration_time;
+    s.engine.set_policy(serving_policy(
+        tandem_failover::Role::Secondary,
+        StateName::ResolutionInterrupted,
+        MCLT,
+    ));
+    s.now = s.now.wrapping_add(10);
+    let r = s.reply(&msg(
+        T::RENEW,
+        0x72,
+        &[client_id(&c), opt(2, SECONDARY_DUID), ia_na(1, &[x])],
+    ));
+    let renewed = ia_nas(&r)[0].leases[0];
+    assert_eq!(renewed.0, x);
+    assert!(renewed.3 <= MCLT, "§4.4: capped");
+    let b = s.store.get(LeaseKind::Address, x).unwrap();
+    assert_eq!(
+        b.state_expiration_time, end,
+        "the earlier, longer end is kept"
+    );
+    assert_eq!(b.valid, renewed.3, "what the Reply said is recorded");
+}
