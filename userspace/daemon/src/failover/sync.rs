@@ -4,7 +4,9 @@
 //!
 //! * **Out.** Every committed change of an engine ([`tandem_proto::Engine::changes`]) is
 //!   handed over with [`BindingSync::changed`] after the client's Reply went out (lazy update,
-//!   §4.3) and queued. [`BindingSync::pump`] encodes the queue as BNDUPDs while the endpoint's
+//!   §4.3) and queued, one entry per lease holding its latest state (`docs/failover.md` D39:
+//!   after a partition the partner gets each lease once, as it is now, not its history).
+//!   [`BindingSync::pump`] encodes the queue as BNDUPDs while the endpoint's
 //!   window ([`Endpoint::update_window`], the partner's MAX_UNACKED_BNDUPD) allows. The queue is
 //!   bounded ([`QUEUE_CAP`]); a change that does not fit is not lost: the binding keeps its
 //!   "partner needs update" flag in the store, and a scan sends it (counted as `overflow`).
@@ -157,6 +159,7 @@ pub struct SyncCounters {
 #[derive(Clone, Copy, Debug)]
 struct Sent {
     shard: u32,
+    lease: (LeaseKind, Ipv6Addr),
     start_time_of_state: FailoverTime,
 }
 
@@ -183,7 +186,11 @@ struct Reply {
 #[derive(Debug)]
 pub struct BindingSync {
     role: SyncRole,
-    queue: VecDeque<(u32, Binding)>,
+    /// The leases waiting to be sent, in the order of their first change since the last send;
+    /// `queued` holds the latest state of each (D39: one BNDUPD per lease, however many
+    /// changes it went through meanwhile).
+    queue: VecDeque<(LeaseKind, Ipv6Addr)>,
+    queued: HashMap<(LeaseKind, Ipv6Addr), (u32, Binding)>,
     sent: HashMap<u64, Sent>,
     next_tag: u64,
     scan: Option<Scan>,
@@ -205,6 +212,7 @@ impl BindingSync {
                 Role::Secondary => SyncRole::Secondary,
             },
             queue: VecDeque::new(),
+            queued: HashMap::new(),
             sent: HashMap::new(),
             next_tag: 1,
             scan: None,
@@ -233,12 +241,19 @@ impl BindingSync {
     }
 
     fn enqueue(&mut self, shard: u32, b: &Binding) {
+        let key = (b.kind, b.addr);
+        if let Some(waiting) = self.queued.get_mut(&key) {
+            // D39: the lease is waiting already; its latest state goes, in its place.
+            *waiting = (shard, *b);
+            return;
+        }
         if self.queue.len() >= QUEUE_CAP {
             // Not lost: flagged in the store, a scan sends it.
             self.counters.overflow += 1;
             return;
         }
-        self.queue.push_back((shard, *b));
+        self.queue.push_back(key);
+        self.queued.insert(key, (shard, *b));
     }
 
     /// An event of the endpoint.
@@ -500,8 +515,11 @@ impl BindingSync {
 
     fn send_queued(&mut self, ep: &mut Endpoint, now: Now) {
         while ep.update_window() > 0 {
-            let Some((shard, b)) = self.queue.pop_front() else {
+            let Some(key) = self.queue.pop_front() else {
                 return;
+            };
+            let Some((shard, b)) = self.queued.remove(&key) else {
+                continue;
             };
             let Ok(m) = BndupdMessage::new(&b, now.wall) else {
                 self.counters.unencodable += 1;
@@ -522,11 +540,13 @@ impl BindingSync {
                     tag,
                     Sent {
                         shard,
+                        lease: key,
                         start_time_of_state: b.start_time_of_state,
                     },
                 );
             } else {
-                self.queue.push_front((shard, b));
+                self.queue.push_front(key);
+                self.queued.insert(key, (shard, b));
                 return;
             }
         }
@@ -543,6 +563,11 @@ impl BindingSync {
             }
         });
         for b in &found {
+            // D39: a lease whose BNDUPD is in flight is not sent twice; a change since then
+            // was queued by `changed`, a rejection leaves it flagged for the next scan.
+            if self.sent.values().any(|s| s.lease == (b.kind, b.addr)) {
+                continue;
+            }
             self.enqueue(scan.shard, b);
         }
         match next {
@@ -808,6 +833,33 @@ mod tests {
             "the binding whose BNDUPD the link lost is sent again"
         );
         assert_eq!(pending(&pair), 0, "every binding acknowledged");
+    }
+
+    /// D39, what the long simulator run found: every change queued while the link was down
+    /// went out in order when it came back — the history of a lease, renewed every few seconds
+    /// during a partition, ahead of its present state; the partner stored each stale snapshot
+    /// (and expired the already-ended ones), and the current one arrived only minutes later.
+    /// One entry per lease now, with its latest state.
+    #[test]
+    fn changes_of_a_lease_while_the_link_is_down_go_out_once_as_its_latest_state_d39() {
+        let mut pair = Pair::new(2);
+        pair.disconnect(1);
+        let mut b = flagged(9);
+        for n in 0..50u32 {
+            b.cltt = FailoverTime(WALL0 + n);
+            b.state_expiration_time = FailoverTime(WALL0 + 1000 + n);
+            put(&mut pair, &b);
+            pair.sides[0].sync.changed(0, &b);
+        }
+        assert_eq!(pair.sides[0].sync.backlog(), 1);
+        pair.sent.clear();
+        pair.connect(2);
+        pair.run(3);
+        assert_eq!(pair.sent, vec![b.addr], "one BNDUPD");
+        let theirs = tandem_lease::LeaseStore::get(&pair.sides[1].shards.0, b.kind, b.addr)
+            .expect("stored by the partner");
+        assert_eq!(theirs.state_expiration_time, b.state_expiration_time);
+        assert_eq!(pending(&pair), 0);
     }
 
     /// D35, found reading the code the simulator drives: the periodic rescan (§7.5.4, the
