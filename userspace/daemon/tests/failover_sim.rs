@@ -990,17 +990,16 @@ impl Sim {
 
     /// `side`'s store keeps `h` from going to another client until the client's end: its
     /// binding names client `ci` (ACTIVE, EXPIRED or RELEASED: not yet available to others)
-    /// and its end, or a partner lifetime it carries plus the MCLT (D36), reaches the client's.
+    /// and its end, or the partner lifetime it acked to the partner plus the MCLT (D36),
+    /// reaches the client's.
     fn protects(&self, side: usize, ci: usize, h: &Held) -> bool {
         let Some(b) = self.servers[side].shards.get(h.kind, h.addr) else {
             return false;
         };
         let mclt_ms = i64::from(self.mclt) * 1000;
-        let ends = [
-            (b.state_expiration_time, 0),
-            (b.expiration_time, mclt_ms),
-            (b.partner_lifetime, mclt_ms),
-        ];
+        // The partner-lifetime field is no durable knowledge: it is what this server sent and
+        // an ack clears it. The expiration-time is what it acked to the partner.
+        let ends = [(b.state_expiration_time, 0), (b.expiration_time, mclt_ms)];
         matches!(
             b.status,
             BindingStatus::ACTIVE | BindingStatus::EXPIRED | BindingStatus::RELEASED
