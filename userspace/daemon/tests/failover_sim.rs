@@ -289,7 +289,7 @@ struct Held {
     /// power loss on the server that covered it: the durability window, not the binding sync
     /// (exempt from invariant 2). `true`: a surviving store still protects it (knows the client
     /// with an end or a partner lifetime that keeps the lease from another client until the
-    /// client's end, D36), so invariant 1 still holds for it; `false`: nobody knows the client
+    /// client's end, D46), so invariant 1 still holds for it; `false`: nobody knows the client
     /// holds it any more — a conflict on it is counted, not a failure.
     lost: Option<(Loss, bool)>,
 }
@@ -990,7 +990,7 @@ impl Sim {
 
     /// `side`'s store keeps `h` from going to another client until the client's end: its
     /// binding names client `ci` (ACTIVE, EXPIRED or RELEASED: not yet available to others)
-    /// and its end, or the partner lifetime it acked to the partner plus the MCLT (D36),
+    /// and its end, or the partner lifetime it acked to the partner plus the MCLT (D46),
     /// reaches the client's.
     fn protects(&self, side: usize, ci: usize, h: &Held) -> bool {
         let Some(b) = self.servers[side].shards.get(h.kind, h.addr) else {

@@ -189,7 +189,7 @@ pub struct Endpoint {
     /// COMMUNICATED now.
     communicated: bool,
     /// A full resynchronisation (UPDREQALL) was asked for and its UPDDONE has not come:
-    /// persisted, so a restart asks for everything again (`docs/failover.md` D37).
+    /// persisted, so a restart asks for everything again (`docs/failover.md` D47).
     resync_all: bool,
     /// The partner's COMMUNICATED bit in the first STATE it sent us after our start: whether
     /// it had talked to us before (§8.5.2, §8.6.2).
@@ -1123,7 +1123,7 @@ impl Endpoint {
             c.update_done_epoch = Some(req.epoch);
         }
         if req.all && self.resync_all {
-            // D37: the database is whole again.
+            // D47: the database is whole again.
             self.resync_all = false;
             self.mark_dirty(now);
         }
@@ -1390,7 +1390,7 @@ impl Endpoint {
             State::Recover { request_all } if !requested => {
                 // §8.5.2: UPDREQALL if we have no record of ever having talked to the partner
                 // although it has one; decided once, reissued alike after a reconnect — and
-                // after a restart (D37: the first connection recorded COMMUNICATED, so the
+                // after a restart (D47: the first connection recorded COMMUNICATED, so the
                 // record alone would then say UPDREQ and the database would stay incomplete).
                 let all = request_all.unwrap_or_else(|| self.needs_everything());
                 self.state = State::Recover {
@@ -1406,7 +1406,7 @@ impl Endpoint {
                     && (self.config.role == Role::Primary
                         || partner == Some(StateName::ConflictDone)) =>
             {
-                // D37: a server that lost its storage (or has not finished resynchronising)
+                // D47: a server that lost its storage (or has not finished resynchronising)
                 // asks for everything here too.
                 let all = self.needs_everything();
                 self.request_update(now, all);
@@ -1438,7 +1438,7 @@ impl Endpoint {
 
     /// §8.5.2: the database must come whole from the partner — we have no record of ever
     /// having talked to it although it has one of us — or a full resynchronisation begun
-    /// earlier has not finished (D37).
+    /// earlier has not finished (D47).
     fn needs_everything(&self) -> bool {
         self.resync_all
             || (!self.communicated_at_start
@@ -1447,7 +1447,7 @@ impl Endpoint {
 
     fn request_update(&mut self, now: Now, all: bool) {
         if all && !self.resync_all {
-            // D37: recorded, and durable before the UPDREQALL leaves (held behind the record).
+            // D47: recorded, and durable before the UPDREQALL leaves (held behind the record).
             self.resync_all = true;
             self.mark_dirty(now);
         }

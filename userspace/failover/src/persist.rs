@@ -48,7 +48,7 @@ pub struct Persisted {
     pub communicated: bool,
     /// A full resynchronisation (UPDREQALL, §8.5.2) was asked for and its UPDDONE has not
     /// come: the next RECOVER (or POTENTIAL-CONFLICT) asks for everything again, although
-    /// `communicated` is now set (`docs/failover.md` D37).
+    /// `communicated` is now set (`docs/failover.md` D47).
     pub resync_all: bool,
     /// The MCLT in use: the secondary's is the one from the primary's last CONNECT (§6.1.2
     /// "use it until a different MCLT is supplied by some subsequent CONNECT").
@@ -79,7 +79,7 @@ impl Persisted {
 
     /// A fixed big-endian encoding: version, state, state start, previous state (0 = none),
     /// partner present, partner state, flags, start, partner-down-time (0 = none), last contact
-    /// (0 = none), communicated (bit 0) and resync-all (bit 1, D37; a record written before it
+    /// (0 = none), communicated (bit 0) and resync-all (bit 1, D47; a record written before it
     /// existed reads as 0), MCLT, operating-until. No checksum: torn writes are the storage
     /// layer's business.
     pub fn to_bytes(&self) -> [u8; Self::LEN] {
@@ -243,7 +243,7 @@ mod tests {
             ..p
         };
         assert_eq!(Persisted::from_bytes(&bare.to_bytes()), Ok(bare));
-        // A record written before the resync-all bit (D37) reads with it clear.
+        // A record written before the resync-all bit (D47) reads with it clear.
         let mut old = bare.to_bytes();
         old[22] = 1;
         assert_eq!(Persisted::from_bytes(&old), Ok(bare));

@@ -1381,8 +1381,8 @@ fn auto_partner_down_keeps_running_through_failed_handshakes_d18() {
 }
 
 #[test]
-fn an_unfinished_updreqall_is_asked_for_again_after_a_restart_d37() {
-    // What the binding sync simulator found (docs/failover.md D37): a server that lost its
+fn an_unfinished_updreqall_is_asked_for_again_after_a_restart_d47() {
+    // What the binding sync simulator found (docs/failover.md D47): a server that lost its
     // storage starts in RECOVER and sends UPDREQALL (§8.5.2: no record of the partner, which
     // has one of us); the first connection records COMMUNICATED. If it stops before the
     // UPDDONE, the next start finds COMMUNICATED in its record and sent only UPDREQ: the
@@ -1419,7 +1419,7 @@ fn an_unfinished_updreqall_is_asked_for_again_after_a_restart_d37() {
 }
 
 #[test]
-fn a_server_without_storage_asks_for_everything_in_potential_conflict_too_d37() {
+fn a_server_without_storage_asks_for_everything_in_potential_conflict_too_d47() {
     // The long simulator run: a primary lost its disk while the secondary, declared
     // PARTNER-DOWN, had gone on to RESOLUTION-INTERRUPTED; back with an empty database, the
     // primary went RECOVER → POTENTIAL-CONFLICT (§8.5.2) and sent UPDREQ (§8.10), so the

@@ -26,9 +26,9 @@
 //! consulting Figure 4 (§7.5.3 "consistent with the server's already-known state").
 //!
 //! The binding sync simulator (`docs/failover.md`, "Binding sync simulator") found where
-//! Figure 4 read literally loses a lease a client holds; the corrections are D30 (accept(3)
-//! for the same client keeps the later end), D32 (a binding is as recent as the last client
-//! transaction it reflects, at either server; time(2) compares with that too) and D33 (at the
+//! Figure 4 read literally loses a lease a client holds; the corrections are D40 (accept(3)
+//! for the same client keeps the later end), D42 (a binding is as recent as the last client
+//! transaction it reflects, at either server; time(2) compares with that too) and D43 (at the
 //! same time an ACTIVE binding wins).
 
 use core::net::Ipv6Addr;
@@ -109,7 +109,7 @@ impl LeaseUpdate {
     /// The time of the update that RFC 8156 §7.5.4 compares: for ACTIVE, EXPIRED and RELEASED
     /// the OPTION_CLT_TIME if one appears, else OPTION_F_START_TIME_OF_STATE; for the other
     /// statuses the later of the two. [`decide`] compares otherwise, the same way on both
-    /// sides (`docs/failover.md` D32); this is §7.5.4's definition, for reference.
+    /// sides (`docs/failover.md` D42); this is §7.5.4's definition, for reference.
     pub fn update_time(&self) -> FailoverTime {
         let start = self.start_time_of_state;
         match self.clt_time {
@@ -141,10 +141,10 @@ pub enum Rule {
     /// "time(1)": accept if the current time is later than our state-expiration-time.
     Time1,
     /// "time(2)": accept if the update's OPTION_CLT_TIME is later than our
-    /// start-time-of-state — compared as D32 says (our client time, else our start).
+    /// start-time-of-state — compared as D42 says (our client time, else our start).
     Time2,
     /// "accept(3)": same client: accept unless the update ends the lease earlier than ours
-    /// (D30); another client: accept if time(2) holds or we are the secondary, else
+    /// (D40); another client: accept if time(2) holds or we are the secondary, else
     /// AddressInUse.
     Accept3,
 }
@@ -226,7 +226,7 @@ fn later_of(a: FailoverTime, b: FailoverTime) -> FailoverTime {
     }
 }
 
-/// How recent the information of an update is against ours (`docs/failover.md` D32).
+/// How recent the information of an update is against ours (`docs/failover.md` D42).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Recency {
     /// The update's information is clearly later.
@@ -237,7 +237,7 @@ enum Recency {
     Same,
 }
 
-/// Our binding's client time (`docs/failover.md` D32): the later of our
+/// Our binding's client time (`docs/failover.md` D42): the later of our
 /// client-last-transaction-time and the partner's (its OPTION_CLT_TIME, which we keep as
 /// partner-raw-clt-time): the last transaction with the client that this binding reflects,
 /// at either server.
@@ -266,10 +266,10 @@ fn recency(theirs: Option<FailoverTime>, mine: Option<FailoverTime>) -> Recency 
     }
 }
 
-/// The times §7.5.4 compares, `docs/failover.md` D32: a binding's information is as recent as
+/// The times §7.5.4 compares, `docs/failover.md` D42: a binding's information is as recent as
 /// the last client transaction it reflects, at either server — [`update_client_time`] against
 /// [`our_client_time`], the same function of the same fields on both sides, so that of two
-/// crossing updates at most one is taken (with the ties of D33 and D24) — and each side's
+/// crossing updates at most one is taken (with the ties of D43 and D24) — and each side's
 /// start-time-of-state where it has none. A status a server entered by itself after that
 /// transaction — EXPIRED at the lease's end, RESET at the end of the quarantine, FREE /
 /// FREE-BACKUP on the partner's ack — tells nothing newer about the client, so it does not
@@ -289,11 +289,11 @@ fn update_recency(ours: &Binding, upd: &LeaseUpdate) -> Recency {
     recency(theirs, mine)
 }
 
-/// "accept": the update's information is later than ours (D32). At the same time an ACTIVE
-/// binding wins over any other status, on both sides (`docs/failover.md` D33: a client that
+/// "accept": the update's information is later than ours (D42). At the same time an ACTIVE
+/// binding wins over any other status, on both sides (`docs/failover.md` D43: a client that
 /// released and asked again within 5 s holds the lease); of two statuses neither of which is
 /// ACTIVE the later start-time-of-state wins (the one a server moved on to after the same
-/// client transaction: FREE after RELEASED, RESET after ABANDONED — D32); otherwise the tie
+/// client transaction: FREE after RELEASED, RESET after ABANDONED — D42); otherwise the tie
 /// goes to the primary's information (D24): the secondary accepts, the primary rejects.
 fn accept_rule(ours: &Binding, upd: &LeaseUpdate, role: Role) -> bool {
     let tie = || role == Role::Secondary;
@@ -320,12 +320,12 @@ fn accept_rule(ours: &Binding, upd: &LeaseUpdate, role: Role) -> bool {
 }
 
 /// time(2): the update's OPTION_CLT_TIME, if it appears, is later than our binding's time
-/// (D32: our client time, else our start-time-of-state); a tie as in "accept" (D33, D24).
+/// (D42: our client time, else our start-time-of-state); a tie as in "accept" (D43, D24).
 fn time2(ours: &Binding, upd: &LeaseUpdate, role: Role) -> bool {
     upd.clt_time.is_some() && accept_rule(ours, upd, role)
 }
 
-/// accept(3) for the same client on both sides (`docs/failover.md` D30): the update is taken
+/// accept(3) for the same client on both sides (`docs/failover.md` D40): the update is taken
 /// if it ends the lease later than ours (no timeout being the latest), refused if earlier; an
 /// equal end goes to the primary's information (D24: the secondary accepts, the primary
 /// rejects). Which of the two is the client's latest Reply neither server can know for sure
@@ -396,7 +396,7 @@ pub fn decide(
         Rule::Accept3 => {
             let same_client = upd.client.is_some_and(|c| c.duid == ours.duid);
             if same_client {
-                // docs/failover.md D30: "accept the update" only if it does not end the
+                // docs/failover.md D40: "accept the update" only if it does not end the
                 // lease earlier than ours, so an old snapshot of the same client's lease never
                 // shortens the lease it renewed since.
                 same_client_newer(ours, upd, role)

@@ -284,7 +284,7 @@ impl Site<'_> {
     /// `true` if the client of `b` may have it back once its lifetime is over (EXPIRED,
     /// RELEASED, or ACTIVE past its valid lifetime; RFC 8415 §18.3.2 "the server SHOULD assign
     /// the same addresses"): always standalone; under a failover policy only a lease of our own
-    /// share (`docs/failover.md` D34). The partner owns the others (§4.2.1.1, §4.2.2): once we
+    /// share (`docs/failover.md` D44). The partner owns the others (§4.2.1.1, §4.2.2): once we
     /// acked its EXPIRED / RELEASED (or in PARTNER-DOWN after the MCLT) it may free the lease
     /// and give it to another client, so handing it back here, unknown to the partner while
     /// the link is down, would give one lease to two clients.

@@ -83,7 +83,7 @@ pub struct ReclaimReport {
     pub unquarantined: usize,
     /// RELEASED, EXPIRED or RESET bindings made FREE / FREE-BACKUP after the PARTNER-DOWN
     /// wait (`ServingPolicy::reuse_wait`), or, acknowledged, after the partner lifetimes they
-    /// carry (`docs/failover.md` D36).
+    /// carry (`docs/failover.md` D46).
     pub freed: usize,
     /// Writes that failed.
     pub store_errors: usize,
@@ -283,7 +283,7 @@ pub(crate) fn reuse_wait_over(
 
 /// `true` once an EXPIRED, RELEASED or RESET binding that the partner acknowledged (or that
 /// the partner told us of, so it is not pending) may become available outside PARTNER-DOWN
-/// (`docs/failover.md` D36): MCLT after the partner lifetimes it carries — the one we acked to
+/// (`docs/failover.md` D46): MCLT after the partner lifetimes it carries — the one we acked to
 /// the partner (expiration-time) and the one we sent or were told (partner-lifetime), unset
 /// ones skipped. A client of the server that got such a lifetime acked may hold the lease
 /// until it plus the MCLT (RFC 8156 §4.4); the partner's ack says its client let go only if
@@ -298,7 +298,7 @@ fn acked_and_waited(b: &Binding, mclt: u32, now: FailoverTime) -> bool {
         && ack_wait_over(b, mclt, now)
 }
 
-/// The wait of [`acked_and_waited`] (D36) alone.
+/// The wait of [`acked_and_waited`] (D46) alone.
 pub(crate) fn ack_wait_over(b: &Binding, mclt: u32, now: FailoverTime) -> bool {
     [b.expiration_time, b.partner_lifetime]
         .into_iter()
@@ -384,7 +384,7 @@ impl Ctx<'_> {
             && until.0 != 0
             && b.state_expiration_time.cmp_wrapping(until).is_gt()
         {
-            // docs/failover.md D38: the record never ends a lease before an end this server
+            // docs/failover.md D48: the record never ends a lease before an end this server
             // already gave the same client (a renewal capped by the MCLT after a grant in
             // PARTNER-DOWN): the client may not get this Reply, or may take another server's,
             // and keeps the longer one (RFC 8156 §4.4: "the lease expiration time known to a
@@ -521,7 +521,7 @@ impl Ctx<'_> {
             w.held.retain(|b| names.contains(&Lease::of(b)));
         }
         let site = self.site;
-        // D34: a lease whose lifetime is over goes back to its client only from our share.
+        // D44: a lease whose lifetime is over goes back to its client only from our share.
         if let Some(s) = &site {
             w.held.retain(|b| s.may_take_back(b));
         }
@@ -763,7 +763,7 @@ impl Engine {
 
     /// `true` if the partner's acknowledgement of `b` (EXPIRED, RELEASED or RESET) may make it
     /// available now (RFC 8156 §7.2 (4)): in PARTNER-DOWN the wait of D29, otherwise once the
-    /// partner lifetimes it carries plus the MCLT are over (D36); at once standalone.
+    /// partner lifetimes it carries plus the MCLT are over (D46); at once standalone.
     pub(crate) fn ack_may_free(&mut self, b: &Binding, now: FailoverTime) -> bool {
         match (self.policy.reuse_wait, self.policy.mclt) {
             (Some(mclt), _) => {
@@ -1238,7 +1238,7 @@ impl Engine {
     /// its own times and the engine's entry into the policy (docs/failover.md D29). Under the
     /// other failover policies an acknowledged (not pending) RELEASED, EXPIRED or RESET binding
     /// that carries a partner lifetime becomes FREE or FREE-BACKUP once that lifetime plus the
-    /// MCLT is over (D36). A status entered here starts at the end of the one it leaves (D31).
+    /// MCLT is over (D46). A status entered here starts at the end of the one it leaves (D41).
     /// What changed is in [`Engine::changes`].
     pub fn reclaim<S: LeaseStore>(
         &mut self,
@@ -1254,7 +1254,7 @@ impl Engine {
             Some(mclt) => Some((*self.reuse_wait_since.get_or_insert(now), mclt)),
             None => None,
         };
-        // D36: outside PARTNER-DOWN, an acknowledged lease whose partner lifetimes were not
+        // D46: outside PARTNER-DOWN, an acknowledged lease whose partner lifetimes were not
         // over at the ack becomes available here once they are.
         let ack_wait = if wait.is_none() {
             self.policy.mclt
@@ -1289,7 +1289,7 @@ impl Engine {
                 // notices (RFC 8156 §7.3 start-time-of-state: "when the binding-status ...
                 // was changed"): the start of EXPIRED / RESET is that end, so a partner's
                 // binding from a client transaction after it still wins Figure 4's "accept"
-                // (docs/failover.md D31).
+                // (docs/failover.md D41).
                 let ended = if b.state_expiration_time.cmp_wrapping(now).is_lt() {
                     b.state_expiration_time
                 } else {

@@ -112,7 +112,7 @@ impl Engine {
     /// again (§7.2 transition 4, then 5 or 6: FREE or FREE-BACKUP by the address's owner,
     /// prefixes to the primary), which is itself a change for the partner
     /// ([`Engine::changes`]) — at once, or, while a partner lifetime it carries plus the MCLT
-    /// is not over, when [`Engine::reclaim`] finds it over (`docs/failover.md` D36; in
+    /// is not over, when [`Engine::reclaim`] finds it over (`docs/failover.md` D46; in
     /// PARTNER-DOWN the wait of D29). Returns whether the binding was current.
     pub fn partner_ack<S: LeaseStore>(
         &mut self,
@@ -133,7 +133,7 @@ impl Engine {
             BindingStatus::EXPIRED | BindingStatus::RELEASED | BindingStatus::RESET
         );
         if current && freeable && !self.ack_may_free(&before, now) {
-            // D36: not yet. The ack cleared the partner lifetime it answers; keep it as the
+            // D46: not yet. The ack cleared the partner lifetime it answers; keep it as the
             // end of the wait (an EXPIRED / RELEASED / RESET BNDUPD never carries one), for
             // reclaim to free the lease when it is over.
             b.partner_lifetime = before.partner_lifetime;

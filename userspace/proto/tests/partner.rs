@@ -370,8 +370,8 @@ fn partner_down_frees_a_released_lease_only_after_the_mclt_8_4_1() {
 }
 
 #[test]
-fn an_expired_lease_of_the_partners_share_does_not_go_back_to_its_client_here_d34() {
-    // What the binding sync simulator found (docs/failover.md D34): the secondary's client
+fn an_expired_lease_of_the_partners_share_does_not_go_back_to_its_client_here_d44() {
+    // What the binding sync simulator found (docs/failover.md D44): the secondary's client
     // held an even address (the secondary's share, RFC 8156 §4.2.1.1); it expired, the
     // secondary told the primary (EXPIRED), the primary acked, and the secondary freed it
     // (§7.2 (4), (6): FREE-BACKUP, its own). Then, with the link down, the client rebound at
@@ -440,10 +440,10 @@ fn an_expired_lease_of_the_partners_share_does_not_go_back_to_its_client_here_d3
 }
 
 #[test]
-fn a_timed_status_starts_when_its_time_ran_out_not_when_reclaim_saw_it_d31() {
+fn a_timed_status_starts_when_its_time_ran_out_not_when_reclaim_saw_it_d41() {
     // RFC 8156 §7.3 start-time-of-state: "when the binding-status ... was changed"; an ACTIVE
     // lease is EXPIRED from the end of its valid lifetime, an ABANDONED one RESET from the end
-    // of its quarantine, however late housekeeping notices (docs/failover.md D31).
+    // of its quarantine, however late housekeeping notices (docs/failover.md D41).
     let mut p = primary();
     let a = client_duid(40);
     let r = p.reply(&req(T::REQUEST, &a, true));
@@ -476,8 +476,8 @@ fn a_timed_status_starts_when_its_time_ran_out_not_when_reclaim_saw_it_d31() {
 }
 
 #[test]
-fn an_ack_frees_a_lease_only_after_the_partner_lifetime_we_acked_plus_the_mclt_d36() {
-    // What the binding sync simulator found (docs/failover.md D36): the primary renewed a
+fn an_ack_frees_a_lease_only_after_the_partner_lifetime_we_acked_plus_the_mclt_d46() {
+    // What the binding sync simulator found (docs/failover.md D46): the primary renewed a
     // client during a partition with a lifetime up to the partner lifetime the secondary had
     // acked plus the MCLT (RFC 8156 §4.4), then lost its disk. The client's release, taken by
     // the secondary, went to the recovering primary (UPDREQALL), which acks anything — and the
@@ -532,8 +532,8 @@ fn an_ack_frees_a_lease_only_after_the_partner_lifetime_we_acked_plus_the_mclt_d
 }
 
 #[test]
-fn a_server_that_lost_its_storage_waits_for_the_partner_lifetime_it_had_acked_d36() {
-    // The other half of D36, found by the long simulator run: the primary renewed its client
+fn a_server_that_lost_its_storage_waits_for_the_partner_lifetime_it_had_acked_d46() {
+    // The other half of D46, found by the long simulator run: the primary renewed its client
     // during a partition (up to the partner lifetime the secondary had acked plus the MCLT)
     // and lost its disk. Recovering, it learns the lease from the secondary's older binding —
     // with that partner lifetime as OPTION_F_EXPIRATION_TIME (Figure 5: our partner-lifetime) —
@@ -595,8 +595,8 @@ fn a_server_that_lost_its_storage_waits_for_the_partner_lifetime_it_had_acked_d3
 }
 
 #[test]
-fn a_shorter_renewal_never_shortens_the_record_of_the_lease_d38() {
-    // What the long simulator run found (docs/failover.md D38): the secondary gave a client a
+fn a_shorter_renewal_never_shortens_the_record_of_the_lease_d48() {
+    // What the long simulator run found (docs/failover.md D48): the secondary gave a client a
     // full lifetime in PARTNER-DOWN (no MCLT cap, §8.4.1); later, in RESOLUTION-INTERRUPTED, it
     // renewed the lease capped by the MCLT and recorded the shorter end — but the client took
     // the other server's Reply and kept the longer lease, which the record no longer covered.

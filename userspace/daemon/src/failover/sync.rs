@@ -4,7 +4,7 @@
 //!
 //! * **Out.** Every committed change of an engine ([`tandem_proto::Engine::changes`]) is
 //!   handed over with [`BindingSync::changed`] after the client's Reply went out (lazy update,
-//!   §4.3) and queued, one entry per lease holding its latest state (`docs/failover.md` D39:
+//!   §4.3) and queued, one entry per lease holding its latest state (`docs/failover.md` D49:
 //!   after a partition the partner gets each lease once, as it is now, not its history).
 //!   [`BindingSync::pump`] encodes the queue as BNDUPDs while the endpoint's
 //!   window ([`Endpoint::update_window`], the partner's MAX_UNACKED_BNDUPD) allows. The queue is
@@ -187,7 +187,7 @@ struct Reply {
 pub struct BindingSync {
     role: SyncRole,
     /// The leases waiting to be sent, in the order of their first change since the last send;
-    /// `queued` holds the latest state of each (D39: one BNDUPD per lease, however many
+    /// `queued` holds the latest state of each (D49: one BNDUPD per lease, however many
     /// changes it went through meanwhile).
     queue: VecDeque<(LeaseKind, Ipv6Addr)>,
     queued: HashMap<(LeaseKind, Ipv6Addr), (u32, Binding)>,
@@ -243,7 +243,7 @@ impl BindingSync {
     fn enqueue(&mut self, shard: u32, b: &Binding) {
         let key = (b.kind, b.addr);
         if let Some(waiting) = self.queued.get_mut(&key) {
-            // D39: the lease is waiting already; its latest state goes, in its place.
+            // D49: the lease is waiting already; its latest state goes, in its place.
             *waiting = (shard, *b);
             return;
         }
@@ -271,7 +271,7 @@ impl BindingSync {
             }
             Event::UpdatesMayFlow => {
                 // §8.8: send what the partner has not acknowledged: every flagged binding, from
-                // the first one (docs/failover.md D35: a walk begun earlier would skip what
+                // the first one (docs/failover.md D45: a walk begun earlier would skip what
                 // lies behind its cursor). The partner's request being answered covers it.
                 if !self.scan.is_some_and(|s| s.request) {
                     self.start_scan(false);
@@ -280,7 +280,7 @@ impl BindingSync {
             }
             Event::LinkDown(_) => {
                 // Our BNDUPDs in flight are void; their bindings stay flagged, and the next
-                // flow scans them from the start (D35).
+                // flow scans them from the start (D45).
                 self.sent.clear();
                 self.next_rescan_ms = None;
                 self.scan = None;
@@ -304,7 +304,7 @@ impl BindingSync {
         self.inputs.push_back(b);
     }
 
-    /// `true` if [`BindingSync::pump`] has work at `now`, the periodic rescan included (D35:
+    /// `true` if [`BindingSync::pump`] has work at `now`, the periodic rescan included (D45:
     /// the resend of what the partner rejected as outdated waits for it, so an idle server
     /// must still run it).
     pub fn busy(&self, ep: &Endpoint, now: Now) -> bool {
@@ -563,7 +563,7 @@ impl BindingSync {
             }
         });
         for b in &found {
-            // D39: a lease whose BNDUPD is in flight is not sent twice; a change since then
+            // D49: a lease whose BNDUPD is in flight is not sent twice; a change since then
             // was queued by `changed`, a rejection leaves it flagged for the next scan.
             if self.sent.values().any(|s| s.lease == (b.kind, b.addr)) {
                 continue;
@@ -800,12 +800,12 @@ mod tests {
             .count()
     }
 
-    /// D35, what the binding sync simulator found: a periodic scan was still walking the
+    /// D45, what the binding sync simulator found: a periodic scan was still walking the
     /// table when the link went down; the BNDUPD of a binding behind its cursor was in flight
     /// and voided; on the next connection the walk went on from its cursor, so that binding
     /// waited for a later periodic scan. Every flow now scans from the first binding.
     #[test]
-    fn a_new_flow_scans_from_the_start_d35() {
+    fn a_new_flow_scans_from_the_start_d45() {
         let mut pair = Pair::new(1);
         pair.disconnect(1);
         // More flagged bindings than a scan takes in one go, so the walk pauses (queue full).
@@ -835,13 +835,13 @@ mod tests {
         assert_eq!(pending(&pair), 0, "every binding acknowledged");
     }
 
-    /// D39, what the long simulator run found: every change queued while the link was down
+    /// D49, what the long simulator run found: every change queued while the link was down
     /// went out in order when it came back — the history of a lease, renewed every few seconds
     /// during a partition, ahead of its present state; the partner stored each stale snapshot
     /// (and expired the already-ended ones), and the current one arrived only minutes later.
     /// One entry per lease now, with its latest state.
     #[test]
-    fn changes_of_a_lease_while_the_link_is_down_go_out_once_as_its_latest_state_d39() {
+    fn changes_of_a_lease_while_the_link_is_down_go_out_once_as_its_latest_state_d49() {
         let mut pair = Pair::new(2);
         pair.disconnect(1);
         let mut b = flagged(9);
@@ -862,12 +862,12 @@ mod tests {
         assert_eq!(pending(&pair), 0);
     }
 
-    /// D35, found reading the code the simulator drives: the periodic rescan (§7.5.4, the
+    /// D45, found reading the code the simulator drives: the periodic rescan (§7.5.4, the
     /// resend of what the partner rejected as outdated) ran only inside `pump`, and the
     /// daemon pumps only while `busy` — which did not count a due rescan, so an idle server
     /// never resent such a binding.
     #[test]
-    fn an_idle_server_still_runs_the_periodic_rescan_d35() {
+    fn an_idle_server_still_runs_the_periodic_rescan_d45() {
         let mut pair = Pair::new(8);
         pair.run(1);
         // A binding flagged without being queued (an Outdated rejection when the flag was

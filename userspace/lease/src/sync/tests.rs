@@ -134,7 +134,7 @@ fn exercise(rule: Rule, o: BindingStatus, r: BindingStatus, why: &str) {
         }
         // "If the clients ... differ, then if time(2) or the receiving server is a secondary
         // accept it, else reject it with a status-code of "AddressInUse". If the clients
-        // match, accept the update" — unless it is older than ours (D30).
+        // match, accept the update" — unless it is older than ours (D40).
         Rule::Accept3 => {
             let mut same = upd(r);
             same.clt_time = Some(t(-100));
@@ -151,7 +151,7 @@ fn exercise(rule: Rule, o: BindingStatus, r: BindingStatus, why: &str) {
                 assert_eq!(
                     decide(Some(&ours(o)), &same, role, t(0)),
                     outdated(rule),
-                    "{why}: same client, an earlier end (D30)"
+                    "{why}: same client, an earlier end (D40)"
                 );
             }
             let mut other = same;
@@ -256,7 +256,7 @@ fn figure4_one_row_per_cell_7_5_4() {
 
 /// §7.5.1: "Any time that ends up being +/- 5 seconds of another time SHOULD be considered to
 /// be representing the same time"; D24: for "accept" a tie goes to the primary's information.
-/// D30: accept(3) with the same client on both sides. RFC 8156 §7.5.4 says "If the clients
+/// D40: accept(3) with the same client on both sides. RFC 8156 §7.5.4 says "If the clients
 /// match, accept the update", but an old snapshot of the client's lease (queued by the partner
 /// before the client renewed here, and sent when the link came back) would then shorten the
 /// lease the client holds now: this server would expire it early and, once the partner acks
@@ -264,7 +264,7 @@ fn figure4_one_row_per_cell_7_5_4() {
 /// client's latest Reply may be one a server lost or has not sent yet); an equal end goes to
 /// the primary's information.
 #[test]
-fn accept3_same_client_never_shortens_the_lease_d30() {
+fn accept3_same_client_never_shortens_the_lease_d40() {
     let mut b = ours(S::ACTIVE);
     b.cltt = t(400);
     b.state_expiration_time = t(800);
@@ -353,8 +353,8 @@ fn time1_needs_the_expiry_clearly_past_7_5_4() {
 }
 
 #[test]
-fn time2_ties_within_5s_go_to_the_active_binding_d33() {
-    // D33 (it was D24's tie to the primary's information): at the same time the ACTIVE
+fn time2_ties_within_5s_go_to_the_active_binding_d43() {
+    // D43 (it was D24's tie to the primary's information): at the same time the ACTIVE
     // binding wins, for either role.
     let b = ours(S::RESET); // since T0
     for (offset, primary, secondary) in [
@@ -439,14 +439,14 @@ fn our_time_is_the_cltt_if_any_else_the_start_7_5_4() {
     assert!(decide(Some(&b), &u, Role::Primary, t(0)).is_accept());
 }
 
-/// D32: for FREE, FREE-BACKUP, RESET and ABANDONED our time is the later of our CLTT and our
+/// D42: for FREE, FREE-BACKUP, RESET and ABANDONED our time is the later of our CLTT and our
 /// start, as the update's is. What the simulator found: both servers reset a declined address
 /// at the end of its quarantine and free it, each sends its FREE, and with "our CLTT" against
 /// "their start" each found the other's later, accepted it, swapped start times with the
 /// partner, so neither ack matched what was sent and the flags never cleared: the same
 /// crossing on every periodic resend, forever.
 #[test]
-fn crossing_updates_of_a_free_lease_are_not_both_accepted_d32() {
+fn crossing_updates_of_a_free_lease_are_not_both_accepted_d42() {
     let mut p = ours(S::FREE);
     p.cltt = t(317);
     p.start_time_of_state = t(1101);
@@ -483,13 +483,13 @@ fn crossing_updates_of_a_free_lease_are_not_both_accepted_d32() {
     assert!(!both);
 }
 
-/// D32: after the same client transaction, the status a server moved on to wins. What the long
+/// D42: after the same client transaction, the status a server moved on to wins. What the long
 /// simulator run found: the secondary's RELEASED was acked by the primary, the secondary freed
 /// the address (FREE-BACKUP, its own) and told the primary, which refused it (the same client
 /// time, the primary's information) and sent its RELEASED back, which the secondary took: the
 /// same round on every periodic resend, forever.
 #[test]
-fn a_free_after_the_same_release_wins_over_the_release_d32() {
+fn a_free_after_the_same_release_wins_over_the_release_d42() {
     let mut released = ours(S::RELEASED);
     released.cltt = t(1926);
     released.start_time_of_state = t(1926);
@@ -514,14 +514,14 @@ fn a_free_after_the_same_release_wins_over_the_release_d32() {
     }
 }
 
-/// D32: a binding we only know from the partner is timed by the partner's client transaction.
-/// (Within 5 s of it, D33 gives the tie to the ACTIVE binding.)
+/// D42: a binding we only know from the partner is timed by the partner's client transaction.
+/// (Within 5 s of it, D43 gives the tie to the ACTIVE binding.)
 /// What the simulator found: the primary learnt the secondary's lease (CLT 221, end 294) late,
 /// after a partition, and expired it at once (EXPIRED since 294); the secondary's renewal at
 /// 290, sent next, was "outdated" against the start of EXPIRED (a tie the primary wins), so the
 /// primary kept expired a lease its client held until 690.
 #[test]
-fn an_expiry_of_what_the_partner_told_us_yields_to_its_later_renewal_d32() {
+fn an_expiry_of_what_the_partner_told_us_yields_to_its_later_renewal_d42() {
     let mut b = ours(S::EXPIRED);
     b.cltt = FailoverTime(0);
     b.partner_raw_clt_time = t(221);
@@ -542,13 +542,13 @@ fn an_expiry_of_what_the_partner_told_us_yields_to_its_later_renewal_d32() {
     assert!(!decide(Some(&b), &u, Role::Primary, t(300)).is_accept());
 }
 
-/// D32: the client time of our binding is the later of ours and the partner's. What the
+/// D42: the client time of our binding is the later of ours and the partner's. What the
 /// simulator found: the secondary renewed a lease at 505 and told the primary (which stored
 /// CLT 505 as partner-raw-clt-time, end 600), then lost that renewal in a power loss; back up,
 /// it sent its older binding (CLT 445, end 548), which the primary took as newer than its own
 /// last transaction (277) and so forgot the end the client holds.
 #[test]
-fn an_older_partner_binding_never_replaces_the_partners_later_renewal_d32() {
+fn an_older_partner_binding_never_replaces_the_partners_later_renewal_d42() {
     let mut b = ours(S::ACTIVE);
     b.cltt = t(277);
     b.partner_raw_clt_time = t(505);
@@ -570,13 +570,13 @@ fn an_older_partner_binding_never_replaces_the_partners_later_renewal_d32() {
     assert!(decide(Some(&b), &u, Role::Primary, t(532)).is_accept());
 }
 
-/// D33: a release and a new Request within 5 s. What the simulator found: the secondary's
+/// D43: a release and a new Request within 5 s. What the simulator found: the secondary's
 /// client released at 471 and asked again at 476; its two updates reached the primary, which
 /// took the RELEASED and refused the ACTIVE (the same time, the primary's information wins),
 /// then sent its RELEASED back, which the secondary took (the same time, the secondary
 /// accepts): both servers held the lease released while the client held it.
 #[test]
-fn a_release_and_a_new_grant_within_5s_keep_the_lease_active_on_both_sides_d33() {
+fn a_release_and_a_new_grant_within_5s_keep_the_lease_active_on_both_sides_d43() {
     let mut released = ours(S::RELEASED);
     released.cltt = FailoverTime(0);
     released.partner_raw_clt_time = t(471);
@@ -605,14 +605,14 @@ fn a_release_and_a_new_grant_within_5s_keep_the_lease_active_on_both_sides_d33()
     }
 }
 
-/// D32: a RESET at the end of a decline's quarantine is as recent as the decline, not as its
+/// D42: a RESET at the end of a decline's quarantine is as recent as the decline, not as its
 /// own start. What the simulator found: the client declined at the primary (209) during a
 /// partition, got the address back from the secondary (its own binding there) and renewed it
 /// there until 572; the primary's quarantine ended at 584 (RESET); on reconnection the
 /// primary's RESET replaced the secondary's ACTIVE (584 later than 572) and the primary
 /// refused the ACTIVE (time(2) against its RESET start): the client's lease, known nowhere.
 #[test]
-fn a_reset_at_the_quarantine_end_does_not_outrank_a_later_renewal_d32() {
+fn a_reset_at_the_quarantine_end_does_not_outrank_a_later_renewal_d42() {
     let mut reset = ours(S::RESET);
     reset.cltt = t(209);
     reset.start_time_of_state = t(584);
