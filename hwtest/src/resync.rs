@@ -614,6 +614,7 @@ pub fn prepare_primary(
         }),
         last_contact: Some(FailoverTime(now.0.wrapping_sub(3700))),
         communicated: true,
+        resync_all: false,
         mclt: fo.mclt,
         operating_until: now,
     };

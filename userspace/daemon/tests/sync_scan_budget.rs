@@ -107,7 +107,7 @@ fn settle(sides: &mut [Side; 2], now: Now) {
                     s.sync.input(b);
                     moved = true;
                 }
-                if s.sync.busy(&s.ep) {
+                if s.sync.busy(&s.ep, now) {
                     s.sync.pump(&mut s.ep, &mut s.shards, now);
                     moved = true;
                 }
@@ -169,7 +169,7 @@ fn a_periodic_scan_visits_one_chunk_per_pump_7_5_4() {
         "one chunk, not the whole store, in one pump"
     );
     let mut pumps = 1;
-    while p.sync.busy(&p.ep) {
+    while p.sync.busy(&p.ep, now) {
         let before = p.shards.visited.get();
         p.sync.pump(&mut p.ep, &mut p.shards, now);
         assert!(p.shards.visited.get() - before <= u64::try_from(SCAN_CHUNK).unwrap());

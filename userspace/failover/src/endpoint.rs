@@ -105,6 +105,8 @@ struct Queued {
 #[derive(Clone, Copy, Debug)]
 struct UpdateRequest {
     xid: u32,
+    /// UPDREQALL.
+    all: bool,
     /// The state entry it was sent for; an UPDDONE for an older entry is dropped.
     epoch: u64,
     /// Drop the connection if neither UPDDONE nor BNDUPD arrives by then (§8.5.2).
@@ -186,6 +188,9 @@ pub struct Endpoint {
     communicated_at_start: bool,
     /// COMMUNICATED now.
     communicated: bool,
+    /// A full resynchronisation (UPDREQALL) was asked for and its UPDDONE has not come:
+    /// persisted, so a restart asks for everything again (`docs/failover.md` D47).
+    resync_all: bool,
     /// The partner's COMMUNICATED bit in the first STATE it sent us after our start: whether
     /// it had talked to us before (§8.5.2, §8.6.2).
     partner_communicated_at_first_state: Option<bool>,
@@ -226,6 +231,7 @@ impl Endpoint {
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         let role = config.role;
+        let resync_all = persisted.is_some_and(|p| p.resync_all);
         let (previous_state, recorded, tof, communicated, mclt, partner, last_contact, prev) =
             match persisted {
                 Some(p) => {
@@ -276,6 +282,7 @@ impl Endpoint {
             started_at: now.wall,
             communicated_at_start: communicated,
             communicated,
+            resync_all,
             partner_communicated_at_first_state: None,
             partner,
             last_contact,
@@ -539,6 +546,7 @@ impl Endpoint {
             partner: self.partner,
             last_contact: self.last_contact,
             communicated: self.communicated,
+            resync_all: self.resync_all,
             mclt: self.mclt,
             operating_until: self.operating_until,
         })
@@ -1114,6 +1122,11 @@ impl Endpoint {
         if let Some(c) = self.link.as_mut() {
             c.update_done_epoch = Some(req.epoch);
         }
+        if req.all && self.resync_all {
+            // D47: the database is whole again.
+            self.resync_all = false;
+            self.mark_dirty(now);
+        }
         if let Some(next) = machine::after_upddone(self.config.role, self.state.name()) {
             self.enter(now, next);
         }
@@ -1376,11 +1389,10 @@ impl Endpoint {
         match self.state {
             State::Recover { request_all } if !requested => {
                 // §8.5.2: UPDREQALL if we have no record of ever having talked to the partner
-                // although it has one; decided once, reissued alike after a reconnect.
-                let all = request_all.unwrap_or(
-                    !self.communicated_at_start
-                        && self.partner_communicated_at_first_state == Some(true),
-                );
+                // although it has one; decided once, reissued alike after a reconnect — and
+                // after a restart (D47: the first connection recorded COMMUNICATED, so the
+                // record alone would then say UPDREQ and the database would stay incomplete).
+                let all = request_all.unwrap_or_else(|| self.needs_everything());
                 self.state = State::Recover {
                     request_all: Some(all),
                 };
@@ -1394,7 +1406,10 @@ impl Endpoint {
                     && (self.config.role == Role::Primary
                         || partner == Some(StateName::ConflictDone)) =>
             {
-                self.request_update(now, false);
+                // D47: a server that lost its storage (or has not finished resynchronising)
+                // asks for everything here too.
+                let all = self.needs_everything();
+                self.request_update(now, all);
             }
             State::Normal
                 if self.config.role == Role::Secondary && conn.pool_epoch != Some(epoch) =>
@@ -1421,10 +1436,25 @@ impl Endpoint {
         )
     }
 
+    /// §8.5.2: the database must come whole from the partner — we have no record of ever
+    /// having talked to it although it has one of us — or a full resynchronisation begun
+    /// earlier has not finished (D47).
+    fn needs_everything(&self) -> bool {
+        self.resync_all
+            || (!self.communicated_at_start
+                && self.partner_communicated_at_first_state == Some(true))
+    }
+
     fn request_update(&mut self, now: Now, all: bool) {
+        if all && !self.resync_all {
+            // D47: recorded, and durable before the UPDREQALL leaves (held behind the record).
+            self.resync_all = true;
+            self.mark_dirty(now);
+        }
         let xid = self.alloc_xid();
         let req = UpdateRequest {
             xid,
+            all,
             epoch: self.epoch,
             deadline_ms: now
                 .mono_ms

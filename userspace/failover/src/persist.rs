@@ -46,6 +46,10 @@ pub struct Persisted {
     /// server flag (§5.5.15), and what tells RECOVER to send UPDREQ rather than UPDREQALL
     /// (§8.5.2).
     pub communicated: bool,
+    /// A full resynchronisation (UPDREQALL, §8.5.2) was asked for and its UPDDONE has not
+    /// come: the next RECOVER (or POTENTIAL-CONFLICT) asks for everything again, although
+    /// `communicated` is now set (`docs/failover.md` D47).
+    pub resync_all: bool,
     /// The MCLT in use: the secondary's is the one from the primary's last CONNECT (§6.1.2
     /// "use it until a different MCLT is supplied by some subsequent CONNECT").
     pub mclt: u32,
@@ -75,8 +79,9 @@ impl Persisted {
 
     /// A fixed big-endian encoding: version, state, state start, previous state (0 = none),
     /// partner present, partner state, flags, start, partner-down-time (0 = none), last contact
-    /// (0 = none), communicated, MCLT, operating-until. No checksum: torn writes are the
-    /// storage layer's business.
+    /// (0 = none), communicated (bit 0) and resync-all (bit 1, D47; a record written before it
+    /// existed reads as 0), MCLT, operating-until. No checksum: torn writes are the storage
+    /// layer's business.
     pub fn to_bytes(&self) -> [u8; Self::LEN] {
         let mut b = [0u8; Self::LEN];
         let p = self.partner;
@@ -91,7 +96,7 @@ impl Persisted {
         w.u32(p.map_or(0, |p| p.since.0));
         w.u32(p.and_then(|p| p.partner_down_time).map_or(0, |t| t.0));
         w.u32(self.last_contact.map_or(0, |t| t.0));
-        w.u8(u8::from(self.communicated));
+        w.u8(u8::from(self.communicated) | (u8::from(self.resync_all) << 1));
         w.u32(self.mclt);
         w.u32(self.operating_until.0);
         b
@@ -132,7 +137,9 @@ impl Persisted {
             0 => None,
             t => Some(FailoverTime(t)),
         };
-        let communicated = r.u8() != 0;
+        let bits = r.u8();
+        let communicated = bits & 1 != 0;
+        let resync_all = bits & 2 != 0;
         let mclt = r.u32();
         let operating_until = FailoverTime(r.u32());
         Ok(Self {
@@ -142,6 +149,7 @@ impl Persisted {
             partner,
             last_contact,
             communicated,
+            resync_all,
             mclt,
             operating_until,
         })
@@ -222,6 +230,7 @@ mod tests {
             }),
             last_contact: Some(FailoverTime(99)),
             communicated: true,
+            resync_all: true,
             mclt: 3600,
             operating_until: FailoverTime(0xdead_beef),
         };
@@ -230,9 +239,14 @@ mod tests {
             previous: None,
             partner: None,
             last_contact: None,
+            resync_all: false,
             ..p
         };
         assert_eq!(Persisted::from_bytes(&bare.to_bytes()), Ok(bare));
+        // A record written before the resync-all bit (D47) reads with it clear.
+        let mut old = bare.to_bytes();
+        old[22] = 1;
+        assert_eq!(Persisted::from_bytes(&old), Ok(bare));
     }
 
     #[test]

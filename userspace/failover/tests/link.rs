@@ -1379,3 +1379,67 @@ fn auto_partner_down_keeps_running_through_failed_handshakes_d18() {
         "40 s after entering COMMUNICATIONS-INTERRUPTED"
     );
 }
+
+#[test]
+fn an_unfinished_updreqall_is_asked_for_again_after_a_restart_d47() {
+    // What the binding sync simulator found (docs/failover.md D47): a server that lost its
+    // storage starts in RECOVER and sends UPDREQALL (§8.5.2: no record of the partner, which
+    // has one of us); the first connection records COMMUNICATED. If it stops before the
+    // UPDDONE, the next start finds COMMUNICATED in its record and sent only UPDREQ: the
+    // partner's acknowledged bindings never came, and the server went to NORMAL without them.
+    let one = recovering(None, COMMUNICATED);
+    assert!(one.sent_types().contains(&MessageType::UPDREQALL));
+    let record = one.durable.expect("a record");
+    assert!(record.communicated && record.resync_all, "{record:?}");
+    // Crash before the UPDDONE; restart from the record.
+    let mut again = recovering(Some(record), COMMUNICATED);
+    let sent = again.sent_types();
+    assert!(sent.contains(&MessageType::UPDREQALL), "{sent:?}");
+    assert!(!sent.contains(&MessageType::UPDREQ), "{sent:?}");
+    // The UPDDONE of the UPDREQALL ends it: recorded, and a later RECOVER sends UPDREQ.
+    let xid = again
+        .sent
+        .iter()
+        .find(|s| s.msg_type() == Some(MessageType::UPDREQALL))
+        .unwrap()
+        .xid();
+    again.recv(&Failover::Upddone, xid);
+    let record = again.durable.expect("a record");
+    assert!(!record.resync_all, "{record:?}");
+    // (Restarted in RECOVER again, e.g. the partner went PARTNER-DOWN meanwhile.)
+    let third = recovering(
+        Some(Persisted {
+            state: Recover,
+            ..record
+        }),
+        COMMUNICATED,
+    );
+    assert!(third.sent_types().contains(&MessageType::UPDREQ));
+    assert!(!third.sent_types().contains(&MessageType::UPDREQALL));
+}
+
+#[test]
+fn a_server_without_storage_asks_for_everything_in_potential_conflict_too_d47() {
+    // The long simulator run: a primary lost its disk while the secondary, declared
+    // PARTNER-DOWN, had gone on to RESOLUTION-INTERRUPTED; back with an empty database, the
+    // primary went RECOVER → POTENTIAL-CONFLICT (§8.5.2) and sent UPDREQ (§8.10), so the
+    // secondary sent only what was unacknowledged and the primary reached NORMAL without the
+    // rest. Having no record of the partner while it has one of us (§8.5.2) asks for everything
+    // in POTENTIAL-CONFLICT as in RECOVER.
+    let mut one = One::new(config(Role::Primary), None);
+    one.handshake_with(ResolutionInterrupted, COMMUNICATED);
+    assert_eq!(one.state(), PotentialConflict);
+    let sent = one.sent_types();
+    assert!(sent.contains(&MessageType::UPDREQALL), "{sent:?}");
+    assert!(!sent.contains(&MessageType::UPDREQ), "{sent:?}");
+    assert!(one.durable.is_some_and(|r| r.resync_all));
+    // With its storage, UPDREQ as §8.10 says.
+    let mut one = One::new(
+        config(Role::Primary),
+        Some(record(CommunicationsInterrupted, 5)),
+    );
+    one.handshake_with(ResolutionInterrupted, COMMUNICATED);
+    assert_eq!(one.state(), PotentialConflict);
+    assert!(one.sent_types().contains(&MessageType::UPDREQ));
+    assert!(!one.sent_types().contains(&MessageType::UPDREQALL));
+}

@@ -199,6 +199,7 @@ impl Sim {
                     partner: None,
                     last_contact: None,
                     communicated: true,
+                    resync_all: false,
                     mclt,
                     operating_until: FailoverTime((WALL0 - 30) as u32),
                 };

@@ -24,6 +24,12 @@
 //! servers' times are compared ("accept", time(2)): the secondary accepts, the primary rejects
 //! with OutdatedBindingInformation; an update identical to what we hold is accepted without
 //! consulting Figure 4 (§7.5.3 "consistent with the server's already-known state").
+//!
+//! The binding sync simulator (`docs/failover.md`, "Binding sync simulator") found where
+//! Figure 4 read literally loses a lease a client holds; the corrections are D40 (accept(3)
+//! for the same client keeps the later end), D42 (a binding is as recent as the last client
+//! transaction it reflects, at either server; time(2) compares with that too) and D43 (at the
+//! same time an ACTIVE binding wins).
 
 use core::net::Ipv6Addr;
 
@@ -102,7 +108,8 @@ pub struct LeaseUpdate {
 impl LeaseUpdate {
     /// The time of the update that RFC 8156 §7.5.4 compares: for ACTIVE, EXPIRED and RELEASED
     /// the OPTION_CLT_TIME if one appears, else OPTION_F_START_TIME_OF_STATE; for the other
-    /// statuses the later of the two.
+    /// statuses the later of the two. [`decide`] compares otherwise, the same way on both
+    /// sides (`docs/failover.md` D42); this is §7.5.4's definition, for reference.
     pub fn update_time(&self) -> FailoverTime {
         let start = self.start_time_of_state;
         match self.clt_time {
@@ -134,10 +141,11 @@ pub enum Rule {
     /// "time(1)": accept if the current time is later than our state-expiration-time.
     Time1,
     /// "time(2)": accept if the update's OPTION_CLT_TIME is later than our
-    /// start-time-of-state.
+    /// start-time-of-state — compared as D42 says (our client time, else our start).
     Time2,
-    /// "accept(3)": same client: accept; another client: accept if time(2) holds or we are the
-    /// secondary, else AddressInUse.
+    /// "accept(3)": same client: accept unless the update ends the lease earlier than ours
+    /// (D40); another client: accept if time(2) holds or we are the secondary, else
+    /// AddressInUse.
     Accept3,
 }
 
@@ -218,29 +226,124 @@ fn later_of(a: FailoverTime, b: FailoverTime) -> FailoverTime {
     }
 }
 
-/// "`a` is later than `b`" when comparing one server's time with the other's (RFC 8156
-/// §7.5.4 "accept", time(2)): clearly later (by more than 5 s, §7.5.1) is later, clearly earlier
-/// is not; within ±5 s they are "the same time", and the tie goes to the primary's
-/// information: later for the secondary, not later for the primary (`docs/failover.md` D24).
-fn later_between_servers(a: FailoverTime, b: FailoverTime, role: Role) -> bool {
-    a.is_clearly_after(b)
-        || (role == Role::Secondary
-            && FailoverTime::within_skew(a, b, tandem_wire::failover::time::MAX_SKEW_SECS))
+/// How recent the information of an update is against ours (`docs/failover.md` D42).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Recency {
+    /// The update's information is clearly later.
+    Later,
+    /// Clearly earlier.
+    Earlier,
+    /// "The same time" (±5 s, §7.5.1), or no time on either side to tell.
+    Same,
 }
 
-/// The time of our binding that §7.5.4 compares: the client-last-transaction-time if one
-/// appears, else the start-time-of-state (`None`: neither is set).
-fn local_time(ours: &Binding) -> Option<FailoverTime> {
-    nonzero(ours.cltt).or(nonzero(ours.start_time_of_state))
+/// Our binding's client time (`docs/failover.md` D42): the later of our
+/// client-last-transaction-time and the partner's (its OPTION_CLT_TIME, which we keep as
+/// partner-raw-clt-time): the last transaction with the client that this binding reflects,
+/// at either server.
+fn our_client_time(ours: &Binding) -> Option<FailoverTime> {
+    nonzero(later_of(ours.cltt, ours.partner_raw_clt_time))
 }
 
-/// time(2): the update's OPTION_CLT_TIME, if it appears, is later than our
-/// start-time-of-state (an unset start time is earlier than any).
+/// The update's client time, the same way: the later of its OPTION_CLT_TIME (the partner's
+/// client-last-transaction-time) and its OPTION_F_PARTNER_RAW_CLT_TIME (ours, as the partner
+/// holds it).
+fn update_client_time(upd: &LeaseUpdate) -> Option<FailoverTime> {
+    let clt = upd.clt_time.unwrap_or(FailoverTime(0));
+    let raw = upd.partner_raw_clt_time.unwrap_or(FailoverTime(0));
+    nonzero(later_of(clt, raw))
+}
+
+/// Compares two optional times with the ±5 s of §7.5.1 (an unset time is earlier than any).
+fn recency(theirs: Option<FailoverTime>, mine: Option<FailoverTime>) -> Recency {
+    match (theirs, mine) {
+        (None, None) => Recency::Same,
+        (Some(_), None) => Recency::Later,
+        (None, Some(_)) => Recency::Earlier,
+        (Some(t), Some(m)) if t.is_clearly_after(m) => Recency::Later,
+        (Some(t), Some(m)) if t.is_clearly_before(m) => Recency::Earlier,
+        (Some(_), Some(_)) => Recency::Same,
+    }
+}
+
+/// The times §7.5.4 compares, `docs/failover.md` D42: a binding's information is as recent as
+/// the last client transaction it reflects, at either server — [`update_client_time`] against
+/// [`our_client_time`], the same function of the same fields on both sides, so that of two
+/// crossing updates at most one is taken (with the ties of D43 and D24) — and each side's
+/// start-time-of-state where it has none. A status a server entered by itself after that
+/// transaction — EXPIRED at the lease's end, RESET at the end of the quarantine, FREE /
+/// FREE-BACKUP on the partner's ack — tells nothing newer about the client, so it does not
+/// count as later than the partner's later client transaction.
+///
+/// §7.5.4 times an update of FREE, FREE-BACKUP, RESET or ABANDONED by the later of its CLT and
+/// its start, and ours always by our client-last-transaction-time; time(2) compares with our
+/// start-time-of-state. Read so, (1) a RESET at the end of a quarantine, or an EXPIRED we
+/// derived from what the partner told us, outranks the partner's renewal of the lease to its
+/// client in between: we keep the lease unused while the client holds it, and a RESET sent
+/// back makes the partner drop the client's lease too; (2) two servers crossing updates of a
+/// FREE lease each find the other's later, both accept, swap their states and do it again on
+/// every resend, forever.
+fn update_recency(ours: &Binding, upd: &LeaseUpdate) -> Recency {
+    let theirs = update_client_time(upd).or(nonzero(upd.start_time_of_state));
+    let mine = our_client_time(ours).or(nonzero(ours.start_time_of_state));
+    recency(theirs, mine)
+}
+
+/// "accept": the update's information is later than ours (D42). At the same time an ACTIVE
+/// binding wins over any other status, on both sides (`docs/failover.md` D43: a client that
+/// released and asked again within 5 s holds the lease); of two statuses neither of which is
+/// ACTIVE the later start-time-of-state wins (the one a server moved on to after the same
+/// client transaction: FREE after RELEASED, RESET after ABANDONED — D42); otherwise the tie
+/// goes to the primary's information (D24): the secondary accepts, the primary rejects.
+fn accept_rule(ours: &Binding, upd: &LeaseUpdate, role: Role) -> bool {
+    let tie = || role == Role::Secondary;
+    match update_recency(ours, upd) {
+        Recency::Later => true,
+        Recency::Earlier => false,
+        Recency::Same => match (
+            upd.status == BindingStatus::ACTIVE,
+            ours.status == BindingStatus::ACTIVE,
+        ) {
+            (true, false) => true,
+            (false, true) => false,
+            (true, true) => tie(),
+            (false, false) => match recency(
+                nonzero(upd.start_time_of_state),
+                nonzero(ours.start_time_of_state),
+            ) {
+                Recency::Later => true,
+                Recency::Earlier => false,
+                Recency::Same => tie(),
+            },
+        },
+    }
+}
+
+/// time(2): the update's OPTION_CLT_TIME, if it appears, is later than our binding's time
+/// (D42: our client time, else our start-time-of-state); a tie as in "accept" (D43, D24).
 fn time2(ours: &Binding, upd: &LeaseUpdate, role: Role) -> bool {
-    match (upd.clt_time, nonzero(ours.start_time_of_state)) {
-        (None, _) => false,
-        (Some(_), None) => true,
-        (Some(clt), Some(start)) => later_between_servers(clt, start, role),
+    upd.clt_time.is_some() && accept_rule(ours, upd, role)
+}
+
+/// accept(3) for the same client on both sides (`docs/failover.md` D40): the update is taken
+/// if it ends the lease later than ours (no timeout being the latest), refused if earlier; an
+/// equal end goes to the primary's information (D24: the secondary accepts, the primary
+/// rejects). Which of the two is the client's latest Reply neither server can know for sure
+/// (a server may have lost its latest to a power loss, or not have sent it yet), so both keep
+/// the longer: a server never ends a client's lease before the client does.
+fn same_client_newer(ours: &Binding, upd: &LeaseUpdate, role: Role) -> bool {
+    match (
+        upd.state_expiration_time.and_then(nonzero),
+        nonzero(ours.state_expiration_time),
+    ) {
+        (None, None) => role == Role::Secondary,
+        (None, Some(_)) => true,
+        (Some(_), None) => false,
+        (Some(u), Some(o)) => match u.cmp_wrapping(o) {
+            core::cmp::Ordering::Greater => true,
+            core::cmp::Ordering::Less => false,
+            core::cmp::Ordering::Equal => role == Role::Secondary,
+        },
     }
 }
 
@@ -282,9 +385,7 @@ pub fn decide(
     let rule = figure4_rule(ours.status, upd.status);
     let accept = match rule {
         Rule::NoBinding | Rule::Consistent => true,
-        Rule::Accept => {
-            local_time(ours).is_none_or(|t| later_between_servers(upd.update_time(), t, role))
-        }
+        Rule::Accept => accept_rule(ours, upd, role),
         // "If the current time is later than the receiving server's state-expiration-time":
         // no timeout (0) never ends; within 5 s is not later (D24: it resolves itself, the
         // periodic scan resends once the clock has moved on).
@@ -294,10 +395,16 @@ pub fn decide(
         Rule::Time2 => time2(ours, upd, role),
         Rule::Accept3 => {
             let same_client = upd.client.is_some_and(|c| c.duid == ours.duid);
-            if !(same_client || role == Role::Secondary || time2(ours, upd, role)) {
+            if same_client {
+                // docs/failover.md D40: "accept the update" only if it does not end the
+                // lease earlier than ours, so an old snapshot of the same client's lease never
+                // shortens the lease it renewed since.
+                same_client_newer(ours, upd, role)
+            } else if role == Role::Secondary || time2(ours, upd, role) {
+                true
+            } else {
                 return Decision::AddressInUse;
             }
-            true
         }
     };
     if accept {

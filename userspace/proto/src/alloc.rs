@@ -294,6 +294,19 @@ impl Site<'_> {
         }
     }
 
+    /// `true` if the client of `b` may have it back once its lifetime is over (EXPIRED,
+    /// RELEASED, or ACTIVE past its valid lifetime; RFC 8415 §18.3.2 "the server SHOULD assign
+    /// the same addresses"): always standalone; under a failover policy only a lease of our own
+    /// share (`docs/failover.md` D44). The partner owns the others (§4.2.1.1, §4.2.2): once we
+    /// acked its EXPIRED / RELEASED (or in PARTNER-DOWN after the MCLT) it may free the lease
+    /// and give it to another client, so handing it back here, unknown to the partner while
+    /// the link is down, would give one lease to two clients.
+    pub(crate) fn may_take_back(&self, b: &Binding) -> bool {
+        (b.status == BindingStatus::ACTIVE && b.is_active_at(self.now))
+            || !self.policy.reuse_needs_partner_ack
+            || self.in_share(&Lease::of(b), Some(b))
+    }
+
     /// `true` if `lease` may be held by `duid` on this link: in a pool, or its reservation.
     pub(crate) fn appropriate(&self, lease: &Lease, duid: &[u8]) -> bool {
         if self.reservations.reserved_for_other(lease, duid) {
@@ -329,7 +342,7 @@ impl Site<'_> {
         let Some(b) = b else {
             return (self.policy.new_leases && self.in_share(lease, None)).then_some(None);
         };
-        let own = b.client() == *key && !b.duid.is_empty();
+        let own = b.client() == *key && !b.duid.is_empty() && self.may_take_back(&b);
         // A lease that was someone else's: reusable once acknowledged (or standalone).
         let other_ok = self.policy.new_leases
             && !self.policy.reuse_needs_partner_ack

@@ -92,7 +92,8 @@ pub struct Counters {
     pub partner_refused: u64,
     /// Our updates the partner acknowledged while still current (§7.7).
     pub partner_acked: u64,
-    /// RELEASED, EXPIRED or RESET leases made available after the PARTNER-DOWN wait (§8.4.1).
+    /// RELEASED, EXPIRED or RESET leases made available after the PARTNER-DOWN wait (§8.4.1),
+    /// or after the partner lifetimes an acknowledged one carries (`docs/failover.md` D46).
     pub freed_after_wait: u64,
 }
 

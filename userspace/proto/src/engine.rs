@@ -82,7 +82,8 @@ pub struct ReclaimReport {
     /// acknowledge it first).
     pub unquarantined: usize,
     /// RELEASED, EXPIRED or RESET bindings made FREE / FREE-BACKUP after the PARTNER-DOWN
-    /// wait (`ServingPolicy::reuse_wait`).
+    /// wait (`ServingPolicy::reuse_wait`), or, acknowledged, after the partner lifetimes they
+    /// carry (`docs/failover.md` D46).
     pub freed: usize,
     /// Writes that failed.
     pub store_errors: usize,
@@ -257,7 +258,12 @@ fn partner_lifetime(now: FailoverTime, valid: u32, desired: u32) -> FailoverTime
 /// of its status's start, its end, the partner lifetime it sent, the one the partner acked,
 /// the expiration time it acked to the partner, and `since` (the engine's entry into
 /// PARTNER-DOWN). Times are compared the RFC 8156 §3 way; an unset (0) one is skipped.
-fn reuse_wait_over(b: &Binding, since: FailoverTime, mclt: u32, now: FailoverTime) -> bool {
+pub(crate) fn reuse_wait_over(
+    b: &Binding,
+    since: FailoverTime,
+    mclt: u32,
+    now: FailoverTime,
+) -> bool {
     if !matches!(
         b.status,
         BindingStatus::RELEASED | BindingStatus::EXPIRED | BindingStatus::RESET
@@ -275,6 +281,32 @@ fn reuse_wait_over(b: &Binding, since: FailoverTime, mclt: u32, now: FailoverTim
     .filter(|t| t.0 != 0)
     .fold(since, |a, t| if t.cmp_wrapping(a).is_gt() { t } else { a });
     now.cmp_wrapping(latest.wrapping_add(mclt)).is_ge()
+}
+
+/// `true` once an EXPIRED, RELEASED or RESET binding that the partner acknowledged (or that
+/// the partner told us of, so it is not pending) may become available outside PARTNER-DOWN
+/// (`docs/failover.md` D46): MCLT after the partner lifetimes it carries — the one we acked to
+/// the partner (expiration-time) and the one we sent or were told (partner-lifetime), unset
+/// ones skipped. A client of the server that got such a lifetime acked may hold the lease
+/// until it plus the MCLT (RFC 8156 §4.4); the partner's ack says its client let go only if
+/// the partner still knows what it granted, which a partner that lost its stable storage does
+/// not (§8.5: it acks everything of an UPDREQALL).
+fn acked_and_waited(b: &Binding, mclt: u32, now: FailoverTime) -> bool {
+    matches!(
+        b.status,
+        BindingStatus::RELEASED | BindingStatus::EXPIRED | BindingStatus::RESET
+    ) && !b.flags.contains(tandem_lease::BindingFlags::UPDATE_PENDING)
+        && (b.expiration_time.0 != 0 || b.partner_lifetime.0 != 0)
+        && ack_wait_over(b, mclt, now)
+}
+
+/// The wait of [`acked_and_waited`] (D46) alone.
+pub(crate) fn ack_wait_over(b: &Binding, mclt: u32, now: FailoverTime) -> bool {
+    [b.expiration_time, b.partner_lifetime]
+        .into_iter()
+        .filter(|t| t.0 != 0)
+        .reduce(|a, t| if t.cmp_wrapping(a).is_gt() { t } else { a })
+        .is_none_or(|latest| now.cmp_wrapping(latest.wrapping_add(mclt)).is_ge())
 }
 
 /// T1 and T2 for every IA of a reply (RFC 8415 §18.3.2, §18.3.4: the same in all IAs, from
@@ -348,7 +380,19 @@ impl Ctx<'_> {
                 return false;
             }
         }
-        let until = self.now.expiry_after(out.valid);
+        let mut until = self.now.expiry_after(out.valid);
+        if b.status == BindingStatus::ACTIVE
+            && b.duid == p.key.duid
+            && until.0 != 0
+            && b.state_expiration_time.cmp_wrapping(until).is_gt()
+        {
+            // docs/failover.md D48: the record never ends a lease before an end this server
+            // already gave the same client (a renewal capped by the MCLT after a grant in
+            // PARTNER-DOWN): the client may not get this Reply, or may take another server's,
+            // and keeps the longer one (RFC 8156 §4.4: "the lease expiration time known to a
+            // DHCP client").
+            until = b.state_expiration_time;
+        }
         if transition::apply(&mut b, BindingEvent::Allocate, self.now, until).is_err() {
             self.counters.illegal_transitions += 1;
             return false;
@@ -487,6 +531,10 @@ impl Ctx<'_> {
             w.held.retain(|b| names.contains(&Lease::of(b)));
         }
         let site = self.site;
+        // D44: a lease whose lifetime is over goes back to its client only from our share.
+        if let Some(s) = &site {
+            w.held.retain(|b| s.may_take_back(b));
+        }
         let on_link = |l: &Lease| match (&site, l.kind) {
             (None, _) => false,
             (Some(s), LeaseKind::Address) => {
@@ -721,6 +769,20 @@ impl Engine {
     /// The counters.
     pub const fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// `true` if the partner's acknowledgement of `b` (EXPIRED, RELEASED or RESET) may make it
+    /// available now (RFC 8156 §7.2 (4)): in PARTNER-DOWN the wait of D29, otherwise once the
+    /// partner lifetimes it carries plus the MCLT are over (D46); at once standalone.
+    pub(crate) fn ack_may_free(&mut self, b: &Binding, now: FailoverTime) -> bool {
+        match (self.policy.reuse_wait, self.policy.mclt) {
+            (Some(mclt), _) => {
+                let since = *self.reuse_wait_since.get_or_insert(now);
+                reuse_wait_over(b, since, mclt, now)
+            }
+            (None, Some(mclt)) => ack_wait_over(b, mclt, now),
+            (None, None) => true,
+        }
     }
 
     /// Every binding change the last [`Engine::handle`], [`Engine::handle_inbound`] or
@@ -1183,8 +1245,11 @@ impl Engine {
     /// anyone (standalone), and their client gets them back first. Under a policy with a
     /// `reuse_wait` (PARTNER-DOWN), a RELEASED, EXPIRED or RESET binding becomes FREE or
     /// FREE-BACKUP (RFC 8156 §7.2 (4)–(6), §8.4.1) once that long has passed since the latest of
-    /// its own times and the engine's entry into the policy (docs/failover.md D29). What
-    /// changed is in [`Engine::changes`].
+    /// its own times and the engine's entry into the policy (docs/failover.md D29). Under the
+    /// other failover policies an acknowledged (not pending) RELEASED, EXPIRED or RESET binding
+    /// that carries a partner lifetime becomes FREE or FREE-BACKUP once that lifetime plus the
+    /// MCLT is over (D46). A status entered here starts at the end of the one it leaves (D41).
+    /// What changed is in [`Engine::changes`].
     pub fn reclaim<S: LeaseStore>(
         &mut self,
         now: FailoverTime,
@@ -1199,6 +1264,13 @@ impl Engine {
             Some(mclt) => Some((*self.reuse_wait_since.get_or_insert(now), mclt)),
             None => None,
         };
+        // D46: outside PARTNER-DOWN, an acknowledged lease whose partner lifetimes were not
+        // over at the ack becomes available here once they are.
+        let ack_wait = if wait.is_none() {
+            self.policy.mclt
+        } else {
+            None
+        };
         while report.visited < budget {
             let max = CHUNK.min(budget - report.visited);
             let mut todo = [None::<Binding>; CHUNK];
@@ -1208,7 +1280,8 @@ impl Engine {
                 seen += 1;
                 let due = (b.has_expired_at(now)
                     && matches!(b.status, BindingStatus::ACTIVE | BindingStatus::ABANDONED))
-                    || wait.is_some_and(|(since, mclt)| reuse_wait_over(b, since, mclt, now));
+                    || wait.is_some_and(|(since, mclt)| reuse_wait_over(b, since, mclt, now))
+                    || ack_wait.is_some_and(|mclt| acked_and_waited(b, mclt, now));
                 if due && let Some(slot) = todo.get_mut(n) {
                     *slot = Some(*b);
                     n += 1;
@@ -1222,14 +1295,24 @@ impl Engine {
                     from,
                     BindingStatus::RELEASED | BindingStatus::EXPIRED | BindingStatus::RESET
                 );
+                // A timed status ends at its state-expiration-time, not when this pass
+                // notices (RFC 8156 §7.3 start-time-of-state: "when the binding-status ...
+                // was changed"): the start of EXPIRED / RESET is that end, so a partner's
+                // binding from a client transaction after it still wins Figure 4's "accept"
+                // (docs/failover.md D41).
+                let ended = if b.state_expiration_time.cmp_wrapping(now).is_lt() {
+                    b.state_expiration_time
+                } else {
+                    now
+                };
                 let applied = if was_active {
-                    transition::apply(&mut b, BindingEvent::Expire, now, FailoverTime(0))
+                    transition::apply(&mut b, BindingEvent::Expire, ended, FailoverTime(0))
                 } else if waited {
                     // §7.2 (4) in PARTNER-DOWN, then (5) or (6) by the lease's owner.
                     let to = tandem_lease::sync::pending_free_status(b.kind, b.addr);
                     transition::apply(&mut b, BindingEvent::Free(to), now, FailoverTime(0))
                 } else {
-                    transition::apply(&mut b, BindingEvent::Reset, now, FailoverTime(0)).and_then(
+                    transition::apply(&mut b, BindingEvent::Reset, ended, FailoverTime(0)).and_then(
                         |a| {
                             if free_at_once {
                                 b.duid = DuidBuf::EMPTY;

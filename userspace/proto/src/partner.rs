@@ -117,9 +117,12 @@ impl Engine {
     /// needs update". An acknowledged EXPIRED, RELEASED or RESET lease then becomes available
     /// again (§7.2 transition 4, then 5 or 6: FREE or FREE-BACKUP by the address's owner,
     /// prefixes to the primary), which is itself a change for the partner
-    /// ([`Engine::changes`]). Returns whether the binding was current. An acknowledgement
-    /// that leaves the stored binding as it was (a resend of what the partner had acknowledged
-    /// already, e.g. every binding of an UPDREQALL stream, §8.5.2) writes nothing.
+    /// ([`Engine::changes`]) — at once, or, while a partner lifetime it carries plus the MCLT
+    /// is not over, when [`Engine::reclaim`] finds it over (`docs/failover.md` D46; in
+    /// PARTNER-DOWN the wait of D29). Returns whether the binding was current. An
+    /// acknowledgement that leaves the stored binding as it was (a resend of what the partner
+    /// had acknowledged already, e.g. every binding of an UPDREQALL stream, §8.5.2) writes
+    /// nothing.
     pub fn partner_ack<S: LeaseStore>(
         &mut self,
         now: FailoverTime,
@@ -132,14 +135,18 @@ impl Engine {
         let Some(mut b) = store.get(kind, addr) else {
             return false;
         };
-        let stored = b;
+        let before = b;
         let current = sync::ack(&mut b, info);
-        if current
-            && matches!(
-                b.status,
-                BindingStatus::EXPIRED | BindingStatus::RELEASED | BindingStatus::RESET
-            )
-        {
+        let freeable = matches!(
+            b.status,
+            BindingStatus::EXPIRED | BindingStatus::RELEASED | BindingStatus::RESET
+        );
+        if current && freeable && !self.ack_may_free(&before, now) {
+            // D46: not yet. The ack cleared the partner lifetime it answers; keep it as the
+            // end of the wait (an EXPIRED / RELEASED / RESET BNDUPD never carries one), for
+            // reclaim to free the lease when it is over.
+            b.partner_lifetime = before.partner_lifetime;
+        } else if current && freeable {
             let to = sync::pending_free_status(b.kind, b.addr);
             let from = b.status;
             if transition::apply(&mut b, BindingEvent::Free(to), now, FailoverTime(0)).is_ok() {
@@ -151,7 +158,7 @@ impl Engine {
                 self.counters.illegal_transitions += 1;
             }
         }
-        if b != stored && store.put(&b).is_err() {
+        if b != before && store.put(&b).is_err() {
             self.counters.store_errors += 1;
             self.changes.clear();
             return false;

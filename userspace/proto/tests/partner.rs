@@ -451,3 +451,273 @@ fn the_primary_gives_the_secondary_its_share_of_prefixes_and_takes_surplus_back_
         }
     }
 }
+
+#[test]
+fn an_expired_lease_of_the_partners_share_does_not_go_back_to_its_client_here_d44() {
+    // What the binding sync simulator found (docs/failover.md D44): the secondary's client
+    // held an even address (the secondary's share, RFC 8156 §4.2.1.1); it expired, the
+    // secondary told the primary (EXPIRED), the primary acked, and the secondary freed it
+    // (§7.2 (4), (6): FREE-BACKUP, its own). Then, with the link down, the client rebound at
+    // the primary, which gave the address back as "the client's own binding" — while the
+    // secondary gave it to another client.
+    let mut s = secondary(StateName::CommunicationsInterrupted);
+    let mut p = primary();
+    p.engine.set_policy(serving_policy(
+        tandem_failover::Role::Primary,
+        StateName::CommunicationsInterrupted,
+        MCLT,
+    ));
+    let a = client_duid(30);
+    let ask = |t: T, sid: Option<&[u8]>, na: &[std::net::Ipv6Addr]| {
+        let mut o = vec![client_id(&a)];
+        if let Some(sid) = sid {
+            o.push(opt(2, sid));
+        }
+        o.push(ia_na(1, na));
+        msg(t, 0x31, &o)
+    };
+    let r = s.reply(&ask(T::REQUEST, Some(SECONDARY_DUID), &[]));
+    let x = ia_nas(&r)[0].leases[0].0;
+    assert_eq!(u128::from(x) & 1, 0, "the secondary's (even) address");
+    p.now = s.now;
+    sync(&mut s, &mut p, SyncRole::Primary);
+    // The lease ends; the secondary expires it, the primary acks, the secondary frees it.
+    s.now = s.now.wrapping_add(10 * MCLT);
+    p.now = s.now;
+    s.engine.reclaim(s.now, &mut s.store, 1000);
+    sync(&mut s, &mut p, SyncRole::Primary);
+    assert_eq!(
+        p.store.get(LeaseKind::Address, x).unwrap().status,
+        BindingStatus::EXPIRED
+    );
+    assert_eq!(
+        s.store.get(LeaseKind::Address, x).unwrap().status,
+        BindingStatus::FREE_BACKUP
+    );
+    // The client, at the primary: neither a Rebind nor a Request naming it gets it back.
+    p.now = p.now.wrapping_add(5);
+    let r = p.reply(&ask(T::REBIND, None, &[x]));
+    assert!(
+        ia_nas(&r)[0].leases.iter().all(|l| l.0 != x || l.3 == 0),
+        "{:?}",
+        ia_nas(&r)
+    );
+    let r = p.reply(&ask(T::REQUEST, Some(SERVER_DUID), &[x]));
+    let leases = &ia_nas(&r)[0].leases;
+    assert!(leases.iter().all(|l| l.0 != x || l.3 == 0), "{leases:?}");
+    assert!(
+        leases.iter().any(|l| u128::from(l.0) & 1 == 1 && l.3 > 0),
+        "a fresh address of the primary's own share instead: {leases:?}"
+    );
+    // Its own share is unaffected: its expired odd address goes back to it.
+    let z = leases.iter().find(|l| l.3 > 0).unwrap().0;
+    p.now = p.now.wrapping_add(10 * MCLT);
+    p.engine.reclaim(p.now, &mut p.store, 1000);
+    assert_eq!(
+        p.store.get(LeaseKind::Address, z).unwrap().status,
+        BindingStatus::EXPIRED
+    );
+    let r = p.reply(&ask(T::REQUEST, Some(SERVER_DUID), &[z]));
+    assert_eq!(ia_nas(&r)[0].leases[0].0, z);
+    assert!(ia_nas(&r)[0].leases[0].3 > 0);
+}
+
+#[test]
+fn a_timed_status_starts_when_its_time_ran_out_not_when_reclaim_saw_it_d41() {
+    // RFC 8156 §7.3 start-time-of-state: "when the binding-status ... was changed"; an ACTIVE
+    // lease is EXPIRED from the end of its valid lifetime, an ABANDONED one RESET from the end
+    // of its quarantine, however late housekeeping notices (docs/failover.md D41).
+    let mut p = primary();
+    let a = client_duid(40);
+    let r = p.reply(&req(T::REQUEST, &a, true));
+    let x = ia_nas(&r)[0].leases[0].0;
+    let end = p
+        .store
+        .get(LeaseKind::Address, x)
+        .unwrap()
+        .state_expiration_time;
+    p.now = end.wrapping_add(300);
+    p.engine.reclaim(p.now, &mut p.store, 1000);
+    let b = p.store.get(LeaseKind::Address, x).unwrap();
+    assert_eq!(b.status, BindingStatus::EXPIRED);
+    assert_eq!(b.start_time_of_state, end);
+    // Declined (after getting it back), and reset long after its quarantine.
+    let r = p.reply(&req(T::REQUEST, &a, true));
+    assert_eq!(ia_nas(&r)[0].leases[0].0, x);
+    p.reply(&msg(
+        T::DECLINE,
+        0x41,
+        &[client_id(&a), server_id(), ia_na(1, &[x])],
+    ));
+    let q = p.store.get(LeaseKind::Address, x).unwrap();
+    assert_eq!(q.status, BindingStatus::ABANDONED);
+    p.now = q.state_expiration_time.wrapping_add(1000);
+    p.engine.reclaim(p.now, &mut p.store, 1000);
+    let q2 = p.store.get(LeaseKind::Address, x).unwrap();
+    assert_eq!(q2.status, BindingStatus::RESET);
+    assert_eq!(q2.start_time_of_state, q.state_expiration_time);
+}
+
+#[test]
+fn an_ack_frees_a_lease_only_after_the_partner_lifetime_we_acked_plus_the_mclt_d46() {
+    // What the binding sync simulator found (docs/failover.md D46): the primary renewed a
+    // client during a partition with a lifetime up to the partner lifetime the secondary had
+    // acked plus the MCLT (RFC 8156 §4.4), then lost its disk. The client's release, taken by
+    // the secondary, went to the recovering primary (UPDREQALL), which acks anything — and the
+    // secondary freed the lease on that ack while the primary's client could still hold it.
+    let mut p = primary();
+    let mut s = secondary(StateName::CommunicationsInterrupted);
+    let c = client_duid(50);
+    let r = p.reply(&req(T::REQUEST, &c, true));
+    let x = ia_nas(&r)[0].leases[0].0;
+    s.now = p.now;
+    sync(&mut p, &mut s, SyncRole::Secondary);
+    let et = s.store.get(LeaseKind::Address, x).unwrap().expiration_time;
+    assert!(et.0 != 0, "the secondary acked a partner lifetime");
+    // The client releases at the secondary.
+    s.now = s.now.wrapping_add(30);
+    s.reply(&msg(
+        T::RELEASE,
+        0x51,
+        &[
+            client_id(&c),
+            opt(2, SECONDARY_DUID),
+            ia_na(1, &[x]),
+            ia_pd(2, &[]),
+        ],
+    ));
+    assert_eq!(
+        s.store.get(LeaseKind::Address, x).unwrap().status,
+        BindingStatus::RELEASED
+    );
+    // A primary that lost its storage acks it.
+    let mut amnesiac = primary();
+    amnesiac.now = s.now;
+    assert_eq!(
+        sync(&mut s, &mut amnesiac, SyncRole::Primary),
+        [Verdict::Accept]
+    );
+    let b = s.store.get(LeaseKind::Address, x).unwrap();
+    assert_eq!(b.status, BindingStatus::RELEASED, "not freed on that ack");
+    assert!(!needs_update(&b), "but acknowledged");
+    // Reclaim frees it once the partner lifetime plus the MCLT is over, and tells the partner.
+    s.now = FailoverTime(et.0 + MCLT - 2);
+    assert_eq!(s.engine.reclaim(s.now, &mut s.store, 1000).freed, 0);
+    s.now = FailoverTime(et.0 + MCLT + 2);
+    assert_eq!(s.engine.reclaim(s.now, &mut s.store, 1000).freed, 1);
+    let b = s.store.get(LeaseKind::Address, x).unwrap();
+    assert_eq!(
+        b.status,
+        BindingStatus::FREE,
+        "an odd address is the primary's, §7.2 (5)"
+    );
+    assert!(needs_update(&b));
+}
+
+#[test]
+fn a_server_that_lost_its_storage_waits_for_the_partner_lifetime_it_had_acked_d46() {
+    // The other half of D46, found by the long simulator run: the primary renewed its client
+    // during a partition (up to the partner lifetime the secondary had acked plus the MCLT)
+    // and lost its disk. Recovering, it learns the lease from the secondary's older binding —
+    // with that partner lifetime as OPTION_F_EXPIRATION_TIME (Figure 5: our partner-lifetime) —
+    // expires it at the older end, and the secondary acks the EXPIRED: freeing it then gave it
+    // to another client while the renewed client held it.
+    let mut p = primary();
+    let mut s = secondary(StateName::Normal);
+    let c = client_duid(60);
+    let r = p.reply(&req(T::REQUEST, &c, true));
+    let x = ia_nas(&r)[0].leases[0].0;
+    s.now = p.now;
+    sync(&mut p, &mut s, SyncRole::Secondary);
+    let theirs = s.store.get(LeaseKind::Address, x).unwrap();
+    let pl = theirs.expiration_time;
+    // The primary loses its disk; the secondary's binding reaches the new one (UPDREQALL).
+    let mut amnesiac = primary();
+    amnesiac.now = s.now;
+    assert_eq!(
+        sync_these(&mut s, &mut amnesiac, SyncRole::Primary, vec![theirs]),
+        [Verdict::Accept]
+    );
+    assert_eq!(
+        amnesiac
+            .store
+            .get(LeaseKind::Address, x)
+            .unwrap()
+            .partner_lifetime,
+        pl
+    );
+    // Past the end the secondary knew of (and its MCLT): expired, sent, acked — but not free.
+    amnesiac.now = theirs.state_expiration_time.wrapping_add(MCLT + 10);
+    assert!(pl.cmp_wrapping(amnesiac.now).is_gt());
+    s.now = amnesiac.now;
+    amnesiac
+        .engine
+        .reclaim(amnesiac.now, &mut amnesiac.store, 1000);
+    assert_eq!(
+        sync(&mut amnesiac, &mut s, SyncRole::Secondary),
+        [Verdict::Accept]
+    );
+    let b = amnesiac.store.get(LeaseKind::Address, x).unwrap();
+    assert_eq!(b.status, BindingStatus::EXPIRED);
+    assert!(!needs_update(&b));
+    let r = amnesiac.reply(&req(T::REQUEST, &client_duid(61), true));
+    assert!(ia_nas(&r)[0].leases.iter().all(|l| l.0 != x));
+    // Free once that partner lifetime plus the MCLT is over.
+    amnesiac.now = FailoverTime(pl.0 + MCLT + 2);
+    assert_eq!(
+        amnesiac
+            .engine
+            .reclaim(amnesiac.now, &mut amnesiac.store, 1000)
+            .freed,
+        1
+    );
+    assert_eq!(
+        amnesiac.store.get(LeaseKind::Address, x).unwrap().status,
+        BindingStatus::FREE
+    );
+}
+
+#[test]
+fn a_shorter_renewal_never_shortens_the_record_of_the_lease_d48() {
+    // What the long simulator run found (docs/failover.md D48): the secondary gave a client a
+    // full lifetime in PARTNER-DOWN (no MCLT cap, §8.4.1); later, in RESOLUTION-INTERRUPTED, it
+    // renewed the lease capped by the MCLT and recorded the shorter end — but the client took
+    // the other server's Reply and kept the longer lease, which the record no longer covered.
+    let mut s = secondary(StateName::PartnerDown);
+    let c = client_duid(70);
+    let with_sid = |t: T| {
+        msg(
+            t,
+            0x71,
+            &[client_id(&c), opt(2, SECONDARY_DUID), ia_na(1, &[])],
+        )
+    };
+    let r = s.reply(&with_sid(T::REQUEST));
+    let (x, _, _, valid) = ia_nas(&r)[0].leases[0];
+    assert!(valid > MCLT, "PARTNER-DOWN: the full lifetime");
+    let end = s
+        .store
+        .get(LeaseKind::Address, x)
+        .unwrap()
+        .state_expiration_time;
+    s.engine.set_policy(serving_policy(
+        tandem_failover::Role::Secondary,
+        StateName::ResolutionInterrupted,
+        MCLT,
+    ));
+    s.now = s.now.wrapping_add(10);
+    let r = s.reply(&msg(
+        T::RENEW,
+        0x72,
+        &[client_id(&c), opt(2, SECONDARY_DUID), ia_na(1, &[x])],
+    ));
+    let renewed = ia_nas(&r)[0].leases[0];
+    assert_eq!(renewed.0, x);
+    assert!(renewed.3 <= MCLT, "§4.4: capped");
+    let b = s.store.get(LeaseKind::Address, x).unwrap();
+    assert_eq!(
+        b.state_expiration_time, end,
+        "the earlier, longer end is kept"
+    );
+    assert_eq!(b.valid, renewed.3, "what the Reply said is recorded");
+}

@@ -559,7 +559,7 @@ impl FailoverPlane {
                 let Some(r) = self.rels.get_mut(i) else {
                     break;
                 };
-                if !r.sync.busy(&r.endpoint) {
+                if !r.sync.busy(&r.endpoint, now) {
                     break;
                 }
                 r.sync.pump(&mut r.endpoint, shards, now);
@@ -587,7 +587,8 @@ impl FailoverPlane {
     /// left for a later turn): the owner should call [`FailoverPlane::pump_bindings`] again
     /// soon.
     pub fn bindings_pending(&self) -> bool {
-        self.rels.iter().any(|r| r.sync.busy(&r.endpoint))
+        let now = self.now();
+        self.rels.iter().any(|r| r.sync.busy(&r.endpoint, now))
     }
 
     /// The policy to install in every engine, if it changed since the last call.
@@ -649,10 +650,11 @@ impl FailoverPlane {
             return;
         }
         self.dirty = false;
+        let now = self.now();
         for i in 0..self.rels.len() {
             let Some(r) = self.rels.get(i) else { continue };
             let key = FailoverKey::Sync(i).into();
-            if r.sync.busy(&r.endpoint) {
+            if r.sync.busy(&r.endpoint, now) {
                 ev.set_timer(key, Instant::now() + SYNC_AGAIN);
             } else {
                 ev.cancel_timer(key);

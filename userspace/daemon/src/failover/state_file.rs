@@ -76,6 +76,7 @@ mod tests {
             partner: None,
             last_contact: Some(FailoverTime(999)),
             communicated: true,
+            resync_all: false,
             mclt: 3600,
             operating_until: FailoverTime(1060),
         };

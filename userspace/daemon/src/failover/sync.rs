@@ -4,7 +4,9 @@
 //!
 //! * **Out.** Every committed change of an engine ([`tandem_proto::Engine::changes`]) is
 //!   handed over with [`BindingSync::changed`] after the client's Reply went out (lazy update,
-//!   §4.3) and queued. [`BindingSync::pump`] encodes the queue as BNDUPDs while the endpoint's
+//!   §4.3) and queued, one entry per lease holding its latest state (`docs/failover.md` D49:
+//!   after a partition the partner gets each lease once, as it is now, not its history).
+//!   [`BindingSync::pump`] encodes the queue as BNDUPDs while the endpoint's
 //!   window ([`Endpoint::update_window`], the partner's MAX_UNACKED_BNDUPD) allows. The queue is
 //!   bounded ([`QUEUE_CAP`]); a change that does not fit is not lost: the binding keeps its
 //!   "partner needs update" flag in the store, and a scan sends it (counted as `overflow`).
@@ -192,6 +194,7 @@ pub struct SyncCounters {
 #[derive(Clone, Copy, Debug)]
 struct Sent {
     shard: u32,
+    lease: (LeaseKind, Ipv6Addr),
     start_time_of_state: FailoverTime,
 }
 
@@ -227,7 +230,11 @@ pub struct BindingSync {
     /// The primary should rebalance prefixes when updates flow next.
     rebalance_due: bool,
     next_rebalance_ms: Option<u64>,
-    queue: VecDeque<(u32, Binding)>,
+    /// The leases waiting to be sent, in the order of their first change since the last send;
+    /// `queued` holds the latest state of each (D49: one BNDUPD per lease, however many
+    /// changes it went through meanwhile).
+    queue: VecDeque<(LeaseKind, Ipv6Addr)>,
+    queued: HashMap<(LeaseKind, Ipv6Addr), (u32, Binding)>,
     sent: HashMap<u64, Sent>,
     next_tag: u64,
     scan: Option<Scan>,
@@ -257,6 +264,7 @@ impl BindingSync {
             rebalance_due: false,
             next_rebalance_ms: None,
             queue: VecDeque::new(),
+            queued: HashMap::new(),
             sent: HashMap::new(),
             next_tag: 1,
             scan: None,
@@ -328,12 +336,19 @@ impl BindingSync {
     }
 
     fn enqueue(&mut self, shard: u32, b: &Binding) {
+        let key = (b.kind, b.addr);
+        if let Some(waiting) = self.queued.get_mut(&key) {
+            // D49: the lease is waiting already; its latest state goes, in its place.
+            *waiting = (shard, *b);
+            return;
+        }
         if self.queue.len() >= QUEUE_CAP {
             // Not lost: flagged in the store, a scan sends it.
             self.counters.overflow += 1;
             return;
         }
-        self.queue.push_back((shard, *b));
+        self.queue.push_back(key);
+        self.queued.insert(key, (shard, *b));
     }
 
     /// An event of the endpoint.
@@ -350,8 +365,10 @@ impl BindingSync {
                 self.request_sent = false;
             }
             Event::UpdatesMayFlow => {
-                // §8.8: send what the partner has not acknowledged.
-                if self.scan.is_none() {
+                // §8.8: send what the partner has not acknowledged: every flagged binding, from
+                // the first one (docs/failover.md D45: a walk begun earlier would skip what
+                // lies behind its cursor). The partner's request being answered covers it.
+                if !self.scan.is_some_and(|s| s.request) {
                     self.start_scan(false);
                 }
                 self.next_rescan_ms = Some(now.mono_ms.saturating_add(RESCAN_EVERY_MS));
@@ -363,12 +380,11 @@ impl BindingSync {
                 self.rebalance_due = self.role == SyncRole::Primary;
             }
             Event::LinkDown(_) => {
-                // Our BNDUPDs in flight are void; their bindings stay flagged.
+                // Our BNDUPDs in flight are void; their bindings stay flagged, and the next
+                // flow scans them from the start (D45).
                 self.sent.clear();
                 self.next_rescan_ms = None;
-                if self.scan.is_some_and(|s| s.request) {
-                    self.scan = None;
-                }
+                self.scan = None;
                 self.request_sent = false;
             }
             _ => {}
@@ -389,12 +405,15 @@ impl BindingSync {
         self.inputs.push_back(b);
     }
 
-    /// `true` if [`BindingSync::pump`] has work.
-    pub fn busy(&self, ep: &Endpoint) -> bool {
+    /// `true` if [`BindingSync::pump`] has work at `now`, the periodic rescan included (D45:
+    /// the resend of what the partner rejected as outdated waits for it, so an idle server
+    /// must still run it).
+    pub fn busy(&self, ep: &Endpoint, now: Now) -> bool {
         !self.inputs.is_empty()
             || (self.rebalance_due && ep.update_window() > 0)
             || (ep.update_window() > 0 && (!self.queue.is_empty() || self.scan.is_some()))
             || (self.request_sent && self.queue.is_empty())
+            || self.next_rescan_ms.is_some_and(|at| now.mono_ms >= at)
     }
 
     /// Does what can be done now: answers the partner's BNDUPDs, applies its BNDREPLYs, sends
@@ -741,8 +760,11 @@ impl BindingSync {
 
     fn send_queued(&mut self, ep: &mut Endpoint, now: Now) {
         while ep.update_window() > 0 {
-            let Some((shard, b)) = self.queue.pop_front() else {
+            let Some(key) = self.queue.pop_front() else {
                 return;
+            };
+            let Some((shard, b)) = self.queued.remove(&key) else {
+                continue;
             };
             let Ok(m) = BndupdMessage::new(&b, now.wall) else {
                 self.counters.unencodable += 1;
@@ -763,11 +785,13 @@ impl BindingSync {
                     tag,
                     Sent {
                         shard,
+                        lease: key,
                         start_time_of_state: b.start_time_of_state,
                     },
                 );
             } else {
-                self.queue.push_front((shard, b));
+                self.queue.push_front(key);
+                self.queued.insert(key, (shard, b));
                 return;
             }
         }
@@ -784,6 +808,11 @@ impl BindingSync {
             }
         });
         for b in &found {
+            // D49: a lease whose BNDUPD is in flight is not sent twice; a change since then
+            // was queued by `changed`, a rejection leaves it flagged for the next scan.
+            if self.sent.values().any(|s| s.lease == (b.kind, b.addr)) {
+                continue;
+            }
             self.enqueue(scan.shard, b);
         }
         match next {
@@ -804,5 +833,305 @@ impl BindingSync {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Two real endpoints in NORMAL, each with a [`BindingSync`] over in-memory shards, driven
+    //! as `FailoverPlane::pump_bindings` does (a pump only while `busy`).
+
+    use tandem_failover::{Config, FailoverTime, Transmit};
+    use tandem_lease::{BindingStatus, DuidBuf, MemStore};
+    use tandem_wire::dhcp::MessageType;
+
+    use super::*;
+
+    const WALL0: u32 = 800_000_000;
+
+    fn at(ms: u64) -> Now {
+        Now {
+            mono_ms: ms,
+            wall: FailoverTime(WALL0 + u32::try_from(ms / 1000).unwrap()),
+        }
+    }
+
+    /// One shard in memory; a partner's update is stored as `tandem_lease::sync` says.
+    #[derive(Default)]
+    struct Mem(MemStore);
+
+    impl LeaseShards for Mem {
+        fn count(&self) -> u32 {
+            1
+        }
+        fn shard_of_lease(&self, _: LeaseKind, _: Ipv6Addr, _: u8) -> Option<u32> {
+            Some(0)
+        }
+        fn partner_update(
+            &mut self,
+            _: u32,
+            now: FailoverTime,
+            role: SyncRole,
+            upd: &LeaseUpdate,
+            _: &mut dyn FnMut(&Binding),
+        ) -> PartnerOutcome {
+            let ours = tandem_lease::LeaseStore::get(&self.0, upd.kind, upd.addr);
+            if !tandem_lease::sync::decide(ours.as_ref(), upd, role, now).is_accept() {
+                return PartnerOutcome::Outdated { send_now: false };
+            }
+            let b = tandem_lease::sync::apply(ours.as_ref(), upd, 0);
+            tandem_lease::LeaseStore::put(&mut self.0, &b).unwrap();
+            PartnerOutcome::Accepted
+        }
+        fn partner_ack(
+            &mut self,
+            _: u32,
+            _: FailoverTime,
+            kind: LeaseKind,
+            addr: Ipv6Addr,
+            info: &AckInfo,
+            _: &mut dyn FnMut(&Binding),
+        ) {
+            if let Some(mut b) = tandem_lease::LeaseStore::get(&self.0, kind, addr) {
+                tandem_lease::sync::ack(&mut b, info);
+                tandem_lease::LeaseStore::put(&mut self.0, &b).unwrap();
+            }
+        }
+        fn scan(&self, _: u32, c: u64, max: usize, f: &mut dyn FnMut(&Binding)) -> Option<u64> {
+            tandem_lease::LeaseStore::scan(&self.0, c, max, f)
+        }
+        // A bare store without configured pools: no delegable prefix to move (§4.2.2).
+        fn rebalance(
+            &mut self,
+            _: u32,
+            _: FailoverTime,
+            _: u32,
+            _: u64,
+            _: &mut dyn FnMut(&Binding),
+        ) {
+        }
+        fn make_durable(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    struct Side {
+        ep: Endpoint,
+        sync: BindingSync,
+        shards: Mem,
+    }
+
+    /// A primary and a secondary (MAX_UNACKED_BNDUPD `window` each) wired back to back.
+    struct Pair {
+        sides: [Side; 2],
+        /// BNDUPDs the primary sent, by address, in order.
+        sent: Vec<Ipv6Addr>,
+        up: bool,
+        /// The link loses the primary's BNDUPDs (they stay in flight).
+        lose_bndupds: bool,
+    }
+
+    impl Pair {
+        fn new(window: u32) -> Self {
+            let side = |role| {
+                let mut c = Config::new(role, "t");
+                c.max_unacked_bndupd = window;
+                Side {
+                    ep: Endpoint::new(c, None, at(0)).unwrap(),
+                    sync: BindingSync::new(role, 0, 0),
+                    shards: Mem::default(),
+                }
+            };
+            let mut pair = Self {
+                sides: [side(Role::Primary), side(Role::Secondary)],
+                sent: Vec::new(),
+                up: false,
+                lose_bndupds: false,
+            };
+            pair.connect(0);
+            pair
+        }
+
+        fn connect(&mut self, ms: u64) {
+            self.up = true;
+            self.sides[1].ep.handle_connected(at(ms));
+            self.sides[0].ep.handle_connected(at(ms));
+            self.run(ms);
+            assert!(
+                self.sides
+                    .iter()
+                    .all(|s| s.ep.state().name() == tandem_failover::StateName::Normal)
+            );
+        }
+
+        fn disconnect(&mut self, ms: u64) {
+            self.up = false;
+            for s in &mut self.sides {
+                s.ep.handle_closed(at(ms));
+            }
+            self.run(ms);
+        }
+
+        /// Drives both sides until nothing moves: the daemon's drive (persist, frames,
+        /// events to the sync, binding messages to the sync) and its busy-gated pump.
+        fn run(&mut self, ms: u64) {
+            let now = at(ms);
+            for _ in 0..10_000 {
+                let mut moved = false;
+                for i in 0..2 {
+                    let mut frames = Vec::new();
+                    {
+                        let s = &mut self.sides[i];
+                        while s.ep.poll_persist().is_some() {
+                            s.ep.handle_persisted();
+                        }
+                        while let Some(t) = s.ep.poll_transmit() {
+                            frames.push(t);
+                        }
+                        while let Some(e) = s.ep.poll_event() {
+                            s.sync.on_event(&e, now);
+                        }
+                        while let Some(b) = s.ep.poll_binding() {
+                            s.sync.input(b);
+                            moved = true;
+                        }
+                        if s.sync.busy(&s.ep, now) {
+                            s.sync.pump(&mut s.ep, &mut s.shards, now);
+                            moved = true;
+                        }
+                    }
+                    for t in frames {
+                        moved = true;
+                        let Transmit::Frame(f) = t else { continue };
+                        if !self.up {
+                            continue;
+                        }
+                        if i == 0
+                            && f.get(2) == Some(&MessageType::BNDUPD.0)
+                            && let Ok(u) = decode_bndupd(&f[2..])
+                        {
+                            self.sent.extend(u.leases().flatten().map(|l| l.addr));
+                            if self.lose_bndupds {
+                                continue;
+                            }
+                        }
+                        self.sides[1 - i].ep.handle_message(now, &f[2..]);
+                    }
+                }
+                if !moved {
+                    return;
+                }
+            }
+            panic!("the pair does not settle");
+        }
+    }
+
+    /// An ACTIVE address the partner has not acknowledged.
+    fn flagged(n: u16) -> Binding {
+        let addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, n);
+        let mut b = Binding::free(LeaseKind::Address, addr, 128, 0);
+        b.status = BindingStatus::ACTIVE;
+        b.duid = DuidBuf::new(&[0, 3, 0, 1, 2, 0, 0, 0, (n >> 8) as u8, n as u8]).unwrap();
+        b.iaid = 1;
+        b.cltt = FailoverTime(WALL0);
+        b.start_time_of_state = FailoverTime(WALL0);
+        b.state_expiration_time = FailoverTime(WALL0 + 86_400);
+        b.valid = 86_400;
+        b.preferred = 43_200;
+        b.flags.set(BindingFlags::UPDATE_PENDING, true);
+        b
+    }
+
+    fn put(pair: &mut Pair, b: &Binding) {
+        tandem_lease::LeaseStore::put(&mut pair.sides[0].shards.0, b).unwrap();
+    }
+
+    fn pending(pair: &Pair) -> usize {
+        pair.sides[0]
+            .shards
+            .0
+            .iter()
+            .filter(|b| b.flags.contains(BindingFlags::UPDATE_PENDING))
+            .count()
+    }
+
+    /// D45, what the binding sync simulator found: a periodic scan was still walking the
+    /// table when the link went down; the BNDUPD of a binding behind its cursor was in flight
+    /// and voided; on the next connection the walk went on from its cursor, so that binding
+    /// waited for a later periodic scan. Every flow now scans from the first binding.
+    #[test]
+    fn a_new_flow_scans_from_the_start_d45() {
+        let mut pair = Pair::new(1);
+        pair.disconnect(1);
+        // More flagged bindings than a scan takes in one go, so the walk pauses (queue full).
+        for n in 0..(2 * SCAN_CHUNK as u16 + 100) {
+            put(&mut pair, &flagged(n));
+        }
+        // Updates flow again: the walk starts; the first BNDUPD is lost on the way (it stays
+        // in flight), so with a window of one the walk stops mid-table.
+        pair.lose_bndupds = true;
+        pair.connect(2);
+        assert_eq!(pair.sent, vec![flagged(0).addr]);
+        assert!(
+            pair.sides[0].sync.scan.is_some(),
+            "the walk paused mid-table"
+        );
+        pair.disconnect(3);
+        pair.lose_bndupds = false;
+        pair.sent.clear();
+        pair.connect(4);
+        for ms in 5..200 {
+            pair.run(ms);
+        }
+        assert!(
+            pair.sent.contains(&flagged(0).addr),
+            "the binding whose BNDUPD the link lost is sent again"
+        );
+        assert_eq!(pending(&pair), 0, "every binding acknowledged");
+    }
+
+    /// D49, what the long simulator run found: every change queued while the link was down
+    /// went out in order when it came back — the history of a lease, renewed every few seconds
+    /// during a partition, ahead of its present state; the partner stored each stale snapshot
+    /// (and expired the already-ended ones), and the current one arrived only minutes later.
+    /// One entry per lease now, with its latest state.
+    #[test]
+    fn changes_of_a_lease_while_the_link_is_down_go_out_once_as_its_latest_state_d49() {
+        let mut pair = Pair::new(2);
+        pair.disconnect(1);
+        let mut b = flagged(9);
+        for n in 0..50u32 {
+            b.cltt = FailoverTime(WALL0 + n);
+            b.state_expiration_time = FailoverTime(WALL0 + 1000 + n);
+            put(&mut pair, &b);
+            pair.sides[0].sync.changed(0, &b);
+        }
+        assert_eq!(pair.sides[0].sync.backlog(), 1);
+        pair.sent.clear();
+        pair.connect(2);
+        pair.run(3);
+        assert_eq!(pair.sent, vec![b.addr], "one BNDUPD");
+        let theirs = tandem_lease::LeaseStore::get(&pair.sides[1].shards.0, b.kind, b.addr)
+            .expect("stored by the partner");
+        assert_eq!(theirs.state_expiration_time, b.state_expiration_time);
+        assert_eq!(pending(&pair), 0);
+    }
+
+    /// D45, found reading the code the simulator drives: the periodic rescan (§7.5.4, the
+    /// resend of what the partner rejected as outdated) ran only inside `pump`, and the
+    /// daemon pumps only while `busy` — which did not count a due rescan, so an idle server
+    /// never resent such a binding.
+    #[test]
+    fn an_idle_server_still_runs_the_periodic_rescan_d45() {
+        let mut pair = Pair::new(8);
+        pair.run(1);
+        // A binding flagged without being queued (an Outdated rejection when the flag was
+        // already set leaves it to the periodic scan).
+        put(&mut pair, &flagged(7));
+        pair.run(2);
+        assert!(pair.sent.is_empty(), "nothing queued: nothing sent yet");
+        pair.run(RESCAN_EVERY_MS + 10);
+        assert_eq!(pair.sent, vec![flagged(7).addr]);
+        assert_eq!(pending(&pair), 0);
     }
 }

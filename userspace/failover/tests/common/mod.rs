@@ -308,6 +308,7 @@ pub fn record(state: StateName, ago: u32) -> Persisted {
         partner: None,
         last_contact: None,
         communicated: true,
+        resync_all: false,
         mclt: 60,
         operating_until: FailoverTime(WALL0 - ago),
     }

@@ -134,15 +134,24 @@ fn exercise(rule: Rule, o: BindingStatus, r: BindingStatus, why: &str) {
         }
         // "If the clients ... differ, then if time(2) or the receiving server is a secondary
         // accept it, else reject it with a status-code of "AddressInUse". If the clients
-        // match, accept the update."
+        // match, accept the update" — unless it is older than ours (D40).
         Rule::Accept3 => {
             let mut same = upd(r);
-            same.clt_time = Some(t(-100)); // older, but the same client
+            same.clt_time = Some(t(-100));
+            same.state_expiration_time = Some(t(1100)); // ours ends at T0 + 1000
             for role in both {
                 assert_eq!(
                     decide(Some(&ours(o)), &same, role, t(0)),
                     accepted(rule),
-                    "{why}"
+                    "{why}: same client, a later end"
+                );
+            }
+            same.state_expiration_time = Some(t(900));
+            for role in both {
+                assert_eq!(
+                    decide(Some(&ours(o)), &same, role, t(0)),
+                    outdated(rule),
+                    "{why}: same client, an earlier end (D40)"
                 );
             }
             let mut other = same;
@@ -247,6 +256,62 @@ fn figure4_one_row_per_cell_7_5_4() {
 
 /// §7.5.1: "Any time that ends up being +/- 5 seconds of another time SHOULD be considered to
 /// be representing the same time"; D24: for "accept" a tie goes to the primary's information.
+/// D40: accept(3) with the same client on both sides. RFC 8156 §7.5.4 says "If the clients
+/// match, accept the update", but an old snapshot of the client's lease (queued by the partner
+/// before the client renewed here, and sent when the link came back) would then shorten the
+/// lease the client holds now: this server would expire it early and, once the partner acks
+/// the expiry, give it to another client. The later end wins, whatever the CLTs say (the
+/// client's latest Reply may be one a server lost or has not sent yet); an equal end goes to
+/// the primary's information.
+#[test]
+fn accept3_same_client_never_shortens_the_lease_d40() {
+    let mut b = ours(S::ACTIVE);
+    b.cltt = t(400);
+    b.state_expiration_time = t(800);
+    for role in [Role::Primary, Role::Secondary] {
+        let mut u = upd(S::ACTIVE);
+        // What the simulator found first: the partner's older Rebind (300), a shorter end.
+        u.clt_time = Some(t(300));
+        u.state_expiration_time = Some(t(366));
+        assert_eq!(
+            decide(Some(&b), &u, role, t(410)),
+            outdated(Rule::Accept3),
+            "{role:?}"
+        );
+        // And second: a later transaction (the partner's MCLT-capped renewal at 445, after
+        // ours at 400) with an earlier end than ours; the client's latest (at 505, end 610)
+        // was lost in the partner's power loss. Ours (800) still covers the client.
+        u.clt_time = Some(t(445));
+        u.state_expiration_time = Some(t(548));
+        assert_eq!(
+            decide(Some(&b), &u, role, t(532)),
+            outdated(Rule::Accept3),
+            "{role:?}"
+        );
+        // A later end is taken, older or not.
+        u.clt_time = Some(t(300));
+        u.state_expiration_time = Some(t(900));
+        assert_eq!(
+            decide(Some(&b), &u, role, t(410)),
+            accepted(Rule::Accept3),
+            "{role:?}"
+        );
+        // No timeout is the latest end of all.
+        u.state_expiration_time = None;
+        assert_eq!(
+            decide(Some(&b), &u, role, t(410)),
+            accepted(Rule::Accept3),
+            "{role:?}"
+        );
+    }
+    // The same end: the primary's information.
+    let mut u = upd(S::ACTIVE);
+    u.clt_time = Some(t(450));
+    u.state_expiration_time = Some(t(800));
+    assert!(!decide(Some(&b), &u, Role::Primary, t(410)).is_accept());
+    assert!(decide(Some(&b), &u, Role::Secondary, t(410)).is_accept());
+}
+
 #[test]
 fn accept_rule_ties_within_5s_go_to_the_primarys_information_7_5_1() {
     let b = ours(S::EXPIRED); // its time: start T0
@@ -288,12 +353,14 @@ fn time1_needs_the_expiry_clearly_past_7_5_4() {
 }
 
 #[test]
-fn time2_ties_within_5s_go_to_the_primarys_information_7_5_4() {
+fn time2_ties_within_5s_go_to_the_active_binding_d43() {
+    // D43 (it was D24's tie to the primary's information): at the same time the ACTIVE
+    // binding wins, for either role.
     let b = ours(S::RESET); // since T0
     for (offset, primary, secondary) in [
         (6, true, true),
-        (5, false, true),
-        (-5, false, true),
+        (5, true, true),
+        (-5, true, true),
         (-6, false, false),
     ] {
         let mut u = upd(S::ACTIVE);
@@ -370,6 +437,216 @@ fn our_time_is_the_cltt_if_any_else_the_start_7_5_4() {
     b.start_time_of_state = FailoverTime(0);
     u.start_time_of_state = FailoverTime(5);
     assert!(decide(Some(&b), &u, Role::Primary, t(0)).is_accept());
+}
+
+/// D42: for FREE, FREE-BACKUP, RESET and ABANDONED our time is the later of our CLTT and our
+/// start, as the update's is. What the simulator found: both servers reset a declined address
+/// at the end of its quarantine and free it, each sends its FREE, and with "our CLTT" against
+/// "their start" each found the other's later, accepted it, swapped start times with the
+/// partner, so neither ack matched what was sent and the flags never cleared: the same
+/// crossing on every periodic resend, forever.
+#[test]
+fn crossing_updates_of_a_free_lease_are_not_both_accepted_d42() {
+    let mut p = ours(S::FREE);
+    p.cltt = t(317);
+    p.start_time_of_state = t(1101);
+    let mut s = ours(S::FREE);
+    s.cltt = t(488);
+    s.start_time_of_state = t(1202);
+    let as_update = |b: &Binding| {
+        let mut u = upd(b.status);
+        u.start_time_of_state = b.start_time_of_state;
+        u.clt_time = Some(b.cltt);
+        u
+    };
+    for (role_p, role_s) in [
+        (Role::Primary, Role::Secondary),
+        (Role::Secondary, Role::Primary),
+    ] {
+        let p_takes = decide(Some(&p), &as_update(&s), role_p, t(1300)).is_accept();
+        let s_takes = decide(Some(&s), &as_update(&p), role_s, t(1300)).is_accept();
+        assert!(
+            p_takes != s_takes,
+            "exactly one side adopts the other's state"
+        );
+        assert!(p_takes, "the later FREE wins");
+    }
+    // The same for a RESET crossing a FREE.
+    let mut r = ours(S::RESET);
+    r.cltt = t(300);
+    r.start_time_of_state = t(1000);
+    let mut f = ours(S::FREE);
+    f.cltt = t(300);
+    f.start_time_of_state = t(1010);
+    let both = decide(Some(&r), &as_update(&f), Role::Primary, t(1100)).is_accept()
+        && decide(Some(&f), &as_update(&r), Role::Secondary, t(1100)).is_accept();
+    assert!(!both);
+}
+
+/// D42: after the same client transaction, the status a server moved on to wins. What the long
+/// simulator run found: the secondary's RELEASED was acked by the primary, the secondary freed
+/// the address (FREE-BACKUP, its own) and told the primary, which refused it (the same client
+/// time, the primary's information) and sent its RELEASED back, which the secondary took: the
+/// same round on every periodic resend, forever.
+#[test]
+fn a_free_after_the_same_release_wins_over_the_release_d42() {
+    let mut released = ours(S::RELEASED);
+    released.cltt = t(1926);
+    released.start_time_of_state = t(1926);
+    let mut free = ours(S::FREE_BACKUP);
+    free.cltt = t(1926);
+    free.start_time_of_state = t(2514);
+    let as_update = |b: &Binding| {
+        let mut u = upd(b.status);
+        u.start_time_of_state = b.start_time_of_state;
+        u.clt_time = Some(b.cltt);
+        u
+    };
+    for role in [Role::Primary, Role::Secondary] {
+        assert!(
+            decide(Some(&released), &as_update(&free), role, t(2515)).is_accept(),
+            "{role:?}"
+        );
+        assert!(
+            !decide(Some(&free), &as_update(&released), role, t(2515)).is_accept(),
+            "{role:?}"
+        );
+    }
+}
+
+/// D42: a binding we only know from the partner is timed by the partner's client transaction.
+/// (Within 5 s of it, D43 gives the tie to the ACTIVE binding.)
+/// What the simulator found: the primary learnt the secondary's lease (CLT 221, end 294) late,
+/// after a partition, and expired it at once (EXPIRED since 294); the secondary's renewal at
+/// 290, sent next, was "outdated" against the start of EXPIRED (a tie the primary wins), so the
+/// primary kept expired a lease its client held until 690.
+#[test]
+fn an_expiry_of_what_the_partner_told_us_yields_to_its_later_renewal_d42() {
+    let mut b = ours(S::EXPIRED);
+    b.cltt = FailoverTime(0);
+    b.partner_raw_clt_time = t(221);
+    b.start_time_of_state = t(294);
+    let mut u = upd(S::ACTIVE);
+    u.clt_time = Some(t(290));
+    u.start_time_of_state = t(290);
+    u.state_expiration_time = Some(t(690));
+    for role in [Role::Primary, Role::Secondary] {
+        assert_eq!(
+            decide(Some(&b), &u, role, t(300)),
+            accepted(Rule::Accept),
+            "{role:?}"
+        );
+    }
+    // Our own client transaction still comes first: a renewal clearly older is outdated.
+    b.cltt = t(300);
+    assert!(!decide(Some(&b), &u, Role::Primary, t(300)).is_accept());
+}
+
+/// D42: the client time of our binding is the later of ours and the partner's. What the
+/// simulator found: the secondary renewed a lease at 505 and told the primary (which stored
+/// CLT 505 as partner-raw-clt-time, end 600), then lost that renewal in a power loss; back up,
+/// it sent its older binding (CLT 445, end 548), which the primary took as newer than its own
+/// last transaction (277) and so forgot the end the client holds.
+#[test]
+fn an_older_partner_binding_never_replaces_the_partners_later_renewal_d42() {
+    let mut b = ours(S::ACTIVE);
+    b.cltt = t(277);
+    b.partner_raw_clt_time = t(505);
+    b.state_expiration_time = t(600);
+    let mut u = upd(S::ACTIVE);
+    u.clt_time = Some(t(445));
+    u.partner_raw_clt_time = Some(t(277));
+    u.state_expiration_time = Some(t(548));
+    for role in [Role::Primary, Role::Secondary] {
+        assert_eq!(
+            decide(Some(&b), &u, role, t(532)),
+            outdated(Rule::Accept3),
+            "{role:?}"
+        );
+    }
+    // Its renewal after ours and after the one it lost is taken.
+    u.clt_time = Some(t(520));
+    u.state_expiration_time = Some(t(620));
+    assert!(decide(Some(&b), &u, Role::Primary, t(532)).is_accept());
+}
+
+/// D43: a release and a new Request within 5 s. What the simulator found: the secondary's
+/// client released at 471 and asked again at 476; its two updates reached the primary, which
+/// took the RELEASED and refused the ACTIVE (the same time, the primary's information wins),
+/// then sent its RELEASED back, which the secondary took (the same time, the secondary
+/// accepts): both servers held the lease released while the client held it.
+#[test]
+fn a_release_and_a_new_grant_within_5s_keep_the_lease_active_on_both_sides_d43() {
+    let mut released = ours(S::RELEASED);
+    released.cltt = FailoverTime(0);
+    released.partner_raw_clt_time = t(471);
+    released.start_time_of_state = t(471);
+    let mut active = ours(S::ACTIVE);
+    active.cltt = t(476);
+    active.start_time_of_state = t(476);
+    active.state_expiration_time = t(876);
+    let mut u_active = upd(S::ACTIVE);
+    u_active.clt_time = Some(t(476));
+    u_active.start_time_of_state = t(476);
+    u_active.state_expiration_time = Some(t(876));
+    let mut u_released = upd(S::RELEASED);
+    u_released.clt_time = Some(t(160));
+    u_released.partner_raw_clt_time = Some(t(471));
+    u_released.start_time_of_state = t(471);
+    for role in [Role::Primary, Role::Secondary] {
+        assert!(
+            decide(Some(&released), &u_active, role, t(480)).is_accept(),
+            "{role:?}: the RELEASED side takes the ACTIVE"
+        );
+        assert!(
+            !decide(Some(&active), &u_released, role, t(480)).is_accept(),
+            "{role:?}: the ACTIVE side keeps it"
+        );
+    }
+}
+
+/// D42: a RESET at the end of a decline's quarantine is as recent as the decline, not as its
+/// own start. What the simulator found: the client declined at the primary (209) during a
+/// partition, got the address back from the secondary (its own binding there) and renewed it
+/// there until 572; the primary's quarantine ended at 584 (RESET); on reconnection the
+/// primary's RESET replaced the secondary's ACTIVE (584 later than 572) and the primary
+/// refused the ACTIVE (time(2) against its RESET start): the client's lease, known nowhere.
+#[test]
+fn a_reset_at_the_quarantine_end_does_not_outrank_a_later_renewal_d42() {
+    let mut reset = ours(S::RESET);
+    reset.cltt = t(209);
+    reset.start_time_of_state = t(584);
+    let mut active = ours(S::ACTIVE);
+    active.cltt = t(572);
+    active.start_time_of_state = t(340);
+    active.state_expiration_time = t(647);
+    let as_update = |b: &Binding| {
+        let mut u = upd(b.status);
+        u.start_time_of_state = b.start_time_of_state;
+        u.clt_time = Some(b.cltt);
+        u.state_expiration_time = nonzero(b.state_expiration_time);
+        u
+    };
+    for role in [Role::Primary, Role::Secondary] {
+        // The RESET side takes the renewal (time(2) against its client time) ...
+        assert_eq!(
+            decide(Some(&reset), &as_update(&active), role, t(598)),
+            accepted(Rule::Time2),
+            "{role:?}"
+        );
+        // ... and the ACTIVE side refuses the RESET ("accept": 209 is before 572).
+        assert_eq!(
+            decide(Some(&active), &as_update(&reset), role, t(598)),
+            outdated(Rule::Accept),
+            "{role:?}"
+        );
+    }
+    // A decline after the renewal still ends it.
+    let mut abandoned = reset;
+    abandoned.status = S::ABANDONED;
+    abandoned.cltt = t(590);
+    abandoned.start_time_of_state = t(590);
+    assert!(decide(Some(&active), &as_update(&abandoned), Role::Primary, t(598)).is_accept());
 }
 
 #[test]
