@@ -92,7 +92,8 @@ enum Op {
         found: Vec<Binding>,
         next: Option<u64>,
     },
-    /// msync of every store the worker owns; the first error.
+    /// msync of the records of every store the worker owns (`Store::sync_records`); the
+    /// first error.
     Durable { error: Option<String> },
     /// RFC 8156 §4.2.2 on the primary: `shard`'s FREE-BACKUP share
     /// ([`tandem_proto::Engine::rebalance_prefixes`]) and the prefixes it moved.
@@ -192,8 +193,11 @@ impl Request {
                 }
             }
             Op::Durable { error } => {
+                // The records, not the indexes, as on the socket datapath (`ShardSet`'s
+                // `make_durable`, docs/failover.md D38): the worker's periodic flush writes the
+                // indexes, and an open after a stop before it rebuilds them.
                 for s in owned.iter_mut().flatten() {
-                    if let Err(e) = s.store.flush() {
+                    if let Err(e) = s.store.sync_records() {
                         *error = Some(format!("lease shard {}: {e}", s.index));
                         break;
                     }
