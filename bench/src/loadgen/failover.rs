@@ -8,20 +8,19 @@
 //! subnet and pools as a relayed subnet (RFC 8156 §4: the partners have the same pools), with
 //! the same number of shards (D26). The load starts once the primary is in NORMAL.
 
+use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use tandem_hwtest::lab::failover::{failover_field, make_ca};
+use tandem_hwtest::lab::failover::{
+    PRIMARY_ADDR, SECONDARY_ADDR, failover_field, failover_link, make_ca,
+};
 use tandem_hwtest::{Lab, NetNs, run_bounded};
 
 use crate::server::{Datapath, Running, ServerSpec, config};
 
-/// The primary's (the server under test) end of the failover link.
-const PRIMARY_ADDR: &str = "fd0f::1";
-/// The secondary's end.
-const SECONDARY_ADDR: &str = "fd0f::2";
 /// How long the pair may take to reach NORMAL (STARTUP, RECOVER, … with a fresh pair, D8).
 const NORMAL_TIMEOUT: Duration = Duration::from_secs(90);
 /// Longest a `tandem status` may take.
@@ -66,7 +65,7 @@ impl Drop for Partner {
 }
 
 /// The `[[failover]]` table of `role` (TLS with the certificates in `certs`).
-fn failover_toml(certs: &Path, role: &str, me: &str, peer: &str) -> String {
+fn failover_toml(certs: &Path, role: &str, me: Ipv6Addr, peer: Ipv6Addr) -> String {
     let other = if role == "primary" {
         "secondary"
     } else {
@@ -88,32 +87,7 @@ pub(crate) fn prepare(lab: &Lab, scratch: &Path) -> anyhow::Result<(NetNs, PathB
     std::fs::create_dir_all(&certs).with_context(|| format!("creating {}", certs.display()))?;
     make_ca(&certs, "ca", &["primary.lg", "secondary.lg"]).context("certificates")?;
     let ns = NetNs::new("lgp").context("the partner's namespace")?;
-    let p = lab.server_ns();
-    p.ip(&[
-        "link",
-        "add",
-        "fo0",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "fo1",
-        "netns",
-        ns.name(),
-    ])
-    .context("the failover veth")?;
-    for (n, ifname, addr) in [(p, "fo0", PRIMARY_ADDR), (&ns, "fo1", SECONDARY_ADDR)] {
-        n.ip(&["link", "set", "dev", ifname, "up"])?;
-        n.ip(&[
-            "-6",
-            "addr",
-            "add",
-            &format!("{addr}/64"),
-            "dev",
-            ifname,
-            "nodad",
-        ])?;
-    }
+    failover_link(lab.server_ns(), &ns).context("the failover veth")?;
     let toml = failover_toml(&certs, "primary", PRIMARY_ADDR, SECONDARY_ADDR);
     Ok((ns, certs, toml))
 }

@@ -86,9 +86,10 @@ impl Default for FailoverOptions {
     }
 }
 
-/// The failover link's addresses.
-const PRIMARY_ADDR: Ipv6Addr = Ipv6Addr::new(0xfd0f, 0, 0, 0, 0, 0, 0, 1);
-const SECONDARY_ADDR: Ipv6Addr = Ipv6Addr::new(0xfd0f, 0, 0, 0, 0, 0, 0, 2);
+/// The primary's end of the failover link ([`failover_link`]).
+pub const PRIMARY_ADDR: Ipv6Addr = Ipv6Addr::new(0xfd0f, 0, 0, 0, 0, 0, 0, 1);
+/// The secondary's end of the failover link.
+pub const SECONDARY_ADDR: Ipv6Addr = Ipv6Addr::new(0xfd0f, 0, 0, 0, 0, 0, 0, 2);
 /// MCLT of the pair (RFC 8156 §5.1); RECOVER-WAIT / POTENTIAL-CONFLICT take about this long.
 const MCLT: u32 = 30;
 /// How often the states are polled.
@@ -633,8 +634,12 @@ fn failover_toml(dir: &Path, role: &str, me: Ipv6Addr, peer: Ipv6Addr) -> String
     )
 }
 
-/// A veth `fo0` (in `p`, [`PRIMARY_ADDR`]) <-> `fo1` (in `s`, [`SECONDARY_ADDR`]).
-fn failover_link(p: &NetNs, s: &NetNs) -> anyhow::Result<()> {
+/// A veth `fo0` (in `p`, [`PRIMARY_ADDR`]) <-> `fo1` (in `s`, [`SECONDARY_ADDR`]), both up
+/// with their /64 (no DAD): the failover link of the lab and of `loadgen lab --failover`.
+///
+/// # Errors
+/// If an `ip` command fails.
+pub fn failover_link(p: &NetNs, s: &NetNs) -> anyhow::Result<()> {
     p.ip(&[
         "link",
         "add",
