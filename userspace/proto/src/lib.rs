@@ -60,7 +60,7 @@ pub use engine::{
     BindingChange, DEFAULT_DECLINE_QUARANTINE, Engine, MAX_IAS, Outcome, ReclaimReport, RxMeta,
 };
 pub use inbound::Inbound;
-pub use partner::{PartnerOutcome, RebalanceReport, needs_update};
+pub use partner::{PartnerOutcome, RebalanceReport};
 pub use shard::{duid_hash, shard_of};
 pub use tandem_lease::ServingPolicy;
 

@@ -13,8 +13,7 @@
 
 use tandem_lease::sync::{self, AckInfo, Decision, LeaseUpdate, Role};
 use tandem_lease::{
-    Binding, BindingEvent, BindingFlags, BindingStatus, FailoverTime, LeaseKind, LeaseStore,
-    transition,
+    BindingEvent, BindingFlags, BindingStatus, FailoverTime, LeaseKind, LeaseStore, transition,
 };
 
 use crate::alloc::Lease;
@@ -198,11 +197,6 @@ impl Engine {
         }
         None
     }
-}
-
-/// `true` if `b` still waits for the partner's acknowledgement.
-pub fn needs_update(b: &Binding) -> bool {
-    b.flags.contains(BindingFlags::UPDATE_PENDING)
 }
 
 /// What [`Engine::rebalance_prefixes`] did.

@@ -14,10 +14,15 @@ use tandem_failover::bndupd::{
 use tandem_failover::machine::serving_policy;
 use tandem_lease::sync::Role as SyncRole;
 use tandem_lease::{BindingFlags, BindingStatus, FailoverTime, LeaseKind, LeaseStore, MemStore};
-use tandem_proto::{Engine, PartnerOutcome, RebalanceReport, needs_update};
+use tandem_proto::{Engine, PartnerOutcome, RebalanceReport};
 use tandem_wire::dhcp::{MessageType as T, StatusCode};
 
 const MCLT: u32 = 60;
+
+/// `b` still waits for the partner's acknowledgement (RFC 8156 §7.3).
+fn needs_update(b: &tandem_lease::Binding) -> bool {
+    b.flags.contains(BindingFlags::UPDATE_PENDING)
+}
 /// The secondary's server DUID (the primary uses the harness's).
 const SECONDARY_DUID: &[u8] = b"\x00\x03\x00\x01\x02\x00\x00\x00\x00\x02";
 
