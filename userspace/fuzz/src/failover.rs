@@ -11,8 +11,8 @@
 use tandem_failover::{
     BindingInput, Config, Endpoint, Event, Now, Operator, Persisted, Role, StateName, Transmit,
 };
-use tandem_wire::dhcp::StatusCode;
 use tandem_lease::AddressShare;
+use tandem_wire::dhcp::StatusCode;
 use tandem_wire::failover::FailoverTime;
 
 /// Reads the fuzzer's bytes as small numbers; zeros once they run out.
