@@ -765,6 +765,13 @@ impl RunningClient {
                 return Ok(r);
             }
             let exited = self.try_status()?;
+            // A client that finishes its job and exits (dhclient -S exits after its
+            // INFORM6) may have run its script between the read above and this check: read
+            // once more so the verdict and the error see what it left.
+            let r = if exited.is_some() { self.result() } else { r };
+            if exited.is_some() && done(&r) {
+                return Ok(r);
+            }
             if exited.is_some() || Instant::now() >= deadline {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
