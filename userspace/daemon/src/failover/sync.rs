@@ -235,6 +235,8 @@ pub struct BindingSync {
     /// changes it went through meanwhile).
     queue: VecDeque<(LeaseKind, Ipv6Addr)>,
     queued: HashMap<(LeaseKind, Ipv6Addr), (u32, Binding)>,
+    /// The most leases `queue` holds ([`QUEUE_CAP`]; smaller in tests).
+    queue_cap: usize,
     sent: HashMap<u64, Sent>,
     next_tag: u64,
     scan: Option<Scan>,
@@ -242,6 +244,10 @@ pub struct BindingSync {
     request_sent: bool,
     /// The next periodic scan (monotonic ms), while updates flow.
     next_rescan_ms: Option<u64>,
+    /// A change did not fit a queue since the last scan began (D60): its binding is only
+    /// flagged in the store, so a scan of the flagged bindings follows as soon as no other
+    /// walk runs, not at the next periodic one.
+    overflow_rescan: bool,
     inputs: VecDeque<BindingInput>,
     counters: SyncCounters,
     buf: Vec<u8>,
@@ -265,11 +271,13 @@ impl BindingSync {
             next_rebalance_ms: None,
             queue: VecDeque::new(),
             queued: HashMap::new(),
+            queue_cap: QUEUE_CAP,
             sent: HashMap::new(),
             next_tag: 1,
             scan: None,
             request_sent: false,
             next_rescan_ms: None,
+            overflow_rescan: false,
             inputs: VecDeque::new(),
             counters: SyncCounters::default(),
             buf: vec![0u8; MSG_BUF],
@@ -333,6 +341,7 @@ impl BindingSync {
     pub fn overflowed(&mut self, n: u64) {
         self.counters.changes += n;
         self.counters.ring_overflow += n;
+        self.overflow_rescan |= n > 0;
     }
 
     fn enqueue(&mut self, shard: u32, b: &Binding) {
@@ -342,9 +351,10 @@ impl BindingSync {
             *waiting = (shard, *b);
             return;
         }
-        if self.queue.len() >= QUEUE_CAP {
-            // Not lost: flagged in the store, a scan sends it.
+        if self.queue.len() >= self.queue_cap {
+            // Not lost: flagged in the store, the next scan sends it (D60).
             self.counters.overflow += 1;
+            self.overflow_rescan = true;
             return;
         }
         self.queue.push_back(key);
@@ -392,6 +402,8 @@ impl BindingSync {
     }
 
     fn start_scan(&mut self, all: bool) {
+        // Whatever overflowed so far is flagged in the store, so this walk finds it.
+        self.overflow_rescan = false;
         self.scan = Some(Scan {
             shard: 0,
             cursor: 0,
@@ -411,7 +423,8 @@ impl BindingSync {
     pub fn busy(&self, ep: &Endpoint, now: Now) -> bool {
         !self.inputs.is_empty()
             || (self.rebalance_due && ep.update_window() > 0)
-            || (ep.update_window() > 0 && (!self.queue.is_empty() || self.scan.is_some()))
+            || (ep.update_window() > 0
+                && (!self.queue.is_empty() || self.scan.is_some() || self.overflow_rescan))
             || (self.request_sent && self.queue.is_empty())
             || self.next_rescan_ms.is_some_and(|at| now.mono_ms >= at)
     }
@@ -428,6 +441,11 @@ impl BindingSync {
                 self.start_scan(false);
             }
             self.next_rescan_ms = Some(now.mono_ms.saturating_add(RESCAN_EVERY_MS));
+        }
+        if self.overflow_rescan && self.scan.is_none() && ep.update_window() > 0 {
+            // D60: the walk advances only while the queue holds less than a chunk, so it
+            // follows the backlog instead of adding to it.
+            self.start_scan(false);
         }
         self.maybe_rebalance(ep, shards, now);
         let mut scanned = false;
@@ -1115,6 +1133,54 @@ mod tests {
             .expect("stored by the partner");
         assert_eq!(theirs.state_expiration_time, b.state_expiration_time);
         assert_eq!(pending(&pair), 0);
+    }
+
+    /// D60: a change that did not fit a queue (here an XDP worker's full change ring,
+    /// reported by `overflowed`) is only flagged in the store; it goes out with a scan as soon
+    /// as updates can flow, not a periodic rescan (60 s) later.
+    #[test]
+    fn an_overflowed_change_goes_out_without_waiting_for_the_periodic_rescan_d60() {
+        let mut pair = Pair::new(8);
+        pair.run(1);
+        put(&mut pair, &flagged(5));
+        pair.run(2);
+        assert!(pair.sent.is_empty(), "a flag alone is not a change");
+        let scans = pair.sides[0].sync.counters().scans;
+        pair.sides[0].sync.overflowed(1);
+        pair.run(3);
+        assert_eq!(pair.sent, vec![flagged(5).addr]);
+        assert_eq!(pending(&pair), 0);
+        assert_eq!(pair.sides[0].sync.counters().ring_overflow, 1);
+        assert_eq!(pair.sides[0].sync.counters().scans, scans + 1, "one walk");
+    }
+
+    /// D60 with the daemon's own queue full: the change past its capacity is counted, not
+    /// queued, and still reaches the partner well before the periodic rescan.
+    #[test]
+    fn a_change_past_a_full_queue_goes_out_once_the_queue_drains_d60() {
+        const CAP: usize = 40;
+        let mut pair = Pair::new(4);
+        pair.sides[0].sync.queue_cap = CAP;
+        pair.run(1);
+        // A burst between two pumps: more changes than the queue holds.
+        let mut last = flagged(0);
+        for n in 0..=CAP {
+            let mut b = flagged(0);
+            b.addr = Ipv6Addr::from(u128::from(b.addr) + n as u128);
+            put(&mut pair, &b);
+            pair.sides[0].sync.changed(0, &b);
+            last = b;
+        }
+        assert_eq!(pair.sides[0].sync.backlog(), CAP);
+        assert_eq!(pair.sides[0].sync.counters().overflow, 1);
+        for ms in 2..50 {
+            pair.run(ms);
+        }
+        assert!(
+            pair.sent.contains(&last.addr),
+            "the overflowed change went out"
+        );
+        assert_eq!(pending(&pair), 0, "every binding acknowledged");
     }
 
     /// D45, found reading the code the simulator drives: the periodic rescan (§7.5.4, the
