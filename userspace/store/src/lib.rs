@@ -112,6 +112,8 @@ use std::time::{Duration, Instant};
 
 use tandem_lease::{Binding, ClientKey, LeaseKind, LeaseStore};
 
+#[cfg(target_arch = "x86_64")]
+mod hwcrc;
 mod map;
 pub mod record;
 pub mod server_duid;

@@ -1,4 +1,5 @@
-//! The only `unsafe` of the crate: the memory map and 8-byte atomic accesses into it.
+//! The memory map and 8-byte atomic accesses into it (with `hwcrc`, the only `unsafe` of the
+//! crate).
 //!
 //! Every access to the mapped file goes through [`Map::load`] / [`Map::store`] on 8-byte
 //! aligned offsets, as `AtomicU64` operations. Another process (a `tandem leases` reader, or a
