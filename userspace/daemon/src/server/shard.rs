@@ -182,6 +182,15 @@ impl Shard {
         if !recovery.clean_shutdown {
             tracing::info!("{name} was not closed cleanly; recovered: {recovery:?}");
         }
+        if recovery.corrupt_records > 0 {
+            tracing::error!(
+                "{}: {} committed lease record(s) fail their CRC (torn by a power loss or \
+                 corrupted on disk) and are treated as absent; record indexes {:?}",
+                dir.join(&name).display(),
+                recovery.corrupt_records,
+                store.corrupt_records().iter().take(32).collect::<Vec<_>>()
+            );
+        }
         let engine = Engine::new(config.clone(), duid.to_vec()).with_partition(index, count);
         Ok(Self {
             index,
