@@ -1,42 +1,46 @@
-//! An RFC 8156 failover pair under load, and the primary SIGKILLed in the middle of it.
+//! An RFC 8156 failover pair under load, and the primary SIGKILLed in the middle of it
+//! (docs/failover.md "A crash under load", D55).
 //!
 //! Two `tandem run` processes in two namespaces, mutual TLS over the failover link
-//! (`fo0` ↔ `fo1`, TCP 647), both serving one subnet on a link they are both on (the lab's
-//! shared link: a bridge in a client namespace with a veth to each server,
-//! `lab::failover::shared_link`). A load generator in the client namespace (threads, one UDP
-//! socket each, the stateful exchanges of `tandem_hwtest::burst`) keeps a few thousand clients
-//! (distinct DUIDs, an IA_NA and an IA_PD each) busy: new clients SOLICIT → REQUEST, bound ones
-//! RENEW every [`RENEW_EVERY`], all to ff02::1:2.
+//! (`fo0` ↔ `fo1`, TCP 647; MCLT 30 s, heartbeat 2 s, startup-time 3 s), both serving one
+//! subnet on a link they are both on (the lab's shared link: a bridge in a client namespace with
+//! a veth to each server, `lab::failover::shared_link`), on the socket datapath and, in a second
+//! test, on the XDP one. A load generator in the client namespace ([`WORKERS`] threads, one UDP
+//! socket each, the exchanges of `tandem_hwtest::burst`) keeps a few thousand clients (distinct
+//! DUIDs, an IA_NA and an IA_PD each) busy, all to ff02::1:2: new clients SOLICIT → REQUEST at
+//! [`NEW_PER_SECOND`], bound ones RENEW every [`RENEW_EVERY`].
 //!
 //! 1. NORMAL: the primary allocates, the secondary is renew responsive (RFC 8156 §8.8.1) and
 //!    learns every lease by BNDUPD, lazily (§4.3). Once [`BOUND_AT_KILL`] clients are bound and
 //!    renewals flow, the primary is SIGKILLed while exchanges are in flight.
 //! 2. The secondary goes COMMUNICATIONS-INTERRUPTED (§8.8.2). Its lease table, read then, is
-//!    exactly what it learnt before the kill. Every client bound before the kill rebinds: a
-//!    sample first RENEWs naming the dead primary and must get no answer (the secondary
-//!    discards a Renew naming another server, RFC 8415 §16.6), then, as every other client at
-//!    its T2, sends REBIND (RFC 9915 §18.2.5). The secondary (responsive, §8.9.1) must give
-//!    back every lease it holds for that client: an address or prefix it had been told of and
-//!    that comes back changed is a failure. A lease granted a moment before the kill whose
-//!    BNDUPD had not reached the secondary is unknown there (lazy updates: the RFC guarantees
-//!    nothing for it); it gets NoBinding (docs/failover.md D2) and the client asks anew
-//!    (SOLICIT → REQUEST with its old lease as hints) and gets another lease from the
-//!    secondary's share. Those are counted and reported.
-//! 3. `tandem partner-down` (more than a heartbeat after the kill, so that the primary's
-//!    restart gives RECOVER, D15) → PARTNER-DOWN (§8.4): while the bound clients keep renewing,
-//!    [`PD_CLIENTS`] new clients are served by the secondary, with even addresses (§4.2.1.1) and
-//!    prefixes it held as FREE-BACKUP (§4.2.2).
+//!    all it learnt before the kill. Every client bound before the kill rebinds: a sample first
+//!    RENEWs naming the dead primary and must get no answer (any other server discards it,
+//!    RFC 8415 §16.6); then each, as at its T2, sends REBIND (RFC 9915 §18.2.5). The secondary
+//!    (responsive, §8.9.1) must give back every lease it holds for the client: an address or
+//!    prefix it had learnt that comes back changed fails the test. A lease granted a moment
+//!    before the kill whose BNDUPD never reached the secondary (lazy updates: the RFC
+//!    guarantees nothing for it, §4.3) gets NoBinding (D2); the client asks with a REQUEST to
+//!    the secondary naming its old lease (RFC 8415 §18.2.10.1) and gets another lease from the
+//!    secondary's share. Those "orphans" are counted and reported.
+//! 3. `tandem partner-down`, more than a heartbeat after the kill (so that the primary's restart
+//!    gives RECOVER, D15), → PARTNER-DOWN (§8.4): while the bound clients keep renewing,
+//!    [`PD_CLIENTS`] new clients are served by the secondary. Everything the secondary granted
+//!    since the kill is of its share: even addresses (§4.2.1.1), prefixes it held as
+//!    FREE-BACKUP (§4.2.2).
 //! 4. The primary restarts on its state directory: STARTUP → RECOVER → RECOVER-WAIT →
-//!    RECOVER-DONE → NORMAL (§8.3.2 step 5, §8.5–§8.7) while the load goes on against the
-//!    secondary, then both are NORMAL; [`NORMAL_CLIENTS`] new clients are served by the primary
-//!    again (odd addresses) and every bound client renews once more.
-//! 5. The load stops. Both lease tables must hold the same active leases, each for the same
-//!    client (DUID and IAID), the checker over the union of both finds no address or prefix
-//!    active for two clients (`clients::held_twice`), and every lease a client holds (its last
-//!    Reply) is active for it in both.
+//!    RECOVER-DONE → NORMAL (§8.3.2 step 5, §8.5–§8.7), never POTENTIAL-CONFLICT, while the load
+//!    goes on against the secondary; then [`NORMAL_CLIENTS`] new clients get odd addresses from
+//!    the primary again and every bound client renews once more.
+//! 5. The load stops. Both lease tables hold the same active leases, each for the same client
+//!    (DUID and IAID); the checker over the union of both finds no address or prefix active for
+//!    two clients (`clients::held_twice`); every lease a client holds (its last Reply) is active
+//!    for it in both; and no orphan is active any more (granted without an acknowledged partner
+//!    lifetime, it lasted at most the MCLT, §4.4, D55).
 //!
-//! Throughout, no address or prefix is granted to a client while another holds it. The run is
-//! seeded ([`SEED`], or `TANDEM_LOAD_SEED`): the order of the clients and the sample.
+//! Throughout, no address or prefix is granted to a client while another holds it. The choices
+//! (order of the clients, the sample) are seeded: [`SEED`], or `TANDEM_LOAD_SEED`. The two tests
+//! run one after the other; each takes about 40 s, most of it RECOVER-WAIT (the MCLT).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{Ipv6Addr, SocketAddrV6};
@@ -238,7 +242,7 @@ enum Job {
     Rebind(u32),
     /// After the kill: a RENEW naming the dead primary, which nobody may answer; then Rebind.
     Unanswered(u32),
-    /// After a NoBinding: SOLICIT → REQUEST with the lease held before as hints.
+    /// After a NoBinding: REQUEST to the server that answered, the lease held before as hints.
     Reacquire(u32),
 }
 
@@ -296,8 +300,8 @@ struct Load {
     held: Mutex<HashMap<u32, Held>>,
     /// Who holds each address and prefix now (the generator's view).
     holders: Mutex<HashMap<Part, u32>>,
-    /// Every grant of a SOLICIT → REQUEST (new clients, clients asking again), in order:
-    /// client, lease, server DUID.
+    /// Every grant of a REQUEST (new clients, clients asking again after a NoBinding), in
+    /// order: client, lease, server DUID.
     grants: Mutex<Vec<(u32, Held)>>,
     /// The lease each client held before it asked again after a NoBinding.
     asked_again: Mutex<HashMap<u32, Lease>>,
@@ -381,59 +385,60 @@ impl Load {
         let xid = self.xid();
         let duid = |i| burst::client_duid(i);
         match job {
-            Job::New(i) | Job::Reacquire(i) => {
-                let before = self.held.lock().expect("lock").get(&i).cloned();
-                // The lease held before the NoBinding, as hints (RFC 8415 §18.2.1).
-                let hints = match job {
-                    Job::Reacquire(_) => self
-                        .asked_again
-                        .lock()
-                        .expect("lock")
-                        .get(&i)
-                        .copied()
-                        .unwrap_or_default(),
-                    _ => Lease::default(),
-                };
-                match burst::solicit_request(sock, self.dest, &duid(i), xid, hints, PATIENCE) {
-                    Ok((_, reply)) if self.complete(reply.lease) => {
-                        // What the client still held (its binding at this server) comes back.
-                        if let Some(b) = before {
-                            let got = parts(reply.lease);
-                            for kept in parts(b.lease).into_iter().filter(|p| !got.contains(p)) {
-                                self.violation(format!(
-                                    "client {i} asked again holding {kept:?}, got {:?}",
-                                    reply.lease
-                                ));
-                            }
-                        }
-                        let server = reply.server_id.unwrap_or_default();
-                        self.hold(i, reply.lease, &server);
-                        let mut s = self.stats.lock().expect("lock");
-                        if matches!(job, Job::New(_)) {
-                            s.new_grants += 1;
-                        } else {
-                            s.reacquired += 1;
-                        }
-                        self.grants.lock().expect("lock").push((
-                            i,
-                            Held {
-                                lease: reply.lease,
-                                server,
-                            },
-                        ));
-                        Done::Renewed(i)
-                    }
-                    Ok((adv, reply)) => {
-                        self.violation(format!(
-                            "client {i} ({job:?}): incomplete grant {:?} (statuses {:?}) after \
-                             ADVERTISE {:?}",
-                            reply.lease, reply.statuses, adv.lease
-                        ));
-                        Done::Ok
-                    }
+            Job::New(i) => {
+                match burst::solicit_request(
+                    sock,
+                    self.dest,
+                    &duid(i),
+                    xid,
+                    Lease::default(),
+                    PATIENCE,
+                ) {
+                    Ok((_, reply)) => self.granted(i, true, reply),
                     Err(e) if e.starts_with(TIMEOUT) => Done::Timeout(job),
                     Err(e) => {
                         self.violation(format!("client {i} ({job:?}): {e}"));
+                        Done::Ok
+                    }
+                }
+            }
+            Job::Reacquire(i) => {
+                // RFC 8415 §18.2.10.1: a Request to the server that answered with NoBinding,
+                // with every IA; the lease held before the Rebind as hints (§18.2.2).
+                let Some(h) = self.held.lock().expect("lock").get(&i).cloned() else {
+                    return Done::Ok;
+                };
+                let hints = self.asked_again.lock().expect("lock")[&i];
+                let msg = burst::client_message(
+                    MessageType::REQUEST,
+                    xid,
+                    &duid(i),
+                    Some(&h.server),
+                    hints,
+                )
+                .expect("REQUEST");
+                let answer = match sock.transact(&msg, xid, self.dest, PATIENCE.0, PATIENCE.1) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        self.violation(format!("client {i} REQUEST: {e}"));
+                        return Done::Ok;
+                    }
+                };
+                match burst::checked(answer, MessageType::REPLY, xid, &duid(i), Some(&h.server)) {
+                    Ok(reply) => {
+                        // What the client still held (its binding at this server) comes back.
+                        let got = parts(reply.lease);
+                        for kept in parts(h.lease).into_iter().filter(|p| !got.contains(p)) {
+                            self.violation(format!(
+                                "client {i} asked again holding {kept:?}, got {:?}",
+                                reply.lease
+                            ));
+                        }
+                        self.granted(i, false, reply)
+                    }
+                    Err(e) if e.starts_with(TIMEOUT) => Done::Timeout(job),
+                    Err(e) => {
+                        self.violation(format!("client {i} REQUEST: {e}"));
                         Done::Ok
                     }
                 }
@@ -532,6 +537,34 @@ impl Load {
                 }
             }
         }
+    }
+
+    /// Records the REPLY to a REQUEST of client `i`, new or asking again: it must grant both
+    /// parts, in the pools.
+    fn granted(&self, i: u32, new: bool, reply: burst::Answer) -> Done {
+        if !self.complete(reply.lease) {
+            self.violation(format!(
+                "client {i} (new: {new}): incomplete grant {:?} (statuses {:?})",
+                reply.lease, reply.statuses
+            ));
+            return Done::Ok;
+        }
+        let server = reply.server_id.unwrap_or_default();
+        self.hold(i, reply.lease, &server);
+        let mut s = self.stats.lock().expect("lock");
+        if new {
+            s.new_grants += 1;
+        } else {
+            s.reacquired += 1;
+        }
+        self.grants.lock().expect("lock").push((
+            i,
+            Held {
+                lease: reply.lease,
+                server,
+            },
+        ));
+        Done::Renewed(i)
     }
 
     /// The next job of a worker: renewals that are due and one-shot jobs, taken in turn.
@@ -901,7 +934,7 @@ fn run(datapath: LabDatapath) {
         "{} rebinding: {} RENEWs naming the dead primary went unanswered; {} clients sent \
          REBIND to the secondary: {same} got their whole lease back, {no_binding} got NoBinding \
          for what the secondary never learnt, {different} another lease; {} asked again \
-         (SOLICIT/REQUEST) and were served by the secondary",
+         (REQUEST, RFC 8415 §18.2.10.1) and were served by the secondary",
         t(),
         after_rebind.unanswered,
         rebound.len(),
