@@ -1112,26 +1112,33 @@ fn run(datapath: LabDatapath) {
     // An orphan was granted with no partner lifetime acknowledged, so for at most the MCLT
     // (RFC 8156 §4.4); the pair is NORMAL only after RECOVER-WAIT waited the MCLT beyond the
     // primary's TIME-OF-FAILURE (§8.6.2), so every orphan has ended by now, on both servers.
-    let still_active: Vec<&(u32, Part)> = orphans
-        .iter()
-        .filter(|(_, p)| {
-            prows.iter().chain(&srows).any(|r| {
-                r.state == "active"
-                    && match *p {
-                        Part::Address(a) => r.address == Some(a),
-                        Part::Prefix(x, len) => r.prefix == Some((x, len)),
-                    }
+    let state_in = |rows: &[LeaseRow], p: Part| -> String {
+        rows.iter()
+            .find(|r| match p {
+                Part::Address(a) => r.address == Some(a),
+                Part::Prefix(x, len) => r.prefix == Some((x, len)),
             })
-        })
-        .collect();
+            .map_or_else(|| "absent".to_owned(), |r| r.state.clone())
+    };
+    let mut orphan_states: HashMap<(String, String), usize> = HashMap::new();
+    let mut still_active = Vec::new();
+    for &(i, p) in &orphans {
+        let states = (state_in(&prows, p), state_in(&srows, p));
+        if states.0 == "active" || states.1 == "active" {
+            still_active.push(format!("client {i}: {p:?} {states:?}"));
+        }
+        *orphan_states.entry(states).or_default() += 1;
+    }
     assert!(
         still_active.is_empty(),
-        "leases the secondary never learnt are still active after the MCLT: {still_active:?}"
+        "leases the secondary never learnt are still active after the MCLT (primary, \
+         secondary): {still_active:?}"
     );
     let end = load.stats();
     eprintln!(
         "{} both tables hold the same {active} active leases, none for two clients; every \
-         lease of the {} clients is in both; the {} orphans have ended",
+         lease of the {} clients is in both; the {} orphans have ended (states in the primary's \
+         and the secondary's table: {orphan_states:?})",
         t(),
         held.len(),
         orphans.len()
