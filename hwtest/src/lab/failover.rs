@@ -1653,6 +1653,24 @@ mod tests {
     }
 
     #[test]
+    fn steps_in_order_needs_every_step_after_the_one_before() {
+        let log = "failover lab: STARTUP -> RECOVER\nfailover lab: RECOVER -> RECOVER-WAIT\n\
+                   failover lab: RECOVER-WAIT -> RECOVER-DONE\n";
+        let steps = ["STARTUP -> RECOVER", "RECOVER -> RECOVER-WAIT"];
+        assert_eq!(steps_in_order(log, &steps), Ok(()));
+        let reversed = ["RECOVER -> RECOVER-WAIT", "STARTUP -> RECOVER"];
+        assert!(steps_in_order(log, &reversed).is_err());
+        let missing = ["STARTUP -> RECOVER", "RECOVER-DONE -> NORMAL"];
+        assert_eq!(
+            steps_in_order(log, &missing),
+            Err(format!(
+                "no \"RECOVER-DONE -> NORMAL\" after byte {} of the log",
+                log.find("STARTUP -> RECOVER").unwrap_or(0) + "STARTUP -> RECOVER".len()
+            ))
+        );
+    }
+
+    #[test]
     fn logged_transitions_keeps_state_changes_only() {
         let dir = ScratchDir::new("fo-lab-test").unwrap();
         let log = dir
