@@ -401,6 +401,70 @@ impl CountingSocket {
     }
 }
 
+/// Prefix of the error of an exchange that got no answer in time ([`checked`]).
+pub const TIMEOUT: &str = "timeout";
+
+/// The answer to a client message, checked for the parts every answer needs (RFC 8415 §18.3):
+/// it came (else an error starting with [`TIMEOUT`]), it is a `want` with transaction id `xid`,
+/// it echoes the Client Identifier `duid` and carries a Server Identifier, which is
+/// `server_id` when given.
+///
+/// # Errors
+/// What is missing or wrong, with the answer.
+pub fn checked(
+    answer: Option<Answer>,
+    want: MessageType,
+    xid: u32,
+    duid: &[u8],
+    server_id: Option<&[u8]>,
+) -> Result<Answer, String> {
+    let a = answer.ok_or_else(|| format!("{TIMEOUT}: no {want:?} to xid {xid:#x}"))?;
+    if a.msg_type != want || a.xid != xid || a.client_id.as_deref() != Some(duid) {
+        return Err(format!(
+            "expected {want:?} xid {xid:#x} for {duid:02x?}, got {a:?}"
+        ));
+    }
+    match (&a.server_id, server_id) {
+        (None, _) => Err(format!("no Server Identifier in {a:?}")),
+        (Some(got), Some(sid)) if got != sid => Err(format!("server DUID changed: {a:?}")),
+        _ => Ok(a),
+    }
+}
+
+/// SOLICIT (with `hints`) → ADVERTISE → REQUEST → REPLY for client `duid` (RFC 8415 §18.2.1,
+/// §18.2.2): the REQUEST names the server that advertised and asks for what it offered. Each
+/// message is sent up to `attempts` times, `timeout` apart; the REQUEST uses transaction id
+/// `xid + 1`. Returns the ADVERTISE and the REPLY, both [`checked`].
+///
+/// # Errors
+/// As [`checked`] (an unanswered message gives an error starting with [`TIMEOUT`]), or a
+/// socket error.
+pub fn solicit_request(
+    sock: &mut CountingSocket,
+    dest: SocketAddrV6,
+    duid: &[u8],
+    xid: u32,
+    hints: Lease,
+    (timeout, attempts): (Duration, u32),
+) -> Result<(Answer, Answer), String> {
+    let io = |e: io::Error| e.to_string();
+    let wire = |e: WireError| format!("{e:?}");
+    let solicit = client_message(MessageType::SOLICIT, xid, duid, None, hints).map_err(wire)?;
+    let adv = sock
+        .transact(&solicit, xid, dest, timeout, attempts)
+        .map_err(io)?;
+    let adv = checked(adv, MessageType::ADVERTISE, xid, duid, None)?;
+    let sid = adv.server_id.clone().unwrap_or_default();
+    let xid2 = (xid + 1) & 0xff_ffff;
+    let request =
+        client_message(MessageType::REQUEST, xid2, duid, Some(&sid), adv.lease).map_err(wire)?;
+    let reply = sock
+        .transact(&request, xid2, dest, timeout, attempts)
+        .map_err(io)?;
+    let reply = checked(reply, MessageType::REPLY, xid2, duid, Some(&sid))?;
+    Ok((adv, reply))
+}
+
 /// Kernel counters of the calling thread's network namespace (`/proc/thread-self/net/snmp6`)
 /// that count datagrams lost before any socket read them: UDP receive errors (full receive
 /// buffer, bad checksum) and failed reassemblies.

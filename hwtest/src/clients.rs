@@ -1312,6 +1312,44 @@ pub fn parse_lease_line(line: &str) -> Option<LeaseRow> {
     })
 }
 
+/// The checker of "no lease is held by two clients": over `rows` (one table, or the rows of
+/// several, e.g. both servers of a failover pair), every address or prefix that is active for
+/// more than one client binding (DUID and IAID), one line each naming them all. Empty when
+/// every active lease has one holder.
+pub fn held_twice<'a>(rows: impl IntoIterator<Item = &'a LeaseRow>) -> Vec<String> {
+    type Holders<'a> =
+        BTreeMap<(&'a str, Option<Ipv6Addr>, Option<(Ipv6Addr, u8)>), Vec<(&'a [u8], u32)>>;
+    let mut holders: Holders<'_> = BTreeMap::new();
+    for r in rows.into_iter().filter(|r| r.state == "active") {
+        let list = holders
+            .entry((r.kind.as_str(), r.address, r.prefix))
+            .or_default();
+        if !list.contains(&(r.duid.as_slice(), r.iaid)) {
+            list.push((r.duid.as_slice(), r.iaid));
+        }
+    }
+    holders
+        .into_iter()
+        .filter(|(_, h)| h.len() > 1)
+        .map(|((kind, address, prefix), h)| {
+            let who: Vec<String> = h
+                .iter()
+                .map(|(duid, iaid)| format!("{} IAID {iaid}", crate::client::hex(duid)))
+                .collect();
+            let lease = match (address, prefix) {
+                (Some(a), _) => a.to_string(),
+                (None, Some((p, len))) => format!("{p}/{len}"),
+                (None, None) => "?".to_owned(),
+            };
+            format!(
+                "{kind} {lease} active for {} clients: {}",
+                h.len(),
+                who.join(", ")
+            )
+        })
+        .collect()
+}
+
 /// `tandem leases --state-dir <dir> --json` (bounded), parsed; a line that does not parse is
 /// an error.
 pub fn leases(bin: &Path, state_dir: &Path) -> io::Result<Vec<LeaseRow>> {
@@ -1687,6 +1725,40 @@ mod tests {
         let row = parse_lease_line(backup).unwrap();
         assert!(row.duid.is_empty());
         assert_eq!(row.state, "free_backup");
+    }
+
+    #[test]
+    fn held_twice_names_leases_active_for_two_client_bindings_only() {
+        let row = |kind: &str, lease: &str, duid: &str, iaid: u32, state: &str| {
+            let key = if kind == "na" { "address" } else { "prefix" };
+            parse_lease_line(&format!(
+                r#"{{"type":"{kind}","{key}":"{lease}","duid":"{duid}","iaid":{iaid},"state":"{state}"}}"#
+            ))
+            .unwrap()
+        };
+        // The same binding in both tables of a pair, and a lease released by one client and
+        // active for another: one holder each.
+        let fine = [
+            row("na", "fd00::1", "0a01", 1, "active"),
+            row("na", "fd00::1", "0a01", 1, "active"),
+            row("na", "fd00::2", "0a01", 1, "released"),
+            row("na", "fd00::2", "0a02", 1, "active"),
+            row("pd", "fd20::/56", "0a01", 2, "active"),
+            row("pd", "fd20:0:100::/56", "", 0, "free_backup"),
+            row("pd", "fd20:0:100::/56", "", 0, "free_backup"),
+        ];
+        assert_eq!(held_twice(&fine), Vec::<String>::new());
+        // Two DUIDs, or one DUID under two IAIDs.
+        let mut bad = fine.to_vec();
+        bad.push(row("na", "fd00::1", "0a03", 1, "active"));
+        bad.push(row("pd", "fd20::/56", "0a01", 3, "active"));
+        assert_eq!(
+            held_twice(&bad),
+            [
+                "na fd00::1 active for 2 clients: 0a01 IAID 1, 0a03 IAID 1",
+                "pd fd20::/56 active for 2 clients: 0a01 IAID 2, 0a01 IAID 3"
+            ]
+        );
     }
 
     #[test]

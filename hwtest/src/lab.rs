@@ -597,14 +597,18 @@ fn datapath_problems(want: LabDatapath, ready: &str, counters: &str) -> Vec<Stri
     out
 }
 
-/// A direct client link: its namespace (holding `client0`) and the server's end `lan<i>`.
-struct DirectLink {
-    ns: NetNs,
-    server_if: String,
+/// A client link: its namespace (holding [`CLIENT_IF`]) and the server's end `lan<i>` (for a
+/// link both failover servers are on, [`failover::shared_link`], the name of both ends).
+#[derive(Debug)]
+pub struct DirectLink {
+    /// The client namespace.
+    pub ns: NetNs,
+    /// The server's interface.
+    pub server_if: String,
 }
 
 /// Name of the client's interface in every client namespace.
-const CLIENT_IF: &str = "client0";
+pub const CLIENT_IF: &str = "client0";
 
 /// Runs the lab and returns the report without printing or judging it. Errors only when the
 /// topology cannot be built or the server does not start.

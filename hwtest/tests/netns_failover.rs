@@ -71,14 +71,7 @@ impl Side {
 
     /// `tandem status --json`, or `None` if the server does not answer.
     fn status(&self) -> Option<String> {
-        let out = Command::new(TANDEM)
-            .args(["status", "--json", "--state-dir"])
-            .arg(&self.state)
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        failover::status_json(tandem_bin(), &self.state)
     }
 
     /// A field of the (only) failover relationship in `status --json`.
@@ -93,21 +86,9 @@ impl Side {
 
     /// Waits (at most `within`) for the relationship's state to be `state`.
     fn wait_state(&self, state: &str, within: Duration) {
-        let until = Instant::now() + within;
-        let mut last = None;
-        while Instant::now() < until {
-            last = self.field("state");
-            if last.as_deref() == Some(state) {
-                return;
-            }
-            sleep(Duration::from_millis(200));
+        if let Err(e) = failover::wait_state(tandem_bin(), &self.state, state, within) {
+            panic!("{e}\nlog:\n{}", self.log());
         }
-        panic!(
-            "{} not in {state} within {within:?} (last {last:?}); status:\n{}\nlog:\n{}",
-            self.state.display(),
-            self.status().unwrap_or_default(),
-            self.log()
-        );
     }
 }
 
@@ -421,12 +402,8 @@ fn netns_failover_sigkill_interrupts_auto_partner_down_and_restart_recovers() {
         "RECOVER-WAIT -> RECOVER-DONE",
         "RECOVER-DONE -> NORMAL",
     ];
-    let mut at = 0;
-    for step in steps {
-        let found = log[at..]
-            .find(step)
-            .unwrap_or_else(|| panic!("{step} after {at}: {log}"));
-        at += found;
+    if let Err(e) = failover::steps_in_order(&log, &steps) {
+        panic!("{e}: {log}");
     }
     assert!(
         !log.contains("POTENTIAL-CONFLICT"),
@@ -556,17 +533,14 @@ fn netns_failover_primary_with_a_new_disk_recovers_through_recover_wait() {
     pair.secondary.wait_state("NORMAL", Duration::from_secs(30));
     let log = pair.primary.log()[before..].to_owned();
     assert!(log.contains("no recorded state"), "{log}");
-    let mut at = 0;
-    for step in [
+    let steps = [
         "-> RECOVER",
         "RECOVER -> RECOVER-WAIT",
         "RECOVER-WAIT -> RECOVER-DONE",
         "RECOVER-DONE -> NORMAL",
-    ] {
-        let found = log[at..]
-            .find(step)
-            .unwrap_or_else(|| panic!("{step} after {at}: {log}"));
-        at += found + step.len();
+    ];
+    if let Err(e) = failover::steps_in_order(&log, &steps) {
+        panic!("{e}: {log}");
     }
     primary.stop().expect("primary stops");
     secondary.stop().expect("secondary stops");

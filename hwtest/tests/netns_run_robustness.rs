@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use tandem_hwtest::burst::{
-    self, Answer, CountingSocket, Lease, MAX_RELAY_DEPTH, ServerProcess, XorShift,
+    self, CountingSocket, Lease, MAX_RELAY_DEPTH, ServerProcess, TIMEOUT, XorShift, checked,
 };
 use tandem_hwtest::client::{SERVER_PORT, all_servers};
 use tandem_hwtest::clients::{self, LeaseRow, ScratchDir};
@@ -135,31 +135,6 @@ impl Setup {
     }
 }
 
-/// Prefix of the error of an exchange that got no answer in time.
-const TIMEOUT: &str = "timeout";
-
-/// Waits for the answer of `msg_type` to a client message and checks the parts every answer
-/// needs (RFC 8415 §18.3: type, transaction id, Client Identifier echoed, Server Identifier).
-fn checked(
-    answer: Option<Answer>,
-    want: MessageType,
-    xid: u32,
-    duid: &[u8],
-    server_id: Option<&[u8]>,
-) -> Result<Answer, String> {
-    let a = answer.ok_or_else(|| format!("{TIMEOUT}: no {want:?} to xid {xid:#x}"))?;
-    if a.msg_type != want || a.xid != xid || a.client_id.as_deref() != Some(duid) {
-        return Err(format!(
-            "expected {want:?} xid {xid:#x} for {duid:02x?}, got {a:?}"
-        ));
-    }
-    match (&a.server_id, server_id) {
-        (None, _) => Err(format!("no Server Identifier in {a:?}")),
-        (Some(got), Some(sid)) if got != sid => Err(format!("server DUID changed: {a:?}")),
-        _ => Ok(a),
-    }
-}
-
 /// How a client waits: per-attempt timeout and attempts per message.
 #[derive(Clone, Copy, Debug)]
 struct Patience {
@@ -193,24 +168,11 @@ fn full_exchange(
         attempts,
         hint_kept,
     } = patience;
-    let io = |e: std::io::Error| e.to_string();
-    let solicit = burst::client_message(MessageType::SOLICIT, xid, duid, None, Lease::default())
-        .map_err(|e| format!("{e:?}"))?;
-    let adv = sock
-        .transact(&solicit, xid, dest, timeout, attempts)
-        .map_err(io)?;
-    let adv = checked(adv, MessageType::ADVERTISE, xid, duid, None)?;
+    let (adv, reply) =
+        burst::solicit_request(sock, dest, duid, xid, Lease::default(), (timeout, attempts))?;
     if let Some(p) = pools.problems(adv.lease) {
         return Err(format!("ADVERTISE: {p}; {adv:?}"));
     }
-    let sid = adv.server_id.clone().unwrap_or_default();
-    let xid2 = (xid + 1) & 0xff_ffff;
-    let request = burst::client_message(MessageType::REQUEST, xid2, duid, Some(&sid), adv.lease)
-        .map_err(|e| format!("{e:?}"))?;
-    let reply = sock
-        .transact(&request, xid2, dest, timeout, attempts)
-        .map_err(io)?;
-    let reply = checked(reply, MessageType::REPLY, xid2, duid, Some(&sid))?;
     if let Some(p) = pools.problems(reply.lease) {
         return Err(format!("REPLY: {p}; {reply:?}"));
     }
@@ -220,7 +182,7 @@ fn full_exchange(
             reply.lease, adv.lease
         ));
     }
-    Ok((sid, reply.lease))
+    Ok((adv.server_id.unwrap_or_default(), reply.lease))
 }
 
 /// Malformed datagrams: random bytes of random lengths, every truncation of a valid SOLICIT
@@ -592,24 +554,12 @@ impl Burst {
     }
 }
 
-/// The address or prefix of a lease table row.
-type LeaseKey = (Option<Ipv6Addr>, Option<(Ipv6Addr, u8)>);
-
 /// Every lease granted is active in the table under its client's DUID, and no address or
-/// prefix is active for two DUIDs.
+/// prefix is active for two client bindings ([`clients::held_twice`]).
 fn check_table(rows: &[LeaseRow], grants: &HashMap<u32, Lease>, when: &str) {
+    let twice = clients::held_twice(rows);
+    assert!(twice.is_empty(), "{when}: {twice:#?}");
     let active: Vec<&LeaseRow> = rows.iter().filter(|r| r.state == "active").collect();
-    let mut owners: HashMap<LeaseKey, &[u8]> = HashMap::new();
-    for r in &active {
-        if let Some(other) = owners.insert((r.address, r.prefix), &r.duid)
-            && other != r.duid.as_slice()
-        {
-            panic!(
-                "{when}: {:?}/{:?} active for two DUIDs: {other:02x?} and {}",
-                r.address, r.prefix, r.raw
-            );
-        }
-    }
     let mut missing = vec![];
     for (&i, lease) in grants {
         let duid = burst::client_duid(i);

@@ -118,29 +118,12 @@ impl Side {
     /// The relationship's state from `tandem status --json`; `None` if the server does not
     /// answer (not running).
     fn state(&self, bin: &Path) -> Option<String> {
-        let out = run_bounded(
-            Command::new(bin)
-                .args(["status", "--json", "--state-dir"])
-                .arg(&self.state),
-            CTL_TIMEOUT,
-        )
-        .ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        failover_field(&out.stdout, "state")
+        failover_field(&self.status(bin)?, "state")
     }
 
     /// `tandem status --json`; `None` if the server does not answer.
     fn status(&self, bin: &Path) -> Option<String> {
-        let out = run_bounded(
-            Command::new(bin)
-                .args(["status", "--json", "--state-dir"])
-                .arg(&self.state),
-            CTL_TIMEOUT,
-        )
-        .ok()?;
-        out.status.success().then_some(out.stdout)
+        status_json(bin, &self.state)
     }
 
     /// Counter `name` (e.g. `drop_renew_responsive_only`) from `tandem status --json`.
@@ -267,6 +250,62 @@ impl Side {
             .map(|l| format!("    {l}\n"))
             .collect()
     }
+}
+
+/// `tandem status --json` of the server on `state_dir`; `None` if it does not answer within
+/// 5 s (not running).
+pub fn status_json(bin: &Path, state_dir: &Path) -> Option<String> {
+    let out = run_bounded(
+        Command::new(bin)
+            .args(["status", "--json", "--state-dir"])
+            .arg(state_dir),
+        CTL_TIMEOUT,
+    )
+    .ok()?;
+    out.status.success().then_some(out.stdout)
+}
+
+/// Waits (at most `within`, polling every 100 ms) until the relationship's state of the server
+/// on `state_dir` is `state`; returns its `tandem status --json` then. The error names the last
+/// state seen and holds the last status.
+pub fn wait_state(
+    bin: &Path,
+    state_dir: &Path,
+    state: &str,
+    within: Duration,
+) -> Result<String, String> {
+    let until = Instant::now() + within;
+    let mut last = None;
+    loop {
+        if let Some(s) = status_json(bin, state_dir) {
+            if failover_field(&s, "state").as_deref() == Some(state) {
+                return Ok(s);
+            }
+            last = Some(s);
+        }
+        if Instant::now() >= until {
+            let seen = last.as_deref().and_then(|s| failover_field(s, "state"));
+            return Err(format!(
+                "{} not in {state} within {within:?} (last {seen:?}); status: {}",
+                state_dir.display(),
+                last.unwrap_or_default()
+            ));
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether `log` holds every one of `steps` (e.g. `"RECOVER -> RECOVER-WAIT"`), in this order;
+/// the error names the first step missing.
+pub fn steps_in_order(log: &str, steps: &[&str]) -> Result<(), String> {
+    let mut at = 0;
+    for step in steps {
+        let found = log[at..]
+            .find(step)
+            .ok_or_else(|| format!("no {step:?} after byte {at} of the log"))?;
+        at += found + step.len();
+    }
+    Ok(())
 }
 
 /// The value of `"key":` in the first object of the `"failover":[…]` array of
@@ -596,7 +635,6 @@ pub fn make_ca(dir: &Path, ca: &str, leaves: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `[[failover]]` table of one side.
 /// `conf` with `shards = N` in its `[datapath]` table: the partner's leases land in the shard
 /// of their client and a lease in another shard's pool slot is refused (`docs/failover.md`
 /// D26), so both servers must spread clients over the same number of shards. On XDP the
@@ -619,7 +657,11 @@ fn same_shards_on(datapath: LabDatapath, conf: String, shards: usize) -> String 
     }
 }
 
-fn failover_toml(dir: &Path, role: &str, me: Ipv6Addr, peer: Ipv6Addr) -> String {
+/// The lab's `[[failover]]` table (relationship `lab`) of `role`: MCLT 30 s, keepalive 4 s,
+/// connect-retry 1 s, startup-time 3 s, then the lines of `extra` (more keys of the table, each
+/// ending in a newline), mutual TLS with the certificates [`make_ca`] wrote into `dir` (CA
+/// `ca`, leaves `primary.lab` and `secondary.lab`).
+pub fn failover_toml(dir: &Path, role: &str, me: Ipv6Addr, peer: Ipv6Addr, extra: &str) -> String {
     let other = if role == "primary" {
         "secondary"
     } else {
@@ -627,7 +669,7 @@ fn failover_toml(dir: &Path, role: &str, me: Ipv6Addr, peer: Ipv6Addr) -> String
     };
     format!(
         "[[failover]]\nname = \"lab\"\nrole = \"{role}\"\npeer = \"{peer}\"\nlocal = \"{me}\"\n\
-         mclt = {MCLT}\nkeepalive = 4\nconnect-retry = 1\nstartup-time = 3\n\n\
+         mclt = {MCLT}\nkeepalive = 4\nconnect-retry = 1\nstartup-time = 3\n{extra}\n\
          [failover.tls]\nca = \"{d}/ca.pem\"\ncert = \"{d}/{role}.lab.pem\"\n\
          key = \"{d}/{role}.lab.key\"\npeer-names = [\"{other}.lab\"]\n",
         d = dir.display()
@@ -669,7 +711,11 @@ pub fn failover_link(p: &NetNs, s: &NetNs) -> anyhow::Result<()> {
 
 /// Namespace `tandem-lab-c<i>` whose `client0` is a bridge over two veths, one to `lan<i>` in
 /// the primary's namespace and one to `lan<i>` in the secondary's: a link both servers are on.
-fn shared_link(p: &NetNs, s: &NetNs, i: u16) -> anyhow::Result<super::DirectLink> {
+///
+/// # Errors
+/// If a namespace cannot be made, an `ip` command fails, or an end has no link-local address
+/// within 5 s.
+pub fn shared_link(p: &NetNs, s: &NetNs, i: u16) -> anyhow::Result<super::DirectLink> {
     let ns = NetNs::new(&format!("tandem-lab-c{i}"))?;
     ns.sysctl("net/ipv6/conf/default/accept_dad", "0")?;
     ns.sysctl("net/ipv6/conf/all/accept_dad", "0")?;
@@ -871,36 +917,80 @@ fn tables_agree(
     when: &str,
     problems: &mut Vec<String>,
 ) {
-    let active = |side: &Side| -> Vec<String> {
-        let mut v: Vec<String> = leases(bin, &side.state)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|l| l.state == "active")
-            .map(|l| {
-                format!(
-                    "{} {:?} {:?} {}",
-                    l.kind,
-                    l.address,
-                    l.prefix,
-                    crate::client::hex(&l.duid)
-                )
-            })
-            .collect();
-        v.sort();
-        v
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (mut p, mut q) = (active(primary), active(secondary));
-    while p != q && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(250));
-        (p, q) = (active(primary), active(secondary));
+    match wait_tables_agree(
+        bin,
+        [&primary.state, &secondary.state],
+        Duration::from_secs(10),
+    ) {
+        Ok(n) => println!("  {when}: both hold the same {n} active lease(s)"),
+        Err(e) => problems.push(format!("the lease tables differ {when}: {e}")),
     }
-    if p == q {
-        println!("  {when}: both hold the same {} active lease(s)", p.len());
-    } else {
-        problems.push(format!(
-            "the lease tables differ {when}: primary {p:?}, secondary {q:?}"
-        ));
+}
+
+/// The active leases of the server on `state_dir` (`tandem leases --json`), one sorted line
+/// each: kind, address, prefix, the client's DUID (hex) and IAID.
+///
+/// # Errors
+/// If `tandem leases` fails or prints a line it cannot parse.
+pub fn active_leases(bin: &Path, state_dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut v: Vec<String> = leases(bin, state_dir)?
+        .into_iter()
+        .filter(|l| l.state == "active")
+        .map(|l| {
+            format!(
+                "{} {:?} {:?} {} iaid {}",
+                l.kind,
+                l.address,
+                l.prefix,
+                crate::client::hex(&l.duid),
+                l.iaid
+            )
+        })
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Waits (at most `within`: the last BNDUPDs may be in flight) until the servers on the two
+/// state directories hold the same active leases, each for the same client and IAID
+/// ([`active_leases`]); returns how many. The error counts and shows (up to 10 of each) the
+/// leases only one of them holds.
+///
+/// # Errors
+/// The tables still differ at the deadline, or one cannot be read.
+pub fn wait_tables_agree(
+    bin: &Path,
+    [a, b]: [&Path; 2],
+    within: Duration,
+) -> Result<usize, String> {
+    let read = |dir: &Path| {
+        active_leases(bin, dir).map_err(|e| format!("tandem leases ({}): {e}", dir.display()))
+    };
+    let deadline = Instant::now() + within;
+    loop {
+        let (p, q) = (read(a)?, read(b)?);
+        if p == q {
+            return Ok(p.len());
+        }
+        if Instant::now() >= deadline {
+            let only = |x: &[String], y: &[String]| -> Vec<String> {
+                x.iter()
+                    .filter(|l| y.binary_search(l).is_err())
+                    .cloned()
+                    .collect()
+            };
+            let (pa, qb) = (only(&p, &q), only(&q, &p));
+            return Err(format!(
+                "{} active leases only in {} (first: {:?}), {} only in {} (first: {:?})",
+                pa.len(),
+                a.display(),
+                &pa[..pa.len().min(10)],
+                qb.len(),
+                b.display(),
+                &qb[..qb.len().min(10)]
+            ));
+        }
+        thread::sleep(Duration::from_millis(250));
     }
 }
 
@@ -1073,6 +1163,7 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
         "primary",
         PRIMARY_ADDR,
         SECONDARY_ADDR,
+        "",
     ));
     let mut sall = vec![ssubnet.clone(), shsubnet.clone()];
     sall.extend(psubnets.iter().map(relayed));
@@ -1090,6 +1181,7 @@ pub fn main_job(tandem_bin: &Path, opts: &FailoverOptions) -> anyhow::Result<()>
         "secondary",
         SECONDARY_ADDR,
         PRIMARY_ADDR,
+        "",
     ));
     let side = |name: &'static str,
                 text: &str,
@@ -1561,6 +1653,24 @@ mod tests {
     }
 
     #[test]
+    fn steps_in_order_needs_every_step_after_the_one_before() {
+        let log = "failover lab: STARTUP -> RECOVER\nfailover lab: RECOVER -> RECOVER-WAIT\n\
+                   failover lab: RECOVER-WAIT -> RECOVER-DONE\n";
+        let steps = ["STARTUP -> RECOVER", "RECOVER -> RECOVER-WAIT"];
+        assert_eq!(steps_in_order(log, &steps), Ok(()));
+        let reversed = ["RECOVER -> RECOVER-WAIT", "STARTUP -> RECOVER"];
+        assert!(steps_in_order(log, &reversed).is_err());
+        let missing = ["STARTUP -> RECOVER", "RECOVER-DONE -> NORMAL"];
+        assert_eq!(
+            steps_in_order(log, &missing),
+            Err(format!(
+                "no \"RECOVER-DONE -> NORMAL\" after byte {} of the log",
+                log.find("STARTUP -> RECOVER").unwrap_or(0) + "STARTUP -> RECOVER".len()
+            ))
+        );
+    }
+
+    #[test]
     fn logged_transitions_keeps_state_changes_only() {
         let dir = ScratchDir::new("fo-lab-test").unwrap();
         let log = dir
@@ -1686,10 +1796,20 @@ mod tests {
 
     #[test]
     fn failover_toml_names_the_partner_certificate() {
-        let text = failover_toml(Path::new("/d"), "secondary", SECONDARY_ADDR, PRIMARY_ADDR);
+        let text = failover_toml(
+            Path::new("/d"),
+            "secondary",
+            SECONDARY_ADDR,
+            PRIMARY_ADDR,
+            "heartbeat = 2\n",
+        );
         assert!(text.contains("role = \"secondary\""), "{text}");
         assert!(text.contains("peer = \"fd0f::1\""), "{text}");
         assert!(text.contains("cert = \"/d/secondary.lab.pem\""), "{text}");
         assert!(text.contains("peer-names = [\"primary.lab\"]"), "{text}");
+        assert!(
+            text.contains("startup-time = 3\nheartbeat = 2\n\n[failover.tls]"),
+            "{text}"
+        );
     }
 }
