@@ -11,7 +11,9 @@
 //! server's CPU time per exchange (`/proc/<pid>/stat`, all threads), the generator's CPU and
 //! the machine's per-CPU busy, interrupt and steal time, with process time of anyone else
 //! flagged as foreign load. A table on stdout, then one JSON line per run and a summary line
-//! (medians). See bench/README.md.
+//! (medians). With `--failover`, the primary's binding sync is sampled once a second while the
+//! load runs (backlog, unacknowledged BNDUPDs, rate, update latency) and summarised per run.
+//! See bench/README.md.
 
 // The modules live in bench/src/loadgen/ (a directory under src/bin/ would make Cargo look for
 // more binaries there).
@@ -37,6 +39,7 @@ use tandem_hwtest::Lab;
 
 use crate::cpu::{CpuUse, Snapshot};
 use crate::exchange::{Generator, Kind, MAX_WINDOW, OUT_LEN};
+use crate::failover::{Sampler, SyncSummary};
 use crate::server::{Datapath, Running, ServerSpec};
 
 /// DHCPv6 load generator for Tandem.
@@ -305,9 +308,17 @@ fn lab(args: &LabArgs) -> anyhow::Result<()> {
         args.clients,
         Duration::from_millis(args.timeout_ms),
     )?;
+    // The primary's binding sync once a second, from a thread on the generator's CPU (started
+    // after the pinning, which it inherits).
+    let sampler = partner
+        .as_ref()
+        .map(|_| Sampler::start(args.server_bin.clone(), srv.dir().join("state")));
     let clk = cpu::clk_tck();
     let mut reports = Vec::new();
     for run in 1..=args.runs {
+        if let Some(s) = &sampler {
+            s.set_run(run);
+        }
         let r = drive(&mut lg, &sockets, dest, args, srv.pid(), clk)
             .with_context(|| format!("run {run}"))?;
         if r.exchanges == 0 {
@@ -323,6 +334,9 @@ fn lab(args: &LabArgs) -> anyhow::Result<()> {
         reports.push(r);
     }
     let mut fo_lines = Vec::new();
+    if let Some(s) = &sampler {
+        s.set_run(0);
+    }
     if let Some(p) = &partner {
         // Let the last updates drain before reading the counters.
         std::thread::sleep(Duration::from_secs(2));
@@ -338,6 +352,21 @@ fn lab(args: &LabArgs) -> anyhow::Result<()> {
             fo_lines.push(format!("failover {role}: {line}"));
         }
     }
+    // Per run, then over everything (the drain's samples included: its last backlog is the
+    // one left once the load stopped).
+    let samples = sampler.map(Sampler::finish).unwrap_or_default();
+    let per_run: Vec<Option<SyncSummary>> = (1..=args.runs)
+        .map(|run| SyncSummary::of(samples.iter().filter(|s| s.run == run)))
+        .collect();
+    let overall = SyncSummary::of(&samples);
+    for (run, s) in per_run.iter().enumerate() {
+        if let Some(s) = s {
+            fo_lines.push(format!("failover sync, run {}: {}", run + 1, s.text()));
+        }
+    }
+    if let Some(s) = &overall {
+        fo_lines.push(format!("failover sync, all runs and drain: {}", s.text()));
+    }
     let tail = srv.stop()?;
     drop(partner);
     drop(lab);
@@ -351,9 +380,14 @@ fn lab(args: &LabArgs) -> anyhow::Result<()> {
     }
     let mut out = io::stdout().lock();
     for (i, r) in reports.iter().enumerate() {
-        writeln!(out, "{}", json_line(args, kind, i + 1, r))?;
+        let sync = per_run.get(i).copied().flatten();
+        writeln!(out, "{}", json_line(args, kind, i + 1, r, sync.as_ref()))?;
     }
-    writeln!(out, "{}", summary_json(args, kind, &reports))?;
+    writeln!(
+        out,
+        "{}",
+        summary_json(args, kind, &reports, overall.as_ref())
+    )?;
     Ok(())
 }
 
@@ -645,7 +679,18 @@ fn json_common(args: &LabArgs, kind: Kind) -> String {
     )
 }
 
-fn json_line(args: &LabArgs, kind: Kind, run: usize, r: &RunReport) -> String {
+/// `,"failover_sync":{…}` with `--failover`, else nothing.
+fn sync_json(sync: Option<&SyncSummary>) -> String {
+    sync.map_or_else(String::new, |s| format!(",\"failover_sync\":{}", s.json()))
+}
+
+fn json_line(
+    args: &LabArgs,
+    kind: Kind,
+    run: usize,
+    r: &RunReport,
+    sync: Option<&SyncSummary>,
+) -> String {
     let busy: Vec<String> = r.cpu.busy_pct.iter().map(|p| num(*p, 1)).collect();
     format!(
         "{{{},\"run\":{run},\"seconds\":{},\"exchanges\":{},\"exchanges_per_s\":{},\
@@ -653,7 +698,7 @@ fn json_line(args: &LabArgs, kind: Kind, run: usize, r: &RunReport) -> String {
          \"exchange_us\":{{\"p50\":{},\"p99\":{}}},\"timeouts\":{},\"stale\":{},\"bad\":{},\
          \"no_lease\":{},\"send_errors\":{},\"server_cpu_pct\":{},\
          \"server_cpu_us_per_exchange\":{},\"generator_cpu_pct\":{},\"irq_pct\":{},\
-         \"steal_pct\":{},\"foreign_cpu_pct\":{},\"cpu_busy_pct\":[{}]}}",
+         \"steal_pct\":{},\"foreign_cpu_pct\":{},\"cpu_busy_pct\":[{}]{}}}",
         json_common(args, kind),
         num(r.elapsed_s, 3),
         r.exchanges,
@@ -675,11 +720,17 @@ fn json_line(args: &LabArgs, kind: Kind, run: usize, r: &RunReport) -> String {
         num(r.cpu.irq_pct, 1),
         num(r.cpu.steal_pct, 1),
         num(r.cpu.foreign_pct, 1),
-        busy.join(",")
+        busy.join(","),
+        sync_json(sync)
     )
 }
 
-fn summary_json(args: &LabArgs, kind: Kind, reports: &[RunReport]) -> String {
+fn summary_json(
+    args: &LabArgs,
+    kind: Kind,
+    reports: &[RunReport],
+    sync: Option<&SyncSummary>,
+) -> String {
     let field = |f: fn(&RunReport) -> f64, d: usize| {
         let v: Vec<f64> = reports.iter().map(f).collect();
         let min = v.iter().copied().fold(f64::INFINITY, f64::min);
@@ -694,7 +745,7 @@ fn summary_json(args: &LabArgs, kind: Kind, reports: &[RunReport]) -> String {
     format!(
         "{{{},\"summary\":true,\"runs\":{},\"exchanges_per_s\":{},\"rtt_p50_us\":{},\
          \"rtt_p99_us\":{},\"rtt_p999_us\":{},\"server_cpu_us_per_exchange\":{},\
-         \"server_cpu_pct\":{},\"timeouts\":{}}}",
+         \"server_cpu_pct\":{},\"timeouts\":{}{}}}",
         json_common(args, kind),
         reports.len(),
         field(|r| r.rate, 1),
@@ -704,6 +755,7 @@ fn summary_json(args: &LabArgs, kind: Kind, reports: &[RunReport]) -> String {
         field(|r| r.server_us_per_exchange, 3),
         field(|r| r.cpu.server_pct, 1),
         field(|r| r.timeouts as f64, 0),
+        sync_json(sync)
     )
 }
 

@@ -36,6 +36,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::Ipv6Addr;
 
+use tandem::failover::latency::MonoUs;
 use tandem::failover::sync::{BindingSync, LeaseShards};
 use tandem_failover::bndupd::{AckResult, decode_bndreply};
 use tandem_failover::{
@@ -777,7 +778,8 @@ impl Sim {
             if !pr.sync.busy(&pr.ep, now) {
                 break;
             }
-            pr.sync.pump(&mut pr.ep, &mut srv.shards, now);
+            pr.sync
+                .pump(&mut pr.ep, &mut srv.shards, now, MonoUs(now.mono_ms * 1000));
             self.drive(side);
         }
     }
@@ -1122,7 +1124,8 @@ impl Sim {
             let (engine, store) = (&mut srv.shards.engines[k], &mut srv.shards.stores[k]);
             engine.reclaim(now.wall, store, 1024);
             for c in engine.changes() {
-                pr.sync.changed(k as u32, &c.binding);
+                pr.sync
+                    .changed(k as u32, &c.binding, MonoUs(now.mono_ms * 1000));
             }
         }
         self.service(side);
@@ -1158,7 +1161,8 @@ impl Sim {
                 &mut buf,
             );
             for c in srv.shards.engines[k].changes() {
-                pr.sync.changed(k as u32, &c.binding);
+                pr.sync
+                    .changed(k as u32, &c.binding, MonoUs(now.mono_ms * 1000));
             }
             let partner_down = pr.ep.state().name() == PartnerDown;
             if let Outcome::Reply { len } = outcome {

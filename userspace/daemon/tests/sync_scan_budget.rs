@@ -13,6 +13,7 @@ use std::cell::Cell;
 use std::io;
 use std::net::Ipv6Addr;
 
+use tandem::failover::latency::MonoUs;
 use tandem::failover::sync::{BindingSync, LeaseShards, RESCAN_EVERY_MS, SCAN_CHUNK};
 use tandem_failover::bndupd::BndupdMessage;
 use tandem_failover::{
@@ -108,7 +109,8 @@ fn settle(sides: &mut [Side; 2], now: Now) {
                     moved = true;
                 }
                 if s.sync.busy(&s.ep, now) {
-                    s.sync.pump(&mut s.ep, &mut s.shards, now);
+                    s.sync
+                        .pump(&mut s.ep, &mut s.shards, now, MonoUs(now.mono_ms * 1000));
                     moved = true;
                 }
             }
@@ -162,7 +164,8 @@ fn a_periodic_scan_visits_one_chunk_per_pump_7_5_4() {
     let scans_before = p.sync.counters().scans;
     // The periodic scan is due (§7.5.4): the first pump starts it.
     let now = at(RESCAN_EVERY_MS + 1000);
-    p.sync.pump(&mut p.ep, &mut p.shards, now);
+    p.sync
+        .pump(&mut p.ep, &mut p.shards, now, MonoUs(now.mono_ms * 1000));
     assert_eq!(
         p.shards.visited.get(),
         u64::try_from(SCAN_CHUNK).unwrap(),
@@ -171,7 +174,8 @@ fn a_periodic_scan_visits_one_chunk_per_pump_7_5_4() {
     let mut pumps = 1;
     while p.sync.busy(&p.ep, now) {
         let before = p.shards.visited.get();
-        p.sync.pump(&mut p.ep, &mut p.shards, now);
+        p.sync
+            .pump(&mut p.ep, &mut p.shards, now, MonoUs(now.mono_ms * 1000));
         assert!(p.shards.visited.get() - before <= u64::try_from(SCAN_CHUNK).unwrap());
         pumps += 1;
         assert!(pumps <= chunks + 1, "the scan ends");

@@ -60,11 +60,14 @@ pub trait Handler {
 
     /// Called once per loop iteration (at least every [`POLL_TIMEOUT_MS`] when idle, and
     /// after a wake-up through [`wake_fd`](Self::wake_fd)): work that did not arrive on this
-    /// worker's RX ring. Frames to transmit on this worker's TX ring go through `send`, which
-    /// copies them into a spare UMEM frame and returns `false` when it cannot (no spare frame,
-    /// TX batch full, frame too large). Returns the number of work items done (0: idle).
-    fn poll_outbound(&mut self, send: &mut dyn FnMut(&[u8]) -> bool) -> usize {
-        let _ = send;
+    /// worker's RX ring. `now` is the clock the loop reads once per iteration, before this
+    /// call and after the previous batch's replies were put on the TX ring and the kernel
+    /// kicked (so it is no earlier than any of them left). Frames to transmit on this
+    /// worker's TX ring go through `send`, which copies them into a spare UMEM frame and
+    /// returns `false` when it cannot (no spare frame, TX batch full, frame too large).
+    /// Returns the number of work items done (0: idle).
+    fn poll_outbound(&mut self, now: Instant, send: &mut dyn FnMut(&[u8]) -> bool) -> usize {
+        let _ = (now, send);
         0
     }
 
@@ -507,12 +510,14 @@ impl<H: Handler> Worker<H> {
             WorkerStats::add(&self.stats.tx, u64::from(done));
             self.xsk.refill();
 
-            if last_kernel_stats.elapsed() >= KERNEL_STATS_EVERY {
+            // The loop's one clock read per iteration, shared with the handler.
+            let now = Instant::now();
+            if now.saturating_duration_since(last_kernel_stats) >= KERNEL_STATS_EVERY {
                 self.update_kernel_stats();
-                last_kernel_stats = Instant::now();
+                last_kernel_stats = now;
             }
 
-            let outbound = self.serve_outbound(&mut tx);
+            let outbound = self.serve_outbound(now, &mut tx);
             let n = self.xsk.receive(&mut rx);
             if n == 0 {
                 // Copy-mode TX only progresses inside sendto(): finish what a short kick left.
@@ -579,7 +584,7 @@ impl<H: Handler> Worker<H> {
 
     /// Lets the handler send frames it did not receive, each copied into a spare frame, and
     /// puts them on the TX ring. Returns the handler's count of work items.
-    fn serve_outbound(&mut self, tx: &mut [Desc; BATCH]) -> usize {
+    fn serve_outbound(&mut self, now: Instant, tx: &mut [Desc; BATCH]) -> usize {
         let mut queued = 0usize;
         let mut dropped = 0u64;
         let Self {
@@ -588,7 +593,7 @@ impl<H: Handler> Worker<H> {
             spare,
             ..
         } = self;
-        let work = handler.poll_outbound(&mut |bytes: &[u8]| {
+        let work = handler.poll_outbound(now, &mut |bytes: &[u8]| {
             let (Some(slot), Ok(len)) = (tx.get_mut(queued), u32::try_from(bytes.len())) else {
                 dropped += 1;
                 return false;
@@ -864,7 +869,7 @@ mod tests {
         assert_eq!(h.handle(&mut [0, 2], 2), Action::Drop);
         let mut calls = 0;
         assert_eq!(
-            h.poll_outbound(&mut |_| {
+            h.poll_outbound(Instant::now(), &mut |_| {
                 calls += 1;
                 true
             }),

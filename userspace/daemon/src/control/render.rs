@@ -218,6 +218,21 @@ fn failover_text(out: &mut String, f: &FailoverView) {
         "  binding updates: backlog {}; BNDUPD sent {}/s, received {}/s (last 10 s)",
         f.update_backlog, f.bndupd_sent_per_s, f.bndupd_received_per_s,
     );
+    let _ = writeln!(
+        out,
+        "  update latency (commit → partner's ack, last 10 s): {}",
+        if f.update_latency_count == 0 {
+            "none acknowledged".to_owned()
+        } else {
+            format!(
+                "p50 {} µs, p99 {} µs, max {} µs over {} updates",
+                f.update_latency_p50_us,
+                f.update_latency_p99_us,
+                f.update_latency_max_us,
+                f.update_latency_count
+            )
+        },
+    );
     let _ = writeln!(out, "  policy: {}", f.policy);
     if let Some(r) = &f.last_refusal_received {
         let _ = writeln!(out, "  last refusal received: {}", refusal_text(r));
@@ -262,7 +277,9 @@ fn failover_json(f: &FailoverView) -> String {
          \"link\":{},\"link_detail\":{},\"communications_ok\":{},\"security\":{},\
          \"tls_peer\":{},\"last_contact\":{},\"skew\":{},\"max_abs_skew\":{},\
          \"unacked\":{},\"update_backlog\":{},\"bndupd_sent_per_s\":{},\
-         \"bndupd_received_per_s\":{},\"mclt\":{},\"policy\":{},\"problem\":{},\
+         \"bndupd_received_per_s\":{},\"update_latency_count\":{},\
+         \"update_latency_p50_us\":{},\"update_latency_p99_us\":{},\
+         \"update_latency_max_us\":{},\"mclt\":{},\"policy\":{},\"problem\":{},\
          \"last_refusal_received\":{},\"last_refusal_sent\":{},\
          \"counters\":{}}}",
         json_str(&f.name),
@@ -286,6 +303,10 @@ fn failover_json(f: &FailoverView) -> String {
         f.update_backlog,
         f.bndupd_sent_per_s,
         f.bndupd_received_per_s,
+        f.update_latency_count,
+        f.update_latency_p50_us,
+        f.update_latency_p99_us,
+        f.update_latency_max_us,
         f.mclt,
         json_str(&f.policy),
         opt_str(f.problem.as_deref()),
@@ -467,6 +488,10 @@ mod tests {
             update_backlog: 7,
             bndupd_sent_per_s: 1200,
             bndupd_received_per_s: 3,
+            update_latency_count: 11_900,
+            update_latency_p50_us: 1_250,
+            update_latency_p99_us: 4_700,
+            update_latency_max_us: 9_100,
             ..FailoverView::default()
         };
         let r = StatusReport {
@@ -488,6 +513,13 @@ mod tests {
             text.contains("binding updates: backlog 7; BNDUPD sent 1200/s, received 3/s"),
             "{text}"
         );
+        assert!(
+            text.contains(
+                "  update latency (commit → partner's ack, last 10 s): p50 1250 µs, p99 4700 µs, \
+                 max 9100 µs over 11900 updates\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("  counters: close_tls_error=2\n"), "{text}");
         let json = status_json(&r);
         assert!(
@@ -504,7 +536,9 @@ mod tests {
         assert!(
             json.contains(
                 "\"unacked\":0,\"update_backlog\":7,\"bndupd_sent_per_s\":1200,\
-                 \"bndupd_received_per_s\":3,"
+                 \"bndupd_received_per_s\":3,\"update_latency_count\":11900,\
+                 \"update_latency_p50_us\":1250,\"update_latency_p99_us\":4700,\
+                 \"update_latency_max_us\":9100,\"mclt\":3600,"
             ),
             "{json}"
         );

@@ -115,6 +115,16 @@ pub struct FailoverView {
     pub bndupd_sent_per_s: u64,
     /// BNDUPDs received per second (rounded), over the last ten seconds.
     pub bndupd_received_per_s: u64,
+    /// Our updates the partner acknowledged in the last ten seconds whose commit was timed
+    /// (docs/failover.md D50): the population of the three latencies below.
+    pub update_latency_count: u64,
+    /// Update latency, median, µs: from the committed change (its client's Reply had gone
+    /// out) to the partner's BNDREPLY acknowledging that lease, processed (0: none timed).
+    pub update_latency_p50_us: u64,
+    /// Update latency, 99th percentile, µs.
+    pub update_latency_p99_us: u64,
+    /// Update latency, the longest, µs.
+    pub update_latency_max_us: u64,
     /// The MCLT in use, seconds.
     pub mclt: u32,
     /// What the engine may do (responsiveness, pool, MCLT cap).

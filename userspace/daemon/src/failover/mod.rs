@@ -33,6 +33,7 @@
 //! [`FailoverPlane::shutdown`] sends each partner a DISCONNECT (ServerShuttingDown) and waits
 //! a bounded time for it to leave.
 
+pub mod latency;
 pub mod policy;
 pub mod state_file;
 pub mod sync;
@@ -60,6 +61,7 @@ use tandem_failover::{
 use tandem_lease::{AddressShare, PrefixShare, Responsiveness};
 use tandem_wire::dhcp::StatusCode;
 
+use self::latency::MonoUs;
 use crate::control::report::{FailoverView, RefusalView};
 use crate::event_loop::{EventLoop, Interest, Token, Wake};
 use crate::timefmt::unix_now;
@@ -501,10 +503,22 @@ impl FailoverPlane {
     }
 
     fn now(&self) -> Now {
+        self.now_at(Instant::now())
+    }
+
+    fn now_at(&self, t: Instant) -> Now {
         Now {
-            mono_ms: u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX),
+            mono_ms: u64::try_from(t.saturating_duration_since(self.start).as_millis())
+                .unwrap_or(u64::MAX),
             wall: FailoverTime::from_unix(unix_now()),
         }
+    }
+
+    /// `t` on binding sync's microsecond clock (from the plane's start; D50).
+    fn mono_us(&self, t: Instant) -> MonoUs {
+        MonoUs(
+            u64::try_from(t.saturating_duration_since(self.start).as_micros()).unwrap_or(u64::MAX),
+        )
     }
 
     fn instant_of(&self, mono_ms: u64) -> Instant {
@@ -537,11 +551,14 @@ impl FailoverPlane {
     }
 
     /// A committed change of shard `shard`'s engine, for the partner (RFC 8156 §4.3 lazy
-    /// update: call after the client's Reply went out). One relationship covers every subnet
-    /// (D21), so it goes to that one.
-    pub fn binding_changed(&mut self, shard: u32, b: &tandem_lease::Binding) {
+    /// update: call after the client's Reply went out). `committed` is when that Reply went
+    /// out (for an expiry, when it was committed), read by the thread that sent it: the update
+    /// latency runs from it (D50). One relationship covers every subnet (D21), so it goes to
+    /// that one.
+    pub fn binding_changed(&mut self, shard: u32, b: &tandem_lease::Binding, committed: Instant) {
+        let at = self.mono_us(committed);
         if let Some(r) = self.rels.first_mut() {
-            r.sync.changed(shard, b);
+            r.sync.changed(shard, b, at);
         }
     }
 
@@ -555,14 +572,15 @@ impl FailoverPlane {
             }
             // Bounded: each round sends at most a window and scans a chunk per shard.
             for _ in 0..64 {
-                let now = self.now();
+                let t = Instant::now();
+                let (now, now_us) = (self.now_at(t), self.mono_us(t));
                 let Some(r) = self.rels.get_mut(i) else {
                     break;
                 };
                 if !r.sync.busy(&r.endpoint, now) {
                     break;
                 }
-                r.sync.pump(&mut r.endpoint, shards, now);
+                r.sync.pump(&mut r.endpoint, shards, now, now_us);
                 self.drive(i);
                 // The shards' time for this turn is spent (XDP: the workers answer within a
                 // bounded wait); what is left waits for the next turn.
@@ -1448,10 +1466,12 @@ impl FailoverPlane {
     /// Every relationship as `status` shows it.
     pub fn views(&self) -> Vec<FailoverView> {
         let now_unix = unix_now();
+        let now_us = self.mono_us(Instant::now());
         self.rels
             .iter()
             .map(|r| {
                 let s = r.endpoint.status();
+                let latency = r.sync.latency(now_us);
                 let unix = |t: FailoverTime| t.to_unix(now_unix);
                 let (link, link_detail) = match s.link {
                     LinkStatus::Up { phase, .. } => (
@@ -1584,6 +1604,10 @@ impl FailoverPlane {
                     update_backlog: r.sync.backlog() as u64,
                     bndupd_sent_per_s: r.sync.rates().0,
                     bndupd_received_per_s: r.sync.rates().1,
+                    update_latency_count: latency.count,
+                    update_latency_p50_us: latency.p50_us,
+                    update_latency_p99_us: latency.p99_us,
+                    update_latency_max_us: latency.max_us,
                     mclt: s.mclt,
                     policy: policy_text(&s.policy),
                     problem: problem_text(

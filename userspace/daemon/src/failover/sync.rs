@@ -40,6 +40,8 @@ use tandem_lease::{Binding, BindingFlags, FailoverTime, LeaseKind};
 use tandem_proto::{PartnerOutcome, duid_hash};
 use tandem_wire::dhcp::StatusCode;
 
+use super::latency::{LatencySummary, MonoUs, UpdateLatency};
+
 /// Changes queued for the partner, at most; more wait in the store for a scan.
 pub const QUEUE_CAP: usize = 65_536;
 /// How often flagged bindings are looked for while updates flow (§7.5.4 periodic scan).
@@ -196,6 +198,19 @@ struct Sent {
     shard: u32,
     lease: (LeaseKind, Ipv6Addr),
     start_time_of_state: FailoverTime,
+    /// When the oldest change it carries was committed ([`Waiting::since`]).
+    since: Option<MonoUs>,
+}
+
+/// A lease waiting to be sent: its latest state, and since when it waits (D50).
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    shard: u32,
+    binding: Binding,
+    /// When the oldest change not sent yet was committed (its client's Reply had gone out):
+    /// later changes of the lease replace the binding, not this time. `None` for what only a
+    /// scan, a rebalancing or the partner's messages queued: no Reply to time it from.
+    since: Option<MonoUs>,
 }
 
 /// A walk over every shard's bindings.
@@ -234,7 +249,7 @@ pub struct BindingSync {
     /// `queued` holds the latest state of each (D49: one BNDUPD per lease, however many
     /// changes it went through meanwhile).
     queue: VecDeque<(LeaseKind, Ipv6Addr)>,
-    queued: HashMap<(LeaseKind, Ipv6Addr), (u32, Binding)>,
+    queued: HashMap<(LeaseKind, Ipv6Addr), Waiting>,
     /// The most leases `queue` holds ([`QUEUE_CAP`]; smaller in tests).
     queue_cap: usize,
     sent: HashMap<u64, Sent>,
@@ -253,6 +268,8 @@ pub struct BindingSync {
     buf: Vec<u8>,
     /// (monotonic ms, BNDUPDs sent, BNDUPDs received) once a second, the last few.
     samples: VecDeque<(u64, u64, u64)>,
+    /// Commit → acknowledgement of the updates acked lately (D50).
+    latency: UpdateLatency,
 }
 
 impl BindingSync {
@@ -282,6 +299,7 @@ impl BindingSync {
             counters: SyncCounters::default(),
             buf: vec![0u8; MSG_BUF],
             samples: VecDeque::new(),
+            latency: UpdateLatency::new(),
         }
     }
 
@@ -329,10 +347,18 @@ impl BindingSync {
         self.queue.len()
     }
 
-    /// A committed change of shard `shard`'s engine (its Reply has gone out).
-    pub fn changed(&mut self, shard: u32, b: &Binding) {
+    /// The update latency (commit → the partner's acknowledgement processed) of the updates
+    /// acknowledged in the last [`super::latency::WINDOW_S`] seconds before `now` (D50).
+    pub fn latency(&self, now: MonoUs) -> LatencySummary {
+        self.latency.summary(now)
+    }
+
+    /// A committed change of shard `shard`'s engine, committed at `at` (its Reply has gone
+    /// out; the caller's monotonic clock, the one it gives [`BindingSync::pump`]). A lease
+    /// already waiting keeps the time of its oldest change (D50).
+    pub fn changed(&mut self, shard: u32, b: &Binding, at: MonoUs) {
         self.counters.changes += 1;
-        self.enqueue(shard, b);
+        self.enqueue(shard, b, Some(at));
     }
 
     /// `n` committed changes that did not fit a queue before this one (an XDP worker's ring,
@@ -344,11 +370,19 @@ impl BindingSync {
         self.overflow_rescan |= n > 0;
     }
 
-    fn enqueue(&mut self, shard: u32, b: &Binding) {
+    /// Queues the latest state of a lease; `since`: when this change was committed, if it
+    /// followed a client's Reply (D50).
+    fn enqueue(&mut self, shard: u32, b: &Binding, since: Option<MonoUs>) {
         let key = (b.kind, b.addr);
         if let Some(waiting) = self.queued.get_mut(&key) {
-            // D49: the lease is waiting already; its latest state goes, in its place.
-            *waiting = (shard, *b);
+            // D49: the lease is waiting already; its latest state goes, in its place. D50: the
+            // wait counts from its oldest change not sent yet.
+            waiting.shard = shard;
+            waiting.binding = *b;
+            waiting.since = match (waiting.since, since) {
+                (Some(older), Some(newer)) => Some(older.min(newer)),
+                (kept, new) => kept.or(new),
+            };
             return;
         }
         if self.queue.len() >= self.queue_cap {
@@ -358,7 +392,14 @@ impl BindingSync {
             return;
         }
         self.queue.push_back(key);
-        self.queued.insert(key, (shard, *b));
+        self.queued.insert(
+            key,
+            Waiting {
+                shard,
+                binding: *b,
+                since,
+            },
+        );
     }
 
     /// An event of the endpoint.
@@ -431,9 +472,16 @@ impl BindingSync {
 
     /// Does what can be done now: answers the partner's BNDUPDs, applies its BNDREPLYs, sends
     /// queued changes within the window, advances a scan. The caller drains the endpoint
-    /// afterwards.
-    pub fn pump(&mut self, ep: &mut Endpoint, shards: &mut dyn LeaseShards, now: Now) {
-        self.take_inputs(ep, shards, now);
+    /// afterwards. `now_us` is `now` on the clock of [`BindingSync::changed`]: the update
+    /// latency of each BNDREPLY processed here ends at it (D50).
+    pub fn pump(
+        &mut self,
+        ep: &mut Endpoint,
+        shards: &mut dyn LeaseShards,
+        now: Now,
+        now_us: MonoUs,
+    ) {
+        self.take_inputs(ep, shards, now, now_us);
         if let Some(at) = self.next_rescan_ms
             && now.mono_ms >= at
         {
@@ -468,7 +516,13 @@ impl BindingSync {
         }
     }
 
-    fn take_inputs(&mut self, ep: &mut Endpoint, shards: &mut dyn LeaseShards, now: Now) {
+    fn take_inputs(
+        &mut self,
+        ep: &mut Endpoint,
+        shards: &mut dyn LeaseShards,
+        now: Now,
+        now_us: MonoUs,
+    ) {
         let mut replies: Vec<Reply> = Vec::new();
         let mut accepted = 0u64;
         // Consecutive inputs of one kind reach the shards as one batch, in arrival order: the
@@ -499,7 +553,7 @@ impl BindingSync {
                         run.push((tag, message));
                     }
                 }
-                self.acked(&run, shards, now);
+                self.acked(&run, shards, now, now_us);
             }
         }
         if replies.is_empty() {
@@ -640,7 +694,7 @@ impl BindingSync {
             if let Some(last) = last {
                 while let Some((i, b)) = back.next_if(|(i, _)| *i <= last) {
                     let shard = batch.get(i).map_or(0, |(k, _)| *k);
-                    self.enqueue(shard, &b);
+                    self.enqueue(shard, &b, None);
                 }
             }
             let done = BndreplyMessage::new(&upd, &verdicts)
@@ -682,8 +736,15 @@ impl BindingSync {
     }
 
     /// A run of the partner's BNDREPLYs `(tag, message)` to our BNDUPDs (§7.7): every
-    /// acknowledged lease goes to its shard in one [`LeaseShards::partner_acks`] batch.
-    fn acked(&mut self, run: &[(u64, Vec<u8>)], shards: &mut dyn LeaseShards, now: Now) {
+    /// acknowledged lease goes to its shard in one [`LeaseShards::partner_acks`] batch, and
+    /// the update latency of each BNDUPD with an accepted lease ends at `now_us` (D50).
+    fn acked(
+        &mut self,
+        run: &[(u64, Vec<u8>)],
+        shards: &mut dyn LeaseShards,
+        now: Now,
+        now_us: MonoUs,
+    ) {
         let mut batch: Vec<AckItem> = Vec::new();
         for (tag, message) in run {
             let Some(sent) = self.sent.remove(tag) else {
@@ -708,10 +769,16 @@ impl BindingSync {
                 self.counters.rejected_by_partner += 1;
                 continue;
             }
+            let mut timed = false;
             for ack in &reply.leases {
                 match ack.ack_info(sent.start_time_of_state) {
                     Some(info) => {
                         self.counters.acked += 1;
+                        // One BNDUPD carries one binding: timed once, at its first acceptance.
+                        if let (Some(since), false) = (sent.since, timed) {
+                            self.latency.record(now_us, now_us.since(since));
+                            timed = true;
+                        }
                         batch.push(AckItem {
                             shard: sent.shard,
                             kind: ack.kind,
@@ -731,7 +798,7 @@ impl BindingSync {
         again.sort_by_key(|(i, _)| *i);
         for (i, b) in again {
             let shard = batch.get(i).map_or(0, |a| a.shard);
-            self.enqueue(shard, &b);
+            self.enqueue(shard, &b, None);
         }
     }
 
@@ -772,7 +839,7 @@ impl BindingSync {
             );
         }
         for (shard, b) in moved {
-            self.enqueue(shard, &b);
+            self.enqueue(shard, &b, None);
         }
     }
 
@@ -781,9 +848,14 @@ impl BindingSync {
             let Some(key) = self.queue.pop_front() else {
                 return;
             };
-            let Some((shard, b)) = self.queued.remove(&key) else {
+            let Some(waiting) = self.queued.remove(&key) else {
                 continue;
             };
+            let Waiting {
+                shard,
+                binding: b,
+                since,
+            } = waiting;
             let Ok(m) = BndupdMessage::new(&b, now.wall) else {
                 self.counters.unencodable += 1;
                 continue;
@@ -805,11 +877,12 @@ impl BindingSync {
                         shard,
                         lease: key,
                         start_time_of_state: b.start_time_of_state,
+                        since,
                     },
                 );
             } else {
                 self.queue.push_front(key);
-                self.queued.insert(key, (shard, b));
+                self.queued.insert(key, waiting);
                 return;
             }
         }
@@ -831,7 +904,7 @@ impl BindingSync {
             if self.sent.values().any(|s| s.lease == (b.kind, b.addr)) {
                 continue;
             }
-            self.enqueue(scan.shard, b);
+            self.enqueue(scan.shard, b, None);
         }
         match next {
             Some(c) => {
@@ -872,6 +945,11 @@ mod tests {
             mono_ms: ms,
             wall: FailoverTime(WALL0 + u32::try_from(ms / 1000).unwrap()),
         }
+    }
+
+    /// `ms` on the microsecond clock of the update latency (the same instant as `at(ms)`).
+    fn us(ms: u64) -> MonoUs {
+        MonoUs(ms * 1000)
     }
 
     /// One shard in memory; a partner's update is stored as `tandem_lease::sync` says.
@@ -1014,7 +1092,7 @@ mod tests {
                             moved = true;
                         }
                         if s.sync.busy(&s.ep, now) {
-                            s.sync.pump(&mut s.ep, &mut s.shards, now);
+                            s.sync.pump(&mut s.ep, &mut s.shards, now, us(ms));
                             moved = true;
                         }
                     }
@@ -1122,7 +1200,7 @@ mod tests {
             b.cltt = FailoverTime(WALL0 + n);
             b.state_expiration_time = FailoverTime(WALL0 + 1000 + n);
             put(&mut pair, &b);
-            pair.sides[0].sync.changed(0, &b);
+            pair.sides[0].sync.changed(0, &b, us(1));
         }
         assert_eq!(pair.sides[0].sync.backlog(), 1);
         pair.sent.clear();
@@ -1168,7 +1246,7 @@ mod tests {
             let mut b = flagged(0);
             b.addr = Ipv6Addr::from(u128::from(b.addr) + n as u128);
             put(&mut pair, &b);
-            pair.sides[0].sync.changed(0, &b);
+            pair.sides[0].sync.changed(0, &b, us(1));
             last = b;
         }
         assert_eq!(pair.sides[0].sync.backlog(), CAP);
@@ -1181,6 +1259,71 @@ mod tests {
             "the overflowed change went out"
         );
         assert_eq!(pending(&pair), 0, "every binding acknowledged");
+    }
+
+    /// D50: the update latency of a lease runs from the commit its caller stamped (the
+    /// client's Reply had gone out) to the pump that processed the partner's BNDREPLY.
+    #[test]
+    fn update_latency_runs_from_the_commit_to_the_processed_ack_d50() {
+        let mut pair = Pair::new(8);
+        let a = flagged(1);
+        put(&mut pair, &a);
+        pair.sides[0].sync.changed(0, &a, us(1000));
+        pair.run(1250);
+        let l = pair.sides[0].sync.latency(us(1250));
+        assert_eq!(l.count, 1, "{l:?}");
+        // Two significant figures: within 1 %.
+        assert!(l.p50_us.abs_diff(250_000) <= 2_500, "{l:?}");
+        assert_eq!(l.p50_us, l.max_us);
+        // A second lease, acked 2 ms after its commit.
+        let b = flagged(2);
+        put(&mut pair, &b);
+        pair.sides[0].sync.changed(0, &b, us(1300));
+        pair.run(1302);
+        let l = pair.sides[0].sync.latency(us(1302));
+        assert_eq!(l.count, 2, "{l:?}");
+        assert!(l.p50_us.abs_diff(2_000) <= 20, "the lower of two: {l:?}");
+        assert!(l.max_us.abs_diff(250_000) <= 2_500, "{l:?}");
+        assert_eq!(pending(&pair), 0);
+        // Ten seconds later both have left the window.
+        assert_eq!(pair.sides[0].sync.latency(us(11_400)).count, 0);
+    }
+
+    /// D50 with D49: a lease changed again while it waits goes out once, and its latency
+    /// counts from its first change not sent, not from the latest.
+    #[test]
+    fn a_lease_changed_again_while_it_waits_is_timed_from_its_oldest_change_d50() {
+        let mut pair = Pair::new(8);
+        pair.disconnect(1);
+        let mut b = flagged(3);
+        put(&mut pair, &b);
+        pair.sides[0].sync.changed(0, &b, us(10));
+        b.cltt = FailoverTime(WALL0 + 5);
+        b.state_expiration_time = FailoverTime(WALL0 + 86_405);
+        put(&mut pair, &b);
+        pair.sides[0].sync.changed(0, &b, us(5_000));
+        assert_eq!(pair.sides[0].sync.backlog(), 1);
+        pair.sent.clear();
+        pair.connect(8_000);
+        assert_eq!(pair.sent, vec![b.addr], "one BNDUPD");
+        let l = pair.sides[0].sync.latency(us(8_000));
+        assert_eq!(l.count, 1, "{l:?}");
+        assert!(
+            l.max_us.abs_diff(7_990_000) <= 79_900,
+            "from the first change at 10 ms, not the second at 5 s: {l:?}"
+        );
+    }
+
+    /// D50: what a scan sends follows no Reply the sync was told of; it is not timed.
+    #[test]
+    fn a_lease_sent_by_a_scan_is_not_timed_d50() {
+        let mut pair = Pair::new(8);
+        put(&mut pair, &flagged(4));
+        pair.run(RESCAN_EVERY_MS + 10);
+        assert_eq!(pair.sent, vec![flagged(4).addr]);
+        assert_eq!(pending(&pair), 0, "sent and acknowledged");
+        let l = pair.sides[0].sync.latency(us(RESCAN_EVERY_MS + 10));
+        assert_eq!(l, LatencySummary::default());
     }
 
     /// D45, found reading the code the simulator drives: the periodic rescan (§7.5.4, the

@@ -153,8 +153,8 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
                     }
                     // Lazy updates (RFC 8156 §4.3): the Replies have gone out.
                     if let Some(p) = plane.as_mut() {
-                        for (shard, b) in server.changes.drain(..) {
-                            p.binding_changed(shard, &b);
+                        for (shard, b, sent) in server.changes.drain(..) {
+                            p.binding_changed(shard, &b, sent);
                         }
                     }
                 }
@@ -162,7 +162,8 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
                     let now = FailoverTime::from_unix(unix_now());
                     let mut expired = |shard: u32, b: &tandem_lease::Binding| {
                         if let Some(p) = plane.as_mut() {
-                            p.binding_changed(shard, b);
+                            // No Reply: the update latency runs from the commit (D50).
+                            p.binding_changed(shard, b, Instant::now());
                         }
                     };
                     let report = server.shards.reclaim(now, RECLAIM_BUDGET, &mut expired);
@@ -220,9 +221,10 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
 struct SocketServer {
     socket: ServerSocket,
     shards: ShardSet,
-    /// Bindings the engines changed since the plane last took them (with their shard), for
-    /// the failover partner; only collected with a relationship.
-    changes: Vec<(u32, tandem_lease::Binding)>,
+    /// Bindings the engines changed since the plane last took them (with their shard and
+    /// when their Reply was sent, docs/failover.md D50), for the failover partner; only
+    /// collected with a relationship.
+    changes: Vec<(u32, tandem_lease::Binding, Instant)>,
     track_changes: bool,
     rng: XorShift64Star,
     /// Receive buffer ([`RX_BUF`]).
@@ -277,9 +279,6 @@ impl SocketServer {
         let index = shard.index;
         let (engine, mut store) = shard.engine_and_store();
         let outcome = engine.handle_inbound(now, &meta, &inbound, &mut store, rng, tx);
-        if *track_changes {
-            changes.extend(engine.changes().iter().map(|c| (index, c.binding)));
-        }
         match outcome {
             Outcome::Reply { len } => {
                 let reply = tx.get(..len).unwrap_or_default();
@@ -294,6 +293,13 @@ impl SocketServer {
                     reason.name()
                 );
             }
+        }
+        // For the partner (RFC 8156 §4.3), stamped now that the Reply has gone out: the update
+        // latency runs from here (D50). One clock read per datagram that committed something,
+        // beside its two system calls.
+        if *track_changes && !engine.changes().is_empty() {
+            let sent = Instant::now();
+            changes.extend(engine.changes().iter().map(|c| (index, c.binding, sent)));
         }
     }
 }

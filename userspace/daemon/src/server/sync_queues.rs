@@ -4,10 +4,12 @@
 //! (the main thread never touches a worker's store).
 //!
 //! * **Changes, worker → main.** Each worker has a bounded lock-free ring of
-//!   `(shard, Binding)` ([`CHANGE_RING`] entries, allocated at startup). The worker stages
-//!   what its engines committed while it serves a batch of frames and pushes it onto the ring
-//!   at its next loop turn, after the batch's Replies went onto the TX ring (lazy update,
-//!   §4.3); changes of handed-over requests and of expiry follow at the end of the turn. A
+//!   `(shard, Binding, Instant)` ([`CHANGE_RING`] entries, allocated at startup). The worker
+//!   stages what its engines committed while it serves a batch of frames and pushes it onto
+//!   the ring at its next loop turn, after the batch's Replies went onto the TX ring (lazy
+//!   update, §4.3), stamped with the time that loop turn began (read once per turn by the
+//!   datapath, after the Replies were sent: the update latency runs from it, D50); changes of
+//!   handed-over requests and of expiry follow at the end of the turn, stamped then. A
 //!   full ring drops the change and counts it (`overflow`): the binding keeps its "partner
 //!   needs update" flag in the store and a scan sends it, so no update is lost. The first push
 //!   after the main thread re-armed writes an eventfd registered in the main loop; while
@@ -46,7 +48,8 @@ use super::mailbox::Exchange;
 use super::shard::{LoggingStore, Shard};
 use crate::failover::sync::{AckItem, LeaseShards};
 
-/// Entries of one worker's change ring (each a shard number and a binding, ~250 octets).
+/// Entries of one worker's change ring (each a shard number, a binding and when it was
+/// pushed, ~270 octets).
 pub const CHANGE_RING: usize = 4096;
 /// Changes a worker stages between two pushes onto its ring (a full stage is pushed at once).
 pub const STAGE_CAP: usize = 1024;
@@ -210,8 +213,9 @@ impl Request {
 /// The queues of one worker.
 #[derive(Debug)]
 struct Port {
-    /// Committed changes for the partner (worker → main).
-    changes: ArrayQueue<(u32, Binding)>,
+    /// Committed changes for the partner (worker → main), with when their Replies had gone
+    /// out.
+    changes: ArrayQueue<(u32, Binding, Instant)>,
     /// Changes dropped because `changes` was full (taken by the main thread).
     overflow: AtomicU64,
     /// Requests for the worker (main → worker).
@@ -260,13 +264,20 @@ impl SyncQueues {
 
     // --- worker side ---
 
-    /// Worker `worker` pushes a committed change; `false` (counted as overflow) if its ring
-    /// is full: the binding stays flagged in the store and a scan sends it.
-    pub(super) fn push_change(&self, worker: usize, shard: u32, b: &Binding) -> bool {
+    /// Worker `worker` pushes a committed change whose Reply had gone out at `sent` (D50);
+    /// `false` (counted as overflow) if its ring is full: the binding stays flagged in the
+    /// store and a scan sends it.
+    pub(super) fn push_change(
+        &self,
+        worker: usize,
+        shard: u32,
+        b: &Binding,
+        sent: Instant,
+    ) -> bool {
         let Some(port) = self.ports.get(worker) else {
             return false;
         };
-        if port.changes.push((shard, *b)).is_err() {
+        if port.changes.push((shard, *b, sent)).is_err() {
             port.overflow.fetch_add(1, Ordering::Relaxed);
             return false;
         }
@@ -331,16 +342,17 @@ impl SyncQueues {
         self.announced.swap(false, Ordering::AcqRel);
     }
 
-    /// Hands every waiting change to `f` (at most one ring's worth per worker per call) and
-    /// returns `(changes taken, changes dropped by full rings since the last call)`.
-    pub(super) fn take_changes(&self, f: &mut dyn FnMut(u32, &Binding)) -> (u64, u64) {
+    /// Hands every waiting change to `f` with the worker's stamp (at most one ring's worth
+    /// per worker per call) and returns `(changes taken, changes dropped by full rings since
+    /// the last call)`.
+    pub(super) fn take_changes(&self, f: &mut dyn FnMut(u32, &Binding, Instant)) -> (u64, u64) {
         let (mut taken, mut dropped) = (0u64, 0u64);
         for port in &self.ports {
             for _ in 0..port.changes.capacity() {
-                let Some((shard, b)) = port.changes.pop() else {
+                let Some((shard, b, sent)) = port.changes.pop() else {
                     break;
                 };
-                f(shard, &b);
+                f(shard, &b, sent);
                 taken += 1;
             }
             dropped += port.overflow.swap(0, Ordering::Relaxed);

@@ -97,7 +97,7 @@ pub(super) struct ShardWorker {
 }
 
 /// Stages the changes shard `k`'s engine committed, for the partner; a full stage is pushed
-/// onto the ring first (the stage never grows).
+/// onto the ring first (the stage never grows; a rare path, which reads the clock for it).
 fn stage(
     staged: &mut Vec<(u32, Binding)>,
     sync: &SyncQueues,
@@ -107,20 +107,22 @@ fn stage(
 ) {
     for c in changes {
         if staged.len() >= STAGE_CAP {
-            push_staged(staged, sync, worker);
+            push_staged(staged, sync, worker, Instant::now());
         }
         staged.push((k, c.binding));
     }
 }
 
-/// Pushes the staged changes onto worker `worker`'s ring (a full ring drops and counts them:
-/// they stay flagged in the store for a scan) and tells the main thread.
-fn push_staged(staged: &mut Vec<(u32, Binding)>, sync: &SyncQueues, worker: usize) {
+/// Pushes the staged changes onto worker `worker`'s ring, each stamped `sent` (their Replies
+/// had gone out by then: the update latency runs from it, docs/failover.md D50; a full ring
+/// drops and counts them: they stay flagged in the store for a scan) and tells the main
+/// thread.
+fn push_staged(staged: &mut Vec<(u32, Binding)>, sync: &SyncQueues, worker: usize, sent: Instant) {
     if staged.is_empty() {
         return;
     }
     for (k, b) in staged.drain(..) {
-        sync.push_change(worker, k, &b);
+        sync.push_change(worker, k, &b, sent);
     }
     sync.announce();
 }
@@ -292,10 +294,11 @@ impl ShardWorker {
         self.publish();
     }
 
-    /// Pushes the staged changes onto this worker's ring for the failover plane.
-    fn push_changes(&mut self) {
+    /// Pushes the staged changes onto this worker's ring for the failover plane, stamped
+    /// `sent` (D50).
+    fn push_changes(&mut self, sent: Instant) {
         if let Some(sync) = self.sync.as_deref() {
-            push_staged(&mut self.staged, sync, self.index);
+            push_staged(&mut self.staged, sync, self.index, sent);
         }
     }
 
@@ -335,12 +338,14 @@ impl Handler for ShardWorker {
         }
     }
 
-    fn poll_outbound(&mut self, send: &mut dyn FnMut(&[u8]) -> bool) -> usize {
+    fn poll_outbound(&mut self, now: Instant, send: &mut dyn FnMut(&[u8]) -> bool) -> usize {
         // Called on every loop iteration: only short borrows of the shared exchange, no
         // reference-count traffic on its cache line.
         self.sync_policy();
-        // The last batch's Replies are on the TX ring: its changes go to the plane now.
-        self.push_changes();
+        // The last batch's Replies are on the TX ring: its changes go to the plane now,
+        // stamped with the datapath's clock read of this turn (taken after that batch was
+        // sent; no clock read of our own, D50).
+        self.push_changes(now);
         let mut done = 0;
         while done < INBOX_BATCH {
             let Some(mut parcel) = self
@@ -388,8 +393,11 @@ impl Handler for ShardWorker {
         done += self.serve_requests();
         self.housekeeping();
         // Changes of handed-over requests (their replies are on the way back to the origin
-        // worker) and of expiry.
-        self.push_changes();
+        // worker, which sends them at its next turn) and of expiry: one clock read, only for
+        // a turn that has some.
+        if !self.staged.is_empty() {
+            self.push_changes(Instant::now());
+        }
         done
     }
 
@@ -583,7 +591,7 @@ mod tests {
         assert_eq!(w0.stats.out.load(Ordering::Relaxed), 1);
         // The owner answers the parcel and sends it back; it transmits nothing itself.
         let mut sent_by_owner = 0;
-        let done = w1.poll_outbound(&mut |_| {
+        let done = w1.poll_outbound(Instant::now(), &mut |_| {
             sent_by_owner += 1;
             true
         });
@@ -592,7 +600,7 @@ mod tests {
         // The origin transmits the reply frame.
         let mut sent = Vec::new();
         assert_eq!(
-            w0.poll_outbound(&mut |f| {
+            w0.poll_outbound(Instant::now(), &mut |f| {
                 sent.push(f.to_vec());
                 true
             }),
@@ -655,9 +663,9 @@ mod tests {
         match w0.handle(&mut buf, frame.len()) {
             Action::Reply(n) => Some(buf[..n].to_vec()),
             Action::HandedOff => {
-                w1.poll_outbound(&mut |_| true);
+                w1.poll_outbound(Instant::now(), &mut |_| true);
                 let mut sent = None;
-                w0.poll_outbound(&mut |f| {
+                w0.poll_outbound(Instant::now(), &mut |f| {
                     sent = Some(f.to_vec());
                     true
                 });
@@ -815,7 +823,8 @@ mod tests {
                 let stop = Arc::clone(stop);
                 std::thread::spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        if w.poll_outbound(&mut |_| true) == 0 && w.ready_to_sleep() {
+                        if w.poll_outbound(Instant::now(), &mut |_| true) == 0 && w.ready_to_sleep()
+                        {
                             let inbox = &w.exchange.inboxes[w.index];
                             let _ = inbox.wake.wait(Duration::from_millis(20));
                             w.woke();
@@ -914,23 +923,35 @@ mod tests {
         let duid = duid_of_shard(0);
         serve_own(&mut w0, &request_frame(&duid, PAIR_DUID));
         let mut got = Vec::new();
-        assert_eq!(sync.take_changes(&mut |k, b| got.push((k, *b))), (0, 0));
+        assert_eq!(
+            sync.take_changes(&mut |k, b, t| got.push((k, *b, t))),
+            (0, 0)
+        );
         assert_eq!(w0.staged.len(), 1, "staged while the batch is served");
-        w0.poll_outbound(&mut |_| true);
-        assert_eq!(sync.take_changes(&mut |k, b| got.push((k, *b))), (1, 0));
+        // The loop turn after the batch: its clock read (after the Replies went out) is the
+        // change's stamp, carried through the ring (D50), not the time the main thread takes
+        // it.
+        let turn = Instant::now();
+        w0.poll_outbound(turn, &mut |_| true);
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(
+            sync.take_changes(&mut |k, b, t| got.push((k, *b, t))),
+            (1, 0)
+        );
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0, 0);
         assert_eq!(got[0].1.duid.as_bytes(), &duid[..]);
         assert!(got[0].1.flags.contains(BindingFlags::UPDATE_PENDING));
+        assert_eq!(got[0].2, turn, "stamped by the worker's loop turn");
         // One wake-up until the main thread re-arms, however many changes follow.
         serve_own(&mut w0, &request_frame(&duid_of_shard_n(0, 1), PAIR_DUID));
-        w0.poll_outbound(&mut |_| true);
-        assert_eq!(sync.take_changes(&mut |_, _| {}), (1, 0));
+        w0.poll_outbound(Instant::now(), &mut |_| true);
+        assert_eq!(sync.take_changes(&mut |_, _, _| {}), (1, 0));
         assert_eq!(sync.clear_wake(), 1, "woken once for two pushes");
         sync.rearm();
         serve_own(&mut w0, &request_frame(&duid_of_shard_n(0, 2), PAIR_DUID));
-        w0.poll_outbound(&mut |_| true);
-        assert_eq!(sync.take_changes(&mut |_, _| {}), (1, 0));
+        w0.poll_outbound(Instant::now(), &mut |_| true);
+        assert_eq!(sync.take_changes(&mut |_, _, _| {}), (1, 0));
         assert_eq!(sync.clear_wake(), 1, "woken again after the re-arm");
     }
 
@@ -942,9 +963,9 @@ mod tests {
         let (_dir, [mut w0, _w1]) = pair_with(Some(Arc::clone(&sync)));
         serve_own(&mut w0, &request_frame(&duid_of_shard(0), PAIR_DUID));
         serve_own(&mut w0, &request_frame(&duid_of_shard_n(0, 1), PAIR_DUID));
-        w0.poll_outbound(&mut |_| true);
+        w0.poll_outbound(Instant::now(), &mut |_| true);
         let mut got = Vec::new();
-        assert_eq!(sync.take_changes(&mut |_, b| got.push(*b)), (1, 1));
+        assert_eq!(sync.take_changes(&mut |_, b, _| got.push(*b)), (1, 1));
         let mut flagged = 0;
         let store = &w0.owned[0].as_ref().unwrap().store;
         store.scan(0, 64, &mut |b| {
@@ -954,7 +975,7 @@ mod tests {
         });
         assert_eq!(flagged, 2, "the dropped change is still flagged for a scan");
         // Counted once: the main thread took it.
-        assert_eq!(sync.take_changes(&mut |_, _| {}), (0, 0));
+        assert_eq!(sync.take_changes(&mut |_, _, _| {}), (0, 0));
     }
 
     /// A worker that does not answer within the turn fails the request instead of blocking

@@ -110,7 +110,8 @@ struct Running {
 /// Hands the changes waiting in the workers' rings to the plane (and what full rings
 /// dropped); the number taken.
 fn take_changes(q: &SyncQueues, p: &mut FailoverPlane) -> u64 {
-    let (taken, dropped) = q.take_changes(&mut |shard, b| p.binding_changed(shard, b));
+    // Each with the worker's stamp: the update latency includes the time in the ring (D50).
+    let (taken, dropped) = q.take_changes(&mut |shard, b, sent| p.binding_changed(shard, b, sent));
     p.bindings_overflowed(dropped);
     taken
 }
