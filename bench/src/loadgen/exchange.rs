@@ -151,6 +151,7 @@ pub(crate) struct Generator {
     kind: Kind,
     slots: Vec<Slot>,
     slot_bits: u32,
+    /// Distinct clients used round-robin; 0: a new client for every exchange.
     clients: u32,
     next_client: u32,
     timeout: Duration,
@@ -162,7 +163,10 @@ pub(crate) struct Generator {
 pub(crate) const OUT_LEN: usize = 512;
 
 impl Generator {
-    /// `window` slots (1..=[`MAX_WINDOW`]) over `clients` distinct clients (≥ 1).
+    /// `window` slots (1..=[`MAX_WINDOW`]) over `clients` distinct clients used round-robin,
+    /// or with `clients` = 0 a new client (a DUID not used before in this generator's life:
+    /// the index counts up through 2^32, ten hours at 100 000 exchanges a second) for every
+    /// exchange, so that every exchange allocates (issue "new clients allocating").
     pub(crate) fn new(
         kind: Kind,
         window: usize,
@@ -173,7 +177,6 @@ impl Generator {
             (1..=MAX_WINDOW).contains(&window),
             "window must be 1..={MAX_WINDOW}"
         );
-        anyhow::ensure!(clients >= 1, "at least one client");
         let now = Instant::now();
         let idle = Slot {
             phase: Phase::Idle,
@@ -225,7 +228,10 @@ impl Generator {
         out: &mut [u8],
     ) -> anyhow::Result<usize> {
         let client = self.next_client;
-        self.next_client = (client + 1) % self.clients;
+        self.next_client = match self.clients {
+            0 => client.wrapping_add(1),
+            n => (client + 1) % n,
+        };
         let generation_mask = (1u32 << (XID_BITS - self.slot_bits)) - 1;
         let Some(slot) = self.slots.get_mut(i) else {
             anyhow::bail!("slot {i} out of range");
@@ -765,6 +771,26 @@ mod tests {
         assert_ne!(ids[0], ids[1]);
         assert_ne!(ids[1], ids[2]);
         assert_eq!(ids[0], ids[3], "client 3 wraps to client 0 of 3");
+    }
+
+    #[test]
+    fn with_no_client_count_every_exchange_is_a_new_client() {
+        let mut g = Generator::new(Kind::SolicitOnly, 4, 0, Duration::from_secs(1)).unwrap();
+        let now = Instant::now();
+        let mut out = [0u8; OUT_LEN];
+        let mut ids = std::collections::HashSet::new();
+        for round in 0..250 {
+            for i in 0..4 {
+                let n = g.start(i, now, &mut out).unwrap();
+                let m = Message::parse(&out[..n]).unwrap();
+                let id = m.client_id().unwrap().unwrap().as_bytes().to_vec();
+                assert!(
+                    ids.insert(id),
+                    "a DUID used twice by exchange {}",
+                    round * 4 + i
+                );
+            }
+        }
     }
 
     #[test]

@@ -17,8 +17,10 @@ use tandem_hwtest::Lab;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long it may take to exit after SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
-/// The /40 PD pool, cut into /56s (65 536 of them).
-pub(crate) const PD_POOL: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x4000, 0, 0, 0, 0, 0);
+/// The PD pool, cut into /56s.
+pub(crate) const PD_POOL: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0);
+/// Its length: a /32 holds 2^24 /56s, so new clients never run it dry.
+pub(crate) const PD_POOL_LEN: u8 = 32;
 /// Delegated prefix length.
 pub(crate) const DELEGATED_LEN: u8 = 56;
 
@@ -69,7 +71,7 @@ pub(crate) struct ServerSpec {
 }
 
 /// `tandem.toml` for the lab: the server interface, one subnet on it with its whole /64 as
-/// the address pool and [`PD_POOL`]/40 cut into /[`DELEGATED_LEN`]s, no rapid commit;
+/// the address pool and [`PD_POOL`]/[`PD_POOL_LEN`] cut into /[`DELEGATED_LEN`]s, no rapid commit;
 /// `[datapath]` for the XDP datapath.
 pub(crate) fn config(spec: &ServerSpec, iface: &str, subnet: Ipv6Addr) -> String {
     let mut c = format!(
@@ -79,7 +81,7 @@ pub(crate) fn config(spec: &ServerSpec, iface: &str, subnet: Ipv6Addr) -> String
          [[subnet]]\nprefix = \"{subnet}/64\"\ninterface = \"{iface}\"\nrapid-commit = false\n\
          preferred-lifetime = 1800\nvalid-lifetime = 3600\n\n\
          [[subnet.pool]]\nprefix = \"{subnet}/64\"\n\n\
-         [[subnet.pd-pool]]\nprefix = \"{PD_POOL}/40\"\ndelegated-length = {DELEGATED_LEN}\n"
+         [[subnet.pd-pool]]\nprefix = \"{PD_POOL}/{PD_POOL_LEN}\"\ndelegated-length = {DELEGATED_LEN}\n"
     );
     if spec.datapath == Datapath::Xdp {
         c.push_str(&format!(
@@ -320,7 +322,7 @@ mod tests {
             "fd00:7::".parse().unwrap(),
         );
         assert!(c.contains("prefix = \"fd00:7::/64\""));
-        assert!(c.contains("prefix = \"2001:db8:4000::/40\"\ndelegated-length = 56"));
+        assert!(c.contains("prefix = \"2001:db8::/32\"\ndelegated-length = 56"));
         assert!(c.contains("name = \"tandem0\""));
         assert!(!c.contains("[datapath]"));
         let parsed = tandem_config::Config::from_str(&c, "loadgen.toml");
