@@ -274,6 +274,9 @@ struct Server {
     lost_disk_at: Option<u64>,
     /// The operator declared this server down (only ever while it is down).
     declared_down: bool,
+    /// Its stores were set back by a power loss since it last started: the daemon tells the
+    /// endpoint so at the restart (`Endpoint::stores_set_back`, docs/failover.md D56).
+    set_back: bool,
 }
 
 #[derive(Debug)]
@@ -602,6 +605,7 @@ impl Sim {
                 next_reclaim: 0,
                 next_flush: 0,
                 lost_disk_at: None,
+                set_back: false,
                 declared_down: false,
             }
         });
@@ -883,7 +887,11 @@ impl Sim {
                     .with_decline_quarantine(self.decline_quarantine)
             })
             .collect();
-        let ep = Endpoint::new(srv.ep_config.clone(), srv.record, now).expect("valid sim config");
+        let mut ep =
+            Endpoint::new(srv.ep_config.clone(), srv.record, now).expect("valid sim config");
+        if std::mem::take(&mut srv.set_back) {
+            ep.stores_set_back(now);
+        }
         for en in &mut srv.shards.engines {
             en.set_policy(ep.policy());
         }
@@ -923,6 +931,7 @@ impl Sim {
             let covered: Vec<(usize, usize)> = self.covered_by(side);
             let srv = &mut self.servers[side];
             srv.shards.stores.clone_from(&srv.shards.synced);
+            srv.set_back = true;
             for b in before {
                 if srv.shards.get(b.kind, b.addr) != Some(b) {
                     self.set_back.insert(key(b.kind, b.addr));

@@ -315,6 +315,33 @@ impl Endpoint {
         Ok(ep)
     }
 
+    /// The driver's lease stores may have lost their latest changes (a power loss: they were
+    /// not closed cleanly and the machine restarted since; `docs/failover.md` D56). Call once,
+    /// right after [`Endpoint::new`].
+    ///
+    /// The partner may hold, and consider acknowledged, bindings this server granted in its last
+    /// moments and no longer knows: nothing would send them back, and this server could give
+    /// the same address or prefix to another client. So, as for a server without storage
+    /// (§8.3.2 step 1), PREVIOUS-STATE becomes RECOVER, recorded at once so that a restart
+    /// before the resynchronisation ends still recovers, and RECOVER asks for everything
+    /// (UPDREQALL, §8.5.2, D47) before this server allocates. TIME-OF-FAILURE stays what the
+    /// record says (§8.6.2's wait). A server whose record says PARTNER-DOWN keeps it: its
+    /// partner was down and cannot hold anything this server lost.
+    pub fn stores_set_back(&mut self, now: Now) {
+        let State::Startup { previous, .. } = &mut self.state else {
+            return;
+        };
+        if *previous == StateName::PartnerDown {
+            return;
+        }
+        *previous = StateName::Recover;
+        self.resync_all = true;
+        if self.recorded.is_some() {
+            self.recorded = Some((StateName::Recover, now.wall));
+            self.mark_dirty(now);
+        }
+    }
+
     // ----------------------------------------------------------------------------------------
     // Inputs.
 

@@ -1443,3 +1443,44 @@ fn a_server_without_storage_asks_for_everything_in_potential_conflict_too_d47() 
     assert!(one.sent_types().contains(&MessageType::UPDREQ));
     assert!(!one.sent_types().contains(&MessageType::UPDREQALL));
 }
+
+#[test]
+fn stores_set_back_by_a_power_loss_recover_everything_before_allocating_d56() {
+    // What the long simulator run found (docs/failover.md D56): a power loss set the primary's
+    // store back to its last msync after the partner had acknowledged a grant; restarted from
+    // its NORMAL record, the primary went COMMUNICATIONS-INTERRUPTED (no partner yet) or NORMAL
+    // and gave that lease to another client. Told that its stores were set back, it recovers
+    // the partner's whole database first, as a server without storage does (§8.3.2 step 1).
+    let mut one = One::new(config(Role::Secondary), Some(record(Normal, 5)));
+    one.ep.stores_set_back(one.now());
+    one.drain();
+    let record = one.durable.expect("a record");
+    assert_eq!(record.state, Recover, "recorded at once: {record:?}");
+    assert!(record.resync_all, "{record:?}");
+    // The startup timer runs out without the partner: RECOVER (unresponsive, §8.5.1), not
+    // COMMUNICATIONS-INTERRUPTED, which would allocate.
+    one.advance(120_000);
+    assert_eq!(one.state(), Recover);
+    assert!(!one.ep.policy().new_leases, "{:?}", one.ep.policy());
+    // The partner comes: everything is asked for, not only what it has not sent.
+    let mut one = recovering(Some(record), COMMUNICATED);
+    let sent = one.sent_types();
+    assert!(sent.contains(&MessageType::UPDREQALL), "{sent:?}");
+    assert!(!sent.contains(&MessageType::UPDREQ), "{sent:?}");
+    assert_eq!(one.state(), Recover);
+    let xid = one
+        .sent
+        .iter()
+        .find(|s| s.msg_type() == Some(MessageType::UPDREQALL))
+        .unwrap()
+        .xid();
+    one.recv(&Failover::Upddone, xid);
+    assert!(!one.durable.expect("a record").resync_all);
+    // A server whose record says PARTNER-DOWN keeps it: its partner was down and holds
+    // nothing it lost.
+    let mut alone = One::new(config(Role::Secondary), Some(record(PartnerDown, 5)));
+    alone.ep.stores_set_back(alone.now());
+    alone.drain();
+    alone.advance(120_000);
+    assert_eq!(alone.state(), PartnerDown);
+}

@@ -387,15 +387,29 @@ pub fn unsupported(config: &Config) -> Vec<(String, String)> {
 
 impl FailoverPlane {
     /// The plane of `config`'s relationships with their state files in `state_dir`; `None`
-    /// without any `[[failover]]` (the server stays standalone).
+    /// without any `[[failover]]` (the server stays standalone). `stores_unclean`: some lease
+    /// store of this server was not closed cleanly (its recovery said so); after a reboot
+    /// that means its latest changes may be lost, and every relationship resynchronises
+    /// before allocating (D56, [`Endpoint::stores_set_back`]).
     ///
     /// # Errors
     /// A configuration this build cannot honour ([`unsupported`]), unusable TLS files, an
     /// unreadable state file, or a listening socket that cannot be opened.
-    pub fn open(config: &Config, state_dir: &Path) -> anyhow::Result<Option<Self>> {
+    pub fn open(
+        config: &Config,
+        state_dir: &Path,
+        stores_unclean: bool,
+    ) -> anyhow::Result<Option<Self>> {
         if config.failover.is_empty() {
             return Ok(None);
         }
+        let boot = state_file::current_boot_id();
+        let recorded_boot = state_file::load_boot_id(state_dir);
+        let set_back = state_file::stores_may_be_set_back(
+            stores_unclean,
+            boot.as_deref(),
+            recorded_boot.as_deref(),
+        );
         if let Some((field, msg)) = unsupported(config).into_iter().next() {
             anyhow::bail!("{field}: {msg}");
         }
@@ -427,8 +441,20 @@ impl FailoverPlane {
                 ),
                 None => tracing::info!("failover {}: no recorded state (first start)", f.name),
             }
-            let endpoint = Endpoint::new(endpoint_config(f), persisted, now)
+            let mut endpoint = Endpoint::new(endpoint_config(f), persisted, now)
                 .map_err(|e| anyhow::anyhow!("failover[{i}]: {e}"))?;
+            if set_back {
+                tracing::warn!(
+                    "failover {}: the lease stores were not closed cleanly and the machine has \
+                     restarted since (boot id {} → {}): their last changes may be lost, so this \
+                     server recovers its partner's whole database (UPDREQALL, RFC 8156 §8.5) \
+                     before it allocates (docs/failover.md D56)",
+                    f.name,
+                    recorded_boot.as_deref().unwrap_or("unknown"),
+                    boot.as_deref().unwrap_or("unknown"),
+                );
+                endpoint.stores_set_back(now);
+            }
             let base = Duration::from_secs(u64::from(f.connect_retry));
             plane.rels.push(Relationship {
                 cfg: f.clone(),
@@ -493,6 +519,19 @@ impl FailoverPlane {
         }
         for i in 0..plane.rels.len() {
             plane.drive(i);
+        }
+        // D56: this boot is recorded once every relationship's record is durable (a record
+        // saying RECOVER, after a set-back), so that a crash before then still finds the
+        // reboot at the next start.
+        if let Some(b) = boot.as_deref()
+            && recorded_boot.as_deref() != Some(b)
+            && plane.rels.iter().all(|r| r.unwritten.is_none())
+            && let Err(e) = state_file::store_boot_id(state_dir, b)
+        {
+            tracing::error!(
+                "writing {}: {e}",
+                state_file::boot_id_path(state_dir).display()
+            );
         }
         // The engines start under the endpoint's policy (STARTUP: unresponsive), never
         // standalone.

@@ -101,7 +101,11 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
         hex(&duid),
     );
     let mut control = ControlServer::bind(&state_dir).context("opening the control socket")?;
-    let mut plane = FailoverPlane::open(&config, &state_dir)?;
+    let unclean = shards
+        .shards()
+        .iter()
+        .any(|s| !s.store.recovery().clean_shutdown);
+    let mut plane = FailoverPlane::open(&config, &state_dir, unclean)?;
     let mut server = SocketServer {
         socket,
         shards,

@@ -273,7 +273,12 @@ pub(crate) fn run(setup: Setup, signals: &StopSignals) -> anyhow::Result<ExitCod
     let mut control = ControlServer::bind(&state_dir).context("opening the control socket")?;
     // The failover plane, and the policy its state gives every worker's engines (read by the
     // workers before each frame; STARTUP's unresponsive one before the first).
-    let mut plane = FailoverPlane::open(&config, &state_dir)?;
+    let unclean = owned
+        .iter()
+        .flatten()
+        .flatten()
+        .any(|s| !s.store.recovery().clean_shutdown);
+    let mut plane = FailoverPlane::open(&config, &state_dir, unclean)?;
     let policy = Arc::new(PolicyCell::new(plane.as_mut().map_or(
         tandem_lease::ServingPolicy::STANDALONE,
         |p| {
