@@ -1454,16 +1454,16 @@ fn stores_set_back_by_a_power_loss_recover_everything_before_allocating_d56() {
     let mut one = One::new(config(Role::Secondary), Some(record(Normal, 5)));
     one.ep.stores_set_back(one.now());
     one.drain();
-    let record = one.durable.expect("a record");
-    assert_eq!(record.state, Recover, "recorded at once: {record:?}");
-    assert!(record.resync_all, "{record:?}");
+    let rec = one.durable.expect("a record");
+    assert_eq!(rec.state, Recover, "recorded at once: {rec:?}");
+    assert!(rec.resync_all, "{rec:?}");
     // The startup timer runs out without the partner: RECOVER (unresponsive, §8.5.1), not
     // COMMUNICATIONS-INTERRUPTED, which would allocate.
     one.advance(120_000);
     assert_eq!(one.state(), Recover);
     assert!(!one.ep.policy().new_leases, "{:?}", one.ep.policy());
     // The partner comes: everything is asked for, not only what it has not sent.
-    let mut one = recovering(Some(record), COMMUNICATED);
+    let mut one = recovering(Some(rec), COMMUNICATED);
     let sent = one.sent_types();
     assert!(sent.contains(&MessageType::UPDREQALL), "{sent:?}");
     assert!(!sent.contains(&MessageType::UPDREQ), "{sent:?}");
