@@ -28,7 +28,8 @@
 //!    one side, until it converges — and after the chaos, with everything healed, both reach
 //!    NORMAL, idle and identical within [`SETTLE_MS`], every held lease in both.
 //!
-//! `TANDEM_SIM_SEEDS=n` runs seeds 0..n instead of 200 (`TANDEM_SIM_FIRST=f`: f..f+n), spread
+//! `TANDEM_SIM_SEEDS=n` runs seeds 0..n instead of 200 (`TANDEM_SIM_FIRST=f`: f..f+n), plus
+//! the regression seeds long runs found (`REGRESSION_SEEDS`), spread
 //! over the CPUs; `TANDEM_SIM_SEED=s` runs one with its log on stderr. A failure names its
 //! seed and prints the last events, both lease tables and what the clients hold.
 
@@ -1950,8 +1951,13 @@ impl Sim {
     }
 }
 
+/// Seeds beyond the default range that long runs found failing, run every time as
+/// regressions (docs/failover.md): 982 (D57), 1093 and 1662 (D56).
+const REGRESSION_SEEDS: &[u64] = &[982, 1093, 1662];
+
 /// The seeds to run: `TANDEM_SIM_SEED=s` (one, with its log), `TANDEM_SIM_SEEDS=n` (0..n),
-/// else 0..`default`; `TANDEM_SIM_FIRST=f` shifts the range (f..f+n).
+/// else 0..`default`; `TANDEM_SIM_FIRST=f` shifts the range (f..f+n); and the
+/// [`REGRESSION_SEEDS`] outside it.
 fn seeds(default: u64) -> Vec<u64> {
     if let Ok(s) = std::env::var("TANDEM_SIM_SEED") {
         return vec![s.parse().expect("TANDEM_SIM_SEED is a number")];
@@ -1964,7 +1970,16 @@ fn seeds(default: u64) -> Vec<u64> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0u64);
-    (first..first + n).collect()
+    let range = first..first + n;
+    range
+        .clone()
+        .chain(
+            REGRESSION_SEEDS
+                .iter()
+                .copied()
+                .filter(|s| !range.contains(s)),
+        )
+        .collect()
 }
 
 /// Chaos for this long per seed, then healing.

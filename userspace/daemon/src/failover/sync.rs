@@ -688,6 +688,12 @@ impl BindingSync {
                 verdicts.push(self.verdict(outcome, batch.get(i).map(|(_, l)| l.addr)));
                 if outcome == PartnerOutcome::Accepted {
                     *accepted += 1;
+                    // D57: the store now holds what the partner sent, which it knows; a
+                    // snapshot of ours still waiting is older than that and would overwrite
+                    // it there.
+                    if let Some((_, l)) = batch.get(i) {
+                        self.queued.remove(&(l.kind, l.addr));
+                    }
                 }
             }
             // What this BNDUPD's leases sent back (§7.5.4: ours is newer), before the next's.
@@ -1259,6 +1265,53 @@ mod tests {
             "the overflowed change went out"
         );
         assert_eq!(pending(&pair), 0, "every binding acknowledged");
+    }
+
+    /// D57, what the simulator found once both servers of a pair recovered at the same time
+    /// (D56): each answered the other's UPDREQALL, and a lease's snapshot one had queued went
+    /// out after it had accepted the partner's newer state of that lease — the partner took the
+    /// stale snapshot back (an EXPIRED lease became ACTIVE again there), and the tables
+    /// differed until an expiry ran. A waiting snapshot of
+    /// a lease whose partner update is accepted is dropped.
+    #[test]
+    fn a_waiting_snapshot_is_dropped_when_the_partners_newer_state_is_accepted_d57() {
+        let mut pair = Pair::new(8);
+        pair.run(1);
+        let ours = flagged(21);
+        put(&mut pair, &ours);
+        pair.sides[0].sync.changed(0, &ours, us(40_000));
+        // The partner's newer state of that lease: the client renewed there since.
+        let mut theirs = ours;
+        theirs.cltt = FailoverTime(WALL0 + 40);
+        theirs.state_expiration_time = FailoverTime(WALL0 + 86_500);
+        let mut buf = vec![0u8; 1024];
+        let n = BndupdMessage::new(&theirs, FailoverTime(WALL0 + 45))
+            .unwrap()
+            .emit(7, &mut buf)
+            .unwrap();
+        pair.sides[0].sync.input(BindingInput::Update {
+            conn: 0,
+            xid: 7,
+            message: buf[..n].to_vec(),
+        });
+        // Before the periodic rescan (60 s), which would find the binding flagged anyway.
+        pair.run(50_000);
+        assert_eq!(
+            pair.sides[0].sync.counters().leases_accepted,
+            1,
+            "{:?}",
+            pair.sides[0].sync.counters()
+        );
+        assert!(
+            !pair.sent.contains(&ours.addr),
+            "our older snapshot stays home: {:?}",
+            pair.sent
+        );
+        let stored = tandem_lease::LeaseStore::get(&pair.sides[0].shards.0, ours.kind, ours.addr);
+        assert_eq!(
+            stored.map(|b| b.state_expiration_time),
+            Some(theirs.state_expiration_time)
+        );
     }
 
     /// D50: the update latency of a lease runs from the commit its caller stamped (the
