@@ -32,7 +32,8 @@ use std::io;
 use std::net::Ipv6Addr;
 
 use tandem_failover::bndupd::{
-    BndreplyMessage, BndupdMessage, DecodedUpdate, Reject, Verdict, decode_bndreply, decode_bndupd,
+    BndreplyMessage, BndupdMessage, CLIENT_BNDUPD_MAX, ClientBndupd, DecodedUpdate, Reject,
+    Verdict, decode_bndreply, decode_bndupd,
 };
 use tandem_failover::{BindingInput, Endpoint, Event, Now, Role};
 use tandem_lease::sync::{AckInfo, LeaseUpdate, Role as SyncRole};
@@ -192,10 +193,29 @@ pub struct SyncCounters {
     pub prefixes_moved: u64,
 }
 
-/// A BNDUPD in flight: where its binding lives and what identifies the state it sent.
+/// A BNDUPD in flight: where its bindings live and what identifies the state it sent of each
+/// (one client's, up to [`CLIENT_BNDUPD_MAX`], D61).
 #[derive(Clone, Copy, Debug)]
 struct Sent {
     shard: u32,
+    leases: [Option<SentLease>; CLIENT_BNDUPD_MAX],
+}
+
+impl Sent {
+    /// The lease `(kind, addr)` as sent, if this BNDUPD carried it.
+    fn lease(&self, key: (LeaseKind, Ipv6Addr)) -> Option<&SentLease> {
+        self.leases.iter().flatten().find(|l| l.lease == key)
+    }
+
+    /// How many leases it carried.
+    fn lease_count(&self) -> u64 {
+        self.leases.iter().flatten().count() as u64
+    }
+}
+
+/// One lease of a BNDUPD in flight.
+#[derive(Clone, Copy, Debug)]
+struct SentLease {
     lease: (LeaseKind, Ipv6Addr),
     start_time_of_state: FailoverTime,
     /// When the oldest change it carries was committed ([`Waiting::since`]).
@@ -756,7 +776,7 @@ impl BindingSync {
                     tracing::warn!(
                         "failover: a BNDREPLY that does not decode ({e}); the update stays pending"
                     );
-                    self.counters.rejected_by_partner += 1;
+                    self.counters.rejected_by_partner += sent.lease_count();
                     continue;
                 }
             };
@@ -766,18 +786,23 @@ impl BindingSync {
                      pending",
                     code.0
                 );
-                self.counters.rejected_by_partner += 1;
+                self.counters.rejected_by_partner += sent.lease_count();
                 continue;
             }
-            let mut timed = false;
             for ack in &reply.leases {
-                match ack.ack_info(sent.start_time_of_state) {
+                // Each lease is acknowledged with the state it was sent in (§7.6 does not
+                // echo the start-time-of-state); a lease the BNDUPD did not carry is not ours
+                // to acknowledge.
+                let Some(lease) = sent.lease((ack.kind, ack.addr)) else {
+                    self.counters.rejected_by_partner += 1;
+                    continue;
+                };
+                match ack.ack_info(lease.start_time_of_state) {
                     Some(info) => {
                         self.counters.acked += 1;
-                        // One BNDUPD carries one binding: timed once, at its first acceptance.
-                        if let (Some(since), false) = (sent.since, timed) {
+                        // Each lease timed once, at its acceptance (D50).
+                        if let Some(since) = lease.since {
                             self.latency.record(now_us, now_us.since(since));
-                            timed = true;
                         }
                         batch.push(AckItem {
                             shard: sent.shard,
@@ -843,7 +868,13 @@ impl BindingSync {
         }
     }
 
+    /// Sends the queue within the window: a lease whose BNDUPD goes in an OPTION_CLIENT_DATA
+    /// takes the leases of the same client (and shard) that wait right behind it along, up to
+    /// [`CLIENT_BNDUPD_MAX`], each in an IA of its own (§7.4, D61): the address and the prefix
+    /// a client's Request committed together leave in one BNDUPD and come back in one BNDREPLY.
     fn send_queued(&mut self, ep: &mut Endpoint, now: Now) {
+        let mut group: Vec<((LeaseKind, Ipv6Addr), Waiting)> = Vec::new();
+        let mut bindings: Vec<Binding> = Vec::new();
         while ep.update_window() > 0 {
             let Some(key) = self.queue.pop_front() else {
                 return;
@@ -851,17 +882,40 @@ impl BindingSync {
             let Some(waiting) = self.queued.remove(&key) else {
                 continue;
             };
-            let Waiting {
-                shard,
-                binding: b,
-                since,
-            } = waiting;
-            let Ok(m) = BndupdMessage::new(&b, now.wall) else {
-                self.counters.unencodable += 1;
-                continue;
+            group.clear();
+            bindings.clear();
+            group.push((key, waiting));
+            bindings.push(waiting.binding);
+            let n = if BndupdMessage::new(&waiting.binding, now.wall)
+                .is_ok_and(|m| !m.is_bare_prefix())
+            {
+                // The client's leases right behind it in the queue join it.
+                while let Some(next) = self.queue.front().copied() {
+                    let Some(w) = self.queued.get(&next) else {
+                        // Sent already (a stale entry): `pop_front` above skips it.
+                        break;
+                    };
+                    if w.shard != waiting.shard
+                        || !ClientBndupd::admits(&bindings, &w.binding, now.wall)
+                    {
+                        break;
+                    }
+                    let w = *w;
+                    self.queue.pop_front();
+                    self.queued.remove(&next);
+                    group.push((next, w));
+                    bindings.push(w.binding);
+                }
+                ClientBndupd::new(&bindings, now.wall)
+                    .map_err(|_| ())
+                    .and_then(|m| m.emit(0, &mut self.buf).map_err(|_| ()))
+            } else {
+                BndupdMessage::new(&waiting.binding, now.wall)
+                    .map_err(|_| ())
+                    .and_then(|m| m.emit(0, &mut self.buf).map_err(|_| ()))
             };
-            let Ok(n) = m.emit(0, &mut self.buf) else {
-                self.counters.unencodable += 1;
+            let Ok(n) = n else {
+                self.counters.unencodable += group.len() as u64;
                 continue;
             };
             let tag = self.next_tag;
@@ -871,18 +925,26 @@ impl BindingSync {
                 .get(tandem_wire::failover::FAILOVER_HEADER_LEN..n)
                 .unwrap_or_default();
             if ep.send_bndupd(now, tag, options).is_ok() {
+                let mut leases = [None; CLIENT_BNDUPD_MAX];
+                for (slot, (key, w)) in leases.iter_mut().zip(&group) {
+                    *slot = Some(SentLease {
+                        lease: *key,
+                        start_time_of_state: w.binding.start_time_of_state,
+                        since: w.since,
+                    });
+                }
                 self.sent.insert(
                     tag,
                     Sent {
-                        shard,
-                        lease: key,
-                        start_time_of_state: b.start_time_of_state,
-                        since,
+                        shard: waiting.shard,
+                        leases,
                     },
                 );
             } else {
-                self.queue.push_front(key);
-                self.queued.insert(key, waiting);
+                for (key, w) in group.drain(..).rev() {
+                    self.queue.push_front(key);
+                    self.queued.insert(key, w);
+                }
                 return;
             }
         }
@@ -901,7 +963,11 @@ impl BindingSync {
         for b in &found {
             // D49: a lease whose BNDUPD is in flight is not sent twice; a change since then
             // was queued by `changed`, a rejection leaves it flagged for the next scan.
-            if self.sent.values().any(|s| s.lease == (b.kind, b.addr)) {
+            if self
+                .sent
+                .values()
+                .any(|s| s.lease((b.kind, b.addr)).is_some())
+            {
                 continue;
             }
             self.enqueue(scan.shard, b, None);
@@ -953,8 +1019,9 @@ mod tests {
     }
 
     /// One shard in memory; a partner's update is stored as `tandem_lease::sync` says.
+    /// The second field: addresses whose updates this shard rejects as outdated.
     #[derive(Default)]
-    struct Mem(MemStore);
+    struct Mem(MemStore, Vec<Ipv6Addr>);
 
     impl LeaseShards for Mem {
         fn count(&self) -> u32 {
@@ -972,7 +1039,9 @@ mod tests {
             _: &mut dyn FnMut(&Binding),
         ) -> PartnerOutcome {
             let ours = tandem_lease::LeaseStore::get(&self.0, upd.kind, upd.addr);
-            if !tandem_lease::sync::decide(ours.as_ref(), upd, role, now).is_accept() {
+            if self.1.contains(&upd.addr)
+                || !tandem_lease::sync::decide(ours.as_ref(), upd, role, now).is_accept()
+            {
                 return PartnerOutcome::Outdated { send_now: false };
             }
             let b = tandem_lease::sync::apply(ours.as_ref(), upd, 0);
@@ -1342,5 +1411,83 @@ mod tests {
         pair.run(RESCAN_EVERY_MS + 10);
         assert_eq!(pair.sent, vec![flagged(7).addr]);
         assert_eq!(pending(&pair), 0);
+    }
+
+    /// A prefix delegated to the client of [`flagged`]`(n)` (IA_PD 9).
+    fn flagged_prefix(n: u16) -> Binding {
+        let mut p = flagged(n);
+        p.kind = LeaseKind::Prefix;
+        p.addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, n, 0, 0, 0, 0);
+        p.prefix_len = 56;
+        p.iaid = 9;
+        p
+    }
+
+    /// D61 (§7.4: one client binding, "more than one" IA per OPTION_CLIENT_DATA): the address
+    /// and the prefix a client's Request committed together leave in one BNDUPD, come back in
+    /// one BNDREPLY, and each is acknowledged and timed on its own.
+    #[test]
+    fn a_clients_address_and_prefix_committed_together_go_in_one_bndupd_d61() {
+        let mut pair = Pair::new(8);
+        pair.run(1);
+        let sent_before = pair.sides[0].ep.counters().bndupd_sent;
+        let (a, p) = (flagged(11), flagged_prefix(11));
+        for b in [&a, &p] {
+            put(&mut pair, b);
+            pair.sides[0].sync.changed(0, b, us(2));
+        }
+        pair.run(3);
+        assert_eq!(pair.sent, vec![a.addr, p.addr]);
+        assert_eq!(pair.sides[0].ep.counters().bndupd_sent, sent_before + 1);
+        assert_eq!(pair.sides[0].sync.counters().acked, 2);
+        assert_eq!(pending(&pair), 0, "both acknowledged");
+        for b in [&a, &p] {
+            let theirs = tandem_lease::LeaseStore::get(&pair.sides[1].shards.0, b.kind, b.addr)
+                .expect("stored by the partner");
+            assert_eq!((theirs.duid, theirs.iaid), (b.duid, b.iaid));
+        }
+        assert_eq!(
+            pair.sides[0].sync.latency(us(3)).count,
+            2,
+            "each lease timed"
+        );
+    }
+
+    /// D61: a lease of the BNDUPD the partner rejects stays flagged while the other one is
+    /// acknowledged (§7.7, per lease); leases of other clients, or of the same IA, go in
+    /// BNDUPDs of their own.
+    #[test]
+    fn a_shared_bndupd_is_acknowledged_per_lease_and_shared_only_by_one_clients_ias_d61() {
+        let mut pair = Pair::new(8);
+        pair.run(1);
+        let (a, p) = (flagged(12), flagged_prefix(12));
+        pair.sides[1].shards.1.push(p.addr);
+        for b in [&a, &p] {
+            put(&mut pair, b);
+            pair.sides[0].sync.changed(0, b, us(2));
+        }
+        pair.run(3);
+        assert_eq!(pair.sent, vec![a.addr, p.addr]);
+        let c = *pair.sides[0].sync.counters();
+        assert_eq!((c.acked, c.rejected_by_partner), (1, 1));
+        let ours = |b: &Binding| {
+            tandem_lease::LeaseStore::get(&pair.sides[0].shards.0, b.kind, b.addr).unwrap()
+        };
+        assert!(!ours(&a).flags.contains(BindingFlags::UPDATE_PENDING));
+        assert!(ours(&p).flags.contains(BindingFlags::UPDATE_PENDING));
+        // A second address in the IA of the first, then another client between the first
+        // and its prefix: four BNDUPDs.
+        pair.sides[1].shards.1.clear();
+        pair.sent.clear();
+        let sent_before = pair.sides[0].ep.counters().bndupd_sent;
+        let mut second = flagged(13);
+        second.addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 2, 13);
+        for b in [flagged(13), second, flagged(14), flagged_prefix(13)] {
+            put(&mut pair, &b);
+            pair.sides[0].sync.changed(0, &b, us(4));
+        }
+        pair.run(5);
+        assert_eq!(pair.sent.len(), 4);
+        assert_eq!(pair.sides[0].ep.counters().bndupd_sent, sent_before + 4);
     }
 }
