@@ -28,6 +28,7 @@
 //! one round trip per worker instead of one per lease there), in the order they arrived.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::Ipv6Addr;
 
@@ -193,6 +194,65 @@ pub struct SyncCounters {
     pub prefixes_moved: u64,
 }
 
+/// The hash of the sync's maps: their keys are leases of our own stores and our own tags, not
+/// values a client or the partner picks freely, so SipHash's resistance to chosen keys buys
+/// nothing, and it cost ≈ 2 % of the core the worker and the plane share at the top rate
+/// (`docs/failover.md` D62). A multiply-rotate mix of each word (as rustc's FxHash), with a
+/// final rotation that brings the well-mixed high bits down to the bucket index.
+type KeyHash = BuildHasherDefault<KeyHasher>;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0 ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            if let Some(w) = word.get_mut(..chunk.len()) {
+                w.copy_from_slice(chunk);
+            }
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.add(n as u64);
+        self.add((n >> 64) as u64);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn write_isize(&mut self, n: isize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
+    }
+}
+
 /// A BNDUPD in flight: where its bindings live and what identifies the state it sent of each
 /// (one client's, up to [`CLIENT_BNDUPD_MAX`], D61).
 #[derive(Clone, Copy, Debug)]
@@ -269,10 +329,10 @@ pub struct BindingSync {
     /// `queued` holds the latest state of each (D49: one BNDUPD per lease, however many
     /// changes it went through meanwhile).
     queue: VecDeque<(LeaseKind, Ipv6Addr)>,
-    queued: HashMap<(LeaseKind, Ipv6Addr), Waiting>,
+    queued: HashMap<(LeaseKind, Ipv6Addr), Waiting, KeyHash>,
     /// The most leases `queue` holds ([`QUEUE_CAP`]; smaller in tests).
     queue_cap: usize,
-    sent: HashMap<u64, Sent>,
+    sent: HashMap<u64, Sent, KeyHash>,
     next_tag: u64,
     scan: Option<Scan>,
     /// A request's scan ended: tell the endpoint once the queue is empty.
@@ -307,9 +367,9 @@ impl BindingSync {
             rebalance_due: false,
             next_rebalance_ms: None,
             queue: VecDeque::new(),
-            queued: HashMap::new(),
+            queued: HashMap::default(),
             queue_cap: QUEUE_CAP,
-            sent: HashMap::new(),
+            sent: HashMap::default(),
             next_tag: 1,
             scan: None,
             request_sent: false,
