@@ -1238,7 +1238,16 @@ pub fn decode_bndreply(body: &[u8]) -> Result<DecodedReply> {
     if msg.msg_type != MessageType::BNDREPLY {
         return Err(Error::Unsupported("not a BNDREPLY"));
     }
-    let reply = Bndreply::parse(&msg.options)?;
+    decode_parsed_bndreply(msg.transaction_id, &Bndreply::parse(&msg.options)?)
+}
+
+/// [`decode_bndreply`] of a BNDREPLY the caller parsed already (its transaction-id and its
+/// options as [`Bndreply`], e.g. the endpoint's `Failover::Bndreply`): the message is not
+/// parsed twice (`docs/failover.md` D63).
+///
+/// # Errors
+/// The codec's error for a binding option block that does not parse.
+pub fn decode_parsed_bndreply(transaction_id: u32, reply: &Bndreply<'_>) -> Result<DecodedReply> {
     let top = error_code(reply.status);
     let mut leases = Vec::new();
     let whole = match reply.payload {
@@ -1278,7 +1287,7 @@ pub fn decode_bndreply(body: &[u8]) -> Result<DecodedReply> {
         }
     };
     Ok(DecodedReply {
-        transaction_id: msg.transaction_id,
+        transaction_id,
         whole,
         leases,
     })

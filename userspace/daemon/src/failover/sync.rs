@@ -33,8 +33,8 @@ use std::io;
 use std::net::Ipv6Addr;
 
 use tandem_failover::bndupd::{
-    BndreplyMessage, BndupdMessage, CLIENT_BNDUPD_MAX, ClientBndupd, DecodedUpdate, Reject,
-    Verdict, decode_bndreply, decode_bndupd,
+    BndreplyMessage, BndupdMessage, CLIENT_BNDUPD_MAX, ClientBndupd, DecodedReply, DecodedUpdate,
+    Reject, Verdict, decode_bndupd,
 };
 use tandem_failover::{BindingInput, Endpoint, Event, Now, Role};
 use tandem_lease::sync::{AckInfo, LeaseUpdate, Role as SyncRole};
@@ -629,8 +629,8 @@ impl BindingSync {
             } else {
                 let mut run = Vec::new();
                 while let Some(BindingInput::Reply { .. }) = self.inputs.front() {
-                    if let Some(BindingInput::Reply { tag, message }) = self.inputs.pop_front() {
-                        run.push((tag, message));
+                    if let Some(BindingInput::Reply { tag, reply }) = self.inputs.pop_front() {
+                        run.push((tag, reply));
                     }
                 }
                 self.acked(&run, shards, now, now_us);
@@ -820,17 +820,17 @@ impl BindingSync {
     /// the update latency of each BNDUPD with an accepted lease ends at `now_us` (D50).
     fn acked(
         &mut self,
-        run: &[(u64, Vec<u8>)],
+        run: &[(u64, Result<DecodedReply, tandem_wire::Error>)],
         shards: &mut dyn LeaseShards,
         now: Now,
         now_us: MonoUs,
     ) {
         let mut batch: Vec<AckItem> = Vec::new();
-        for (tag, message) in run {
+        for (tag, reply) in run {
             let Some(sent) = self.sent.remove(tag) else {
                 continue;
             };
-            let reply = match decode_bndreply(message) {
+            let reply = match reply {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(

@@ -1132,3 +1132,25 @@ fn only_one_clients_bindings_in_distinct_ias_share_a_bndupd_d61() {
         EncodeError::NotOneClient
     );
 }
+
+/// D63: the endpoint decodes a BNDREPLY from the message it parsed already; the verdicts are
+/// those of decoding the bytes.
+#[test]
+fn a_parsed_bndreply_decodes_as_its_bytes_do_d63() {
+    let both = [active_address(), active_prefix_of_a()];
+    let m = ClientBndupd::new(&both, NOW).unwrap();
+    let mut body = vec![0xa5; m.buffer_len()];
+    m.emit(0x303, &mut body).unwrap();
+    let d = decode_bndupd(&body).unwrap();
+    let verdicts = [Verdict::Reject(StatusCode::ADDRESS_IN_USE), Verdict::Accept];
+    let reply = emit_reply(&BndreplyMessage::new(&d, &verdicts).unwrap());
+    let (msg, typed) = Failover::parse_bytes(&reply).unwrap();
+    let Failover::Bndreply(parsed) = typed else {
+        panic!("not a BNDREPLY: {typed:?}");
+    };
+    assert_eq!(
+        decode_parsed_bndreply(msg.transaction_id, &parsed),
+        decode_bndreply(&reply)
+    );
+    assert_eq!(decode_bndreply(&reply).unwrap().leases.len(), 2);
+}
