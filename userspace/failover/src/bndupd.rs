@@ -114,6 +114,26 @@ enum Shape {
     BarePrefix,
 }
 
+/// How `binding` goes out (RFC 8156 §7.4), or why it cannot ([`BndupdMessage::new`]).
+fn shape_of(binding: &Binding) -> core::result::Result<Shape, EncodeError> {
+    let unassigned = matches!(
+        binding.status,
+        BindingStatus::FREE | BindingStatus::FREE_BACKUP | BindingStatus::PENDING_FREE
+    );
+    let shape = match binding.kind {
+        LeaseKind::Prefix if binding.duid.is_empty() || unassigned => Shape::BarePrefix,
+        _ if binding.duid.is_empty() => return Err(EncodeError::NoClient),
+        _ => Shape::ClientData,
+    };
+    if shape == Shape::BarePrefix && binding.status == BindingStatus::ACTIVE {
+        return Err(EncodeError::NoClient);
+    }
+    if shape == Shape::ClientData && Duid::parse(binding.duid.as_bytes()).is_err() {
+        return Err(EncodeError::InvalidDuid);
+    }
+    Ok(shape)
+}
+
 /// One binding as a BNDUPD (RFC 8156 §7.4), ready to emit with a transaction-id: built once,
 /// emitted without allocation.
 ///
@@ -143,21 +163,7 @@ impl BndupdMessage {
     /// # Errors
     /// [`EncodeError::NoClient`] or [`EncodeError::InvalidDuid`]: the binding cannot be sent.
     pub fn new(binding: &Binding, now: FailoverTime) -> core::result::Result<Self, EncodeError> {
-        let unassigned = matches!(
-            binding.status,
-            BindingStatus::FREE | BindingStatus::FREE_BACKUP | BindingStatus::PENDING_FREE
-        );
-        let shape = match binding.kind {
-            LeaseKind::Prefix if binding.duid.is_empty() || unassigned => Shape::BarePrefix,
-            _ if binding.duid.is_empty() => return Err(EncodeError::NoClient),
-            _ => Shape::ClientData,
-        };
-        if shape == Shape::BarePrefix && binding.status == BindingStatus::ACTIVE {
-            return Err(EncodeError::NoClient);
-        }
-        if shape == Shape::ClientData && Duid::parse(binding.duid.as_bytes()).is_err() {
-            return Err(EncodeError::InvalidDuid);
-        }
+        let shape = shape_of(binding)?;
         Ok(Self {
             binding: *binding,
             now,
@@ -354,30 +360,34 @@ impl<'a> ClientBndupd<'a> {
         if bindings.len() > CLIENT_BNDUPD_MAX {
             return Err(EncodeError::NotOneClient);
         }
-        if BndupdMessage::new(first, now)?.is_bare_prefix() {
+        if shape_of(first)? != Shape::ClientData {
             return Err(EncodeError::NotOneClient);
         }
         for (i, b) in rest.iter().enumerate() {
             let before = bindings.get(..=i).unwrap_or_default();
-            if !Self::admits(before, b, now) {
-                return Err(BndupdMessage::new(b, now)
-                    .err()
-                    .unwrap_or(EncodeError::NotOneClient));
+            if !Self::admits(before, b) {
+                return Err(shape_of(b).err().unwrap_or(EncodeError::NotOneClient));
             }
         }
         Ok(Self { bindings, now })
     }
 
+    /// `true` if `binding` can be sent in an OPTION_CLIENT_DATA (not as a bare prefix, and
+    /// [`BndupdMessage::new`] accepts it): it may start a [`ClientBndupd`].
+    pub fn carries(binding: &Binding) -> bool {
+        shape_of(binding) == Ok(Shape::ClientData)
+    }
+
     /// `true` if `next` may join `bindings` (which [`ClientBndupd::new`] accepts) in one
     /// BNDUPD: there is room, it goes in an OPTION_CLIENT_DATA, of the same client, in an IA
     /// of its own.
-    pub fn admits(bindings: &[Binding], next: &Binding, now: FailoverTime) -> bool {
+    pub fn admits(bindings: &[Binding], next: &Binding) -> bool {
         let Some(first) = bindings.first() else {
             return false;
         };
         bindings.len() < CLIENT_BNDUPD_MAX
             && next.duid == first.duid
-            && BndupdMessage::new(next, now).is_ok_and(|m| !m.is_bare_prefix())
+            && Self::carries(next)
             && !bindings
                 .iter()
                 .any(|b| b.kind == next.kind && b.iaid == next.iaid)

@@ -344,6 +344,8 @@ pub struct BindingSync {
     /// walk runs, not at the next periodic one.
     overflow_rescan: bool,
     inputs: VecDeque<BindingInput>,
+    /// The bindings of the BNDUPD being built (`send_queued`), kept for their allocation.
+    group: Vec<Binding>,
     counters: SyncCounters,
     buf: Vec<u8>,
     /// (monotonic ms, BNDUPDs sent, BNDUPDs received) once a second, the last few.
@@ -376,6 +378,7 @@ impl BindingSync {
             next_rescan_ms: None,
             overflow_rescan: false,
             inputs: VecDeque::new(),
+            group: Vec::with_capacity(CLIENT_BNDUPD_MAX),
             counters: SyncCounters::default(),
             buf: vec![0u8; MSG_BUF],
             samples: VecDeque::new(),
@@ -933,49 +936,57 @@ impl BindingSync {
     /// [`CLIENT_BNDUPD_MAX`], each in an IA of its own (§7.4, D61): the address and the prefix
     /// a client's Request committed together leave in one BNDUPD and come back in one BNDREPLY.
     fn send_queued(&mut self, ep: &mut Endpoint, now: Now) {
-        let mut group: Vec<((LeaseKind, Ipv6Addr), Waiting)> = Vec::new();
-        let mut bindings: Vec<Binding> = Vec::new();
+        // The message being built: its bindings, and each one's lease and wait (D50). Reused
+        // (the bindings are copied once out of the queue, not once per step).
+        let mut bindings = core::mem::take(&mut self.group);
         while ep.update_window() > 0 {
             let Some(key) = self.queue.pop_front() else {
-                return;
+                break;
             };
-            let Some(waiting) = self.queued.remove(&key) else {
+            let Some(first) = self.queued.remove(&key) else {
                 continue;
             };
-            group.clear();
+            let shard = first.shard;
             bindings.clear();
-            group.push((key, waiting));
-            bindings.push(waiting.binding);
-            let n = if BndupdMessage::new(&waiting.binding, now.wall)
-                .is_ok_and(|m| !m.is_bare_prefix())
-            {
+            let mut leases = [None; CLIENT_BNDUPD_MAX];
+            let mut count = 0;
+            let mut take = |w: &Waiting, key, bindings: &mut Vec<Binding>| {
+                if let Some(slot) = leases.get_mut(count) {
+                    *slot = Some(SentLease {
+                        lease: key,
+                        start_time_of_state: w.binding.start_time_of_state,
+                        since: w.since,
+                    });
+                }
+                count += 1;
+                bindings.push(w.binding);
+            };
+            take(&first, key, &mut bindings);
+            let n = if ClientBndupd::carries(&first.binding) {
                 // The client's leases right behind it in the queue join it.
                 while let Some(next) = self.queue.front().copied() {
-                    let Some(w) = self.queued.get(&next) else {
-                        // Sent already (a stale entry): `pop_front` above skips it.
-                        break;
-                    };
-                    if w.shard != waiting.shard
-                        || !ClientBndupd::admits(&bindings, &w.binding, now.wall)
-                    {
+                    // A stale entry (sent already) ends the group; `pop_front` skips it.
+                    let joins = self.queued.get(&next).is_some_and(|w| {
+                        w.shard == shard && ClientBndupd::admits(&bindings, &w.binding)
+                    });
+                    if !joins {
                         break;
                     }
-                    let w = *w;
                     self.queue.pop_front();
-                    self.queued.remove(&next);
-                    group.push((next, w));
-                    bindings.push(w.binding);
+                    if let Some(w) = self.queued.remove(&next) {
+                        take(&w, next, &mut bindings);
+                    }
                 }
                 ClientBndupd::new(&bindings, now.wall)
                     .map_err(|_| ())
                     .and_then(|m| m.emit(0, &mut self.buf).map_err(|_| ()))
             } else {
-                BndupdMessage::new(&waiting.binding, now.wall)
+                BndupdMessage::new(&first.binding, now.wall)
                     .map_err(|_| ())
                     .and_then(|m| m.emit(0, &mut self.buf).map_err(|_| ()))
             };
             let Ok(n) = n else {
-                self.counters.unencodable += group.len() as u64;
+                self.counters.unencodable += bindings.len() as u64;
                 continue;
             };
             let tag = self.next_tag;
@@ -985,29 +996,25 @@ impl BindingSync {
                 .get(tandem_wire::failover::FAILOVER_HEADER_LEN..n)
                 .unwrap_or_default();
             if ep.send_bndupd(now, tag, options).is_ok() {
-                let mut leases = [None; CLIENT_BNDUPD_MAX];
-                for (slot, (key, w)) in leases.iter_mut().zip(&group) {
-                    *slot = Some(SentLease {
-                        lease: *key,
-                        start_time_of_state: w.binding.start_time_of_state,
-                        since: w.since,
-                    });
-                }
-                self.sent.insert(
-                    tag,
-                    Sent {
-                        shard: waiting.shard,
-                        leases,
-                    },
-                );
+                self.sent.insert(tag, Sent { shard, leases });
             } else {
-                for (key, w) in group.drain(..).rev() {
-                    self.queue.push_front(key);
-                    self.queued.insert(key, w);
+                // Back at the front, in their order, as they waited.
+                for (l, b) in leases.iter().zip(&bindings).rev() {
+                    let Some(l) = l else { continue };
+                    self.queue.push_front(l.lease);
+                    self.queued.insert(
+                        l.lease,
+                        Waiting {
+                            shard,
+                            binding: *b,
+                            since: l.since,
+                        },
+                    );
                 }
-                return;
+                break;
             }
         }
+        self.group = bindings;
     }
 
     fn advance_scan(&mut self, shards: &mut dyn LeaseShards) {

@@ -1086,24 +1086,26 @@ fn a_clients_address_and_prefix_share_one_bndupd_7_4_d61() {
 #[test]
 fn only_one_clients_bindings_in_distinct_ias_share_a_bndupd_d61() {
     let (a, p) = (active_address(), active_prefix_of_a());
-    assert!(ClientBndupd::admits(&[a], &p, NOW));
+    assert!(ClientBndupd::admits(&[a], &p));
     assert_eq!(
         ClientBndupd::new(&[], NOW).unwrap_err(),
         EncodeError::NotOneClient
     );
     let mut other_client = p;
     other_client.duid = DuidBuf::new(&[0, 3, 0, 1, 9, 9, 9, 9, 9, 9]).unwrap();
-    assert!(!ClientBndupd::admits(&[a], &other_client, NOW));
+    assert!(!ClientBndupd::admits(&[a], &other_client));
     assert_eq!(
         ClientBndupd::new(&[a, other_client], NOW).unwrap_err(),
         EncodeError::NotOneClient
     );
     let mut same_ia = a;
     same_ia.addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x12);
-    assert!(!ClientBndupd::admits(&[a], &same_ia, NOW));
+    assert!(!ClientBndupd::admits(&[a], &same_ia));
     let mut bare = Binding::free(LeaseKind::Prefix, PFX, 56, 0);
     bare.status = BindingStatus::FREE_BACKUP;
-    assert!(!ClientBndupd::admits(&[a], &bare, NOW));
+    assert!(!ClientBndupd::admits(&[a], &bare));
+    assert!(!ClientBndupd::carries(&bare));
+    assert!(ClientBndupd::carries(&a) && ClientBndupd::carries(&p));
     assert_eq!(
         ClientBndupd::new(&[bare], NOW).unwrap_err(),
         EncodeError::NotOneClient
@@ -1124,8 +1126,7 @@ fn only_one_clients_bindings_in_distinct_ias_share_a_bndupd_d61() {
     assert!(ClientBndupd::new(&many[..CLIENT_BNDUPD_MAX], NOW).is_ok());
     assert!(!ClientBndupd::admits(
         &many[..CLIENT_BNDUPD_MAX],
-        &many[CLIENT_BNDUPD_MAX],
-        NOW
+        &many[CLIENT_BNDUPD_MAX]
     ));
     assert_eq!(
         ClientBndupd::new(&many, NOW).unwrap_err(),
