@@ -25,8 +25,9 @@
 //! 3. **Sender**: [`decode_bndreply`]; for each accepted [`LeaseAck`],
 //!    [`tandem_lease::sync::ack`] with [`LeaseAck::ack_info`].
 //!
-//! Choices where the RFC is open (`docs/failover.md` D24): one binding per BNDUPD (§7.4 allows
-//! one client's whole binding; we send what changed, one lease); OPTION_CLT_TIME is converted
+//! Choices where the RFC is open (`docs/failover.md` D24, D61): what changed, one lease per
+//! binding, and a client's bindings that wait together in one BNDUPD ([`ClientBndupd`], §7.4
+//! allows one client's whole binding, one IA per binding); OPTION_CLT_TIME is converted
 //! with the LQ_BASE_TIME of its own block; no OPTION_VSS, OPTION_LQ_RELAY_DATA,
 //! OPTION_F_RECONFIGURE_DATA or OPTION_CLIENT_FQDN is sent (none is stored), and a received
 //! OPTION_VSS refuses the whole update (only the default VPN exists here); per-lease Status
