@@ -43,7 +43,8 @@ pub const DEFAULT_KEEPALIVE: u32 = 60;
 /// Each window's BNDUPDs reach stable storage with one msync before their BNDREPLYs (RFC 8156
 /// §7.5.2), so the window bounds how many share that cost: a resynchronisation of a million
 /// bindings took 26 s over this VM's disk with 100, 5 s with 1000 (docs/failover.md D39).
-/// A window of our BNDUPDs is about 250 KB in flight (one binding each, D24).
+/// A window of our BNDUPDs is about 250 KB in flight with one binding each, about 1 MB at most
+/// (a client's four bindings each, D61).
 pub const DEFAULT_MAX_UNACKED_BNDUPD: u32 = 1000;
 /// Default seconds between connection attempts of the primary (RFC 8156 §6.1: "configurable").
 pub const DEFAULT_CONNECT_RETRY: u32 = 5;

@@ -15,7 +15,7 @@ use std::net::Ipv6Addr;
 
 use tandem::failover::latency::MonoUs;
 use tandem::failover::sync::{BindingSync, LeaseShards, RESCAN_EVERY_MS, SCAN_CHUNK};
-use tandem_failover::bndupd::BndupdMessage;
+use tandem_failover::bndupd::{CLIENT_BNDUPD_MAX, ClientBndupd};
 use tandem_failover::{
     Config, Endpoint, FailoverTime, Now, Role, StateName, Transmit, bndupd::decode_bndupd,
 };
@@ -194,8 +194,9 @@ fn a_periodic_scan_visits_one_chunk_per_pump_7_5_4() {
 }
 
 /// The driver writes a window of BNDUPDs in one burst: the default MAX_UNACKED_BNDUPD of the
-/// largest BNDUPD we send for a binding (one lease, a DUID of the longest length) stays well
-/// under what the link lets pile up unwritten before it gives up on the peer.
+/// largest BNDUPD we send (one client's `CLIENT_BNDUPD_MAX` bindings, D61, a DUID of the
+/// longest length) stays well under what the link lets pile up unwritten before it gives up on
+/// the peer.
 #[test]
 fn a_default_window_of_our_largest_bndupds_fits_the_link_output_bound_6_1_1() {
     let mut b = acked(1);
@@ -204,10 +205,21 @@ fn a_default_window_of_our_largest_bndupds_fits_the_link_output_bound_6_1_1() {
     b.start_time_of_state = FailoverTime(WALL0);
     b.state_expiration_time = FailoverTime(WALL0 + 3600);
     b.partner_lifetime = FailoverTime(WALL0 + 5400);
-    let m = BndupdMessage::new(&b, FailoverTime(WALL0)).unwrap();
+    let bindings: Vec<_> = (0..CLIENT_BNDUPD_MAX as u32)
+        .map(|i| {
+            let mut x = b;
+            x.iaid = i;
+            x.addr = Ipv6Addr::from(u128::from(b.addr) + u128::from(i));
+            x
+        })
+        .collect();
+    let m = ClientBndupd::new(&bindings, FailoverTime(WALL0)).unwrap();
     let mut buf = vec![0u8; 65_536];
     let len = m.emit(7, &mut buf).unwrap();
-    assert!(decode_bndupd(&buf[..len]).is_ok());
+    assert_eq!(
+        decode_bndupd(&buf[..len]).unwrap().lease_count(),
+        CLIENT_BNDUPD_MAX
+    );
     // The frame: 2 octets of length, then the message.
     let window = usize::try_from(tandem_config::DEFAULT_MAX_UNACKED_BNDUPD).unwrap();
     let burst = window * (2 + len);

@@ -25,8 +25,9 @@
 //! 3. **Sender**: [`decode_bndreply`]; for each accepted [`LeaseAck`],
 //!    [`tandem_lease::sync::ack`] with [`LeaseAck::ack_info`].
 //!
-//! Choices where the RFC is open (`docs/failover.md` D24): one binding per BNDUPD (§7.4 allows
-//! one client's whole binding; we send what changed, one lease); OPTION_CLT_TIME is converted
+//! Choices where the RFC is open (`docs/failover.md` D24, D61): what changed, one lease per
+//! binding, and a client's bindings that wait together in one BNDUPD ([`ClientBndupd`], §7.4
+//! allows one client's whole binding, one IA per binding); OPTION_CLT_TIME is converted
 //! with the LQ_BASE_TIME of its own block; no OPTION_VSS, OPTION_LQ_RELAY_DATA,
 //! OPTION_F_RECONFIGURE_DATA or OPTION_CLIENT_FQDN is sent (none is stored), and a received
 //! OPTION_VSS refuses the whole update (only the default VPN exists here); per-lease Status
@@ -78,6 +79,9 @@ pub enum EncodeError {
     /// The binding's DUID is not 3 to 130 octets (RFC 8415 §11.1): the partner would refuse the
     /// whole OPTION_CLIENT_DATA.
     InvalidDuid,
+    /// Bindings that cannot share one BNDUPD ([`ClientBndupd::new`]): none, more than
+    /// [`CLIENT_BNDUPD_MAX`], a bare prefix, another client, or two in one IA.
+    NotOneClient,
     /// The wire codec refused (a buffer too small, a prefix length over 128).
     Wire(Error),
 }
@@ -90,6 +94,7 @@ impl fmt::Display for EncodeError {
                  needs a client)",
             ),
             Self::InvalidDuid => f.write_str("binding with a DUID of the wrong length"),
+            Self::NotOneClient => f.write_str("bindings that cannot share one BNDUPD"),
             Self::Wire(e) => write!(f, "{e}"),
         }
     }
@@ -108,6 +113,26 @@ enum Shape {
     ClientData,
     /// A bare OPTION_IAPREFIX: a delegable prefix "currently not associated with any clients".
     BarePrefix,
+}
+
+/// How `binding` goes out (RFC 8156 §7.4), or why it cannot ([`BndupdMessage::new`]).
+fn shape_of(binding: &Binding) -> core::result::Result<Shape, EncodeError> {
+    let unassigned = matches!(
+        binding.status,
+        BindingStatus::FREE | BindingStatus::FREE_BACKUP | BindingStatus::PENDING_FREE
+    );
+    let shape = match binding.kind {
+        LeaseKind::Prefix if binding.duid.is_empty() || unassigned => Shape::BarePrefix,
+        _ if binding.duid.is_empty() => return Err(EncodeError::NoClient),
+        _ => Shape::ClientData,
+    };
+    if shape == Shape::BarePrefix && binding.status == BindingStatus::ACTIVE {
+        return Err(EncodeError::NoClient);
+    }
+    if shape == Shape::ClientData && Duid::parse(binding.duid.as_bytes()).is_err() {
+        return Err(EncodeError::InvalidDuid);
+    }
+    Ok(shape)
 }
 
 /// One binding as a BNDUPD (RFC 8156 §7.4), ready to emit with a transaction-id: built once,
@@ -139,21 +164,7 @@ impl BndupdMessage {
     /// # Errors
     /// [`EncodeError::NoClient`] or [`EncodeError::InvalidDuid`]: the binding cannot be sent.
     pub fn new(binding: &Binding, now: FailoverTime) -> core::result::Result<Self, EncodeError> {
-        let unassigned = matches!(
-            binding.status,
-            BindingStatus::FREE | BindingStatus::FREE_BACKUP | BindingStatus::PENDING_FREE
-        );
-        let shape = match binding.kind {
-            LeaseKind::Prefix if binding.duid.is_empty() || unassigned => Shape::BarePrefix,
-            _ if binding.duid.is_empty() => return Err(EncodeError::NoClient),
-            _ => Shape::ClientData,
-        };
-        if shape == Shape::BarePrefix && binding.status == BindingStatus::ACTIVE {
-            return Err(EncodeError::NoClient);
-        }
-        if shape == Shape::ClientData && Duid::parse(binding.duid.as_bytes()).is_err() {
-            return Err(EncodeError::InvalidDuid);
-        }
+        let shape = shape_of(binding)?;
         Ok(Self {
             binding: *binding,
             now,
@@ -175,19 +186,9 @@ impl BndupdMessage {
     /// the sent-time should be [`BndupdMessage`]'s `now`).
     pub fn with_failover<R>(&self, f: impl FnOnce(&Failover<'_>) -> R) -> R {
         let b = &self.binding;
-        let timeout = b.state_expiration_time.0 != 0;
-        let cltt = (b.cltt.0 != 0)
-            .then(|| CltTime(u32::try_from(self.now.wrapping_sub(b.cltt)).unwrap_or(0)));
-        let mut info = BindingInfo {
-            binding_status: Some(b.status),
-            start_time_of_state: Some(StartTimeOfState(b.start_time_of_state)),
-            state_expiration_time: timeout.then_some(StateExpirationTime(b.state_expiration_time)),
-            partner_lifetime: sync::partner_lifetime_to_send(b).map(PartnerLifetime),
-            expiration_time: timeout.then_some(ExpirationTime(b.expiration_time)),
-            ..BindingInfo::default()
-        };
         let base = LqBaseTime(self.now);
         if self.shape == Shape::BarePrefix {
+            let mut info = binding_info(b, self.now, Shape::BarePrefix);
             info.lq_base_time = Some(base);
             let options = info.to_list();
             let prefix = IaPrefix {
@@ -201,61 +202,12 @@ impl BndupdMessage {
                 payload: BindingPayload::Prefix(prefix),
             }));
         }
-        info.clt_time = cltt;
-        info.partner_raw_clt_time =
-            (b.partner_raw_clt_time.0 != 0).then_some(PartnerRawCltTime(b.partner_raw_clt_time));
-        let options = info.to_list();
-        let addr;
-        let prefix;
-        let lease: &dyn EmitOption = match b.kind {
-            LeaseKind::Address => {
-                addr = IaAddr {
-                    addr: b.addr,
-                    preferred: b.preferred,
-                    valid: b.valid,
-                    options: options.options(),
-                };
-                &addr
-            }
-            LeaseKind::Prefix => {
-                prefix = IaPrefix {
-                    preferred: b.preferred,
-                    valid: b.valid,
-                    prefix_len: b.prefix_len,
-                    prefix: b.addr,
-                    options: options.options(),
-                };
-                &prefix
-            }
-        };
-        let leases = [lease];
-        let na;
-        let pd;
-        let ia: &dyn EmitOption = match b.kind {
-            LeaseKind::Address => {
-                na = IaNa {
-                    iaid: b.iaid,
-                    t1: b.t1,
-                    t2: b.t2,
-                    options: Options::List(&leases),
-                };
-                &na
-            }
-            LeaseKind::Prefix => {
-                pd = IaPd {
-                    iaid: b.iaid,
-                    t1: b.t1,
-                    t2: b.t2,
-                    options: Options::List(&leases),
-                };
-                &pd
-            }
-        };
+        let ia = LeaseIa { b, now: self.now };
         let client_id = RawOption {
             code: OptionCode::CLIENTID,
             data: b.duid.as_bytes(),
         };
-        let content: [&dyn EmitOption; 3] = [&client_id, &base, ia];
+        let content: [&dyn EmitOption; 3] = [&client_id, &base, &ia];
         f(&Failover::Bndupd(Bndupd {
             payload: BindingPayload::ClientData(ClientData {
                 options: Options::List(&content),
@@ -283,6 +235,209 @@ impl BndupdMessage {
     /// As [`BndupdMessage::emit`].
     pub fn emit_framed(&self, transaction_id: u32, buf: &mut [u8]) -> Result<usize> {
         self.with_failover(|m| m.emit_framed(transaction_id, self.now, buf))
+    }
+}
+
+/// The binding options of `b`'s IAADDR / IAPREFIX in a BNDUPD at `now` (§7.4): a bare
+/// IAPREFIX carries no CLT_TIME or PARTNER_RAW_CLT_TIME (no client talked to it).
+fn binding_info(b: &Binding, now: FailoverTime, shape: Shape) -> BindingInfo<'static> {
+    let timeout = b.state_expiration_time.0 != 0;
+    let mut info = BindingInfo {
+        binding_status: Some(b.status),
+        start_time_of_state: Some(StartTimeOfState(b.start_time_of_state)),
+        state_expiration_time: timeout.then_some(StateExpirationTime(b.state_expiration_time)),
+        partner_lifetime: sync::partner_lifetime_to_send(b).map(PartnerLifetime),
+        expiration_time: timeout.then_some(ExpirationTime(b.expiration_time)),
+        ..BindingInfo::default()
+    };
+    if shape == Shape::ClientData {
+        info.clt_time =
+            (b.cltt.0 != 0).then(|| CltTime(u32::try_from(now.wrapping_sub(b.cltt)).unwrap_or(0)));
+        info.partner_raw_clt_time =
+            (b.partner_raw_clt_time.0 != 0).then_some(PartnerRawCltTime(b.partner_raw_clt_time));
+    }
+    info
+}
+
+/// One binding of a client as the IA_NA or IA_PD of its OPTION_CLIENT_DATA (§7.4), holding the
+/// binding's one IAADDR or IAPREFIX with its binding options.
+struct LeaseIa<'a> {
+    b: &'a Binding,
+    now: FailoverTime,
+}
+
+impl LeaseIa<'_> {
+    fn with_ia<R>(&self, f: impl FnOnce(&dyn EmitOption) -> R) -> R {
+        let b = self.b;
+        let info = binding_info(b, self.now, Shape::ClientData);
+        let options = info.to_list();
+        let addr;
+        let prefix;
+        let lease: &dyn EmitOption = match b.kind {
+            LeaseKind::Address => {
+                addr = IaAddr {
+                    addr: b.addr,
+                    preferred: b.preferred,
+                    valid: b.valid,
+                    options: options.options(),
+                };
+                &addr
+            }
+            LeaseKind::Prefix => {
+                prefix = IaPrefix {
+                    preferred: b.preferred,
+                    valid: b.valid,
+                    prefix_len: b.prefix_len,
+                    prefix: b.addr,
+                    options: options.options(),
+                };
+                &prefix
+            }
+        };
+        let leases = [lease];
+        match b.kind {
+            LeaseKind::Address => f(&IaNa {
+                iaid: b.iaid,
+                t1: b.t1,
+                t2: b.t2,
+                options: Options::List(&leases),
+            }),
+            LeaseKind::Prefix => f(&IaPd {
+                iaid: b.iaid,
+                t1: b.t1,
+                t2: b.t2,
+                options: Options::List(&leases),
+            }),
+        }
+    }
+}
+
+impl EmitOption for LeaseIa<'_> {
+    fn code(&self) -> OptionCode {
+        match self.b.kind {
+            LeaseKind::Address => OptionCode::IA_NA,
+            LeaseKind::Prefix => OptionCode::IA_PD,
+        }
+    }
+
+    fn data_len(&self) -> usize {
+        self.with_ia(|ia| ia.data_len())
+    }
+
+    fn emit_data(&self, w: &mut Writer<'_>) -> Result<()> {
+        self.with_ia(|ia| ia.emit_data(w))
+    }
+}
+
+/// Most bindings of one client a [`ClientBndupd`] carries.
+pub const CLIENT_BNDUPD_MAX: usize = 4;
+
+/// Several bindings of one client in one BNDUPD (RFC 8156 §7.4: "a single client binding in an
+/// OPTION_CLIENT_DATA option", with "more than one" IA_NA or IA_PD "if more than one of them are
+/// associated with this client"; `docs/failover.md` D61): one OPTION_CLIENT_DATA with one
+/// IA_NA or IA_PD per binding, each with its one lease, in the order given. Built once, emitted
+/// without allocation, like [`BndupdMessage`].
+#[derive(Clone, Copy, Debug)]
+pub struct ClientBndupd<'a> {
+    bindings: &'a [Binding],
+    now: FailoverTime,
+}
+
+impl<'a> ClientBndupd<'a> {
+    /// The BNDUPD for `bindings` at `now`: 1 to [`CLIENT_BNDUPD_MAX`] bindings that each go in
+    /// an OPTION_CLIENT_DATA ([`BndupdMessage::new`], not a bare prefix), of the same client,
+    /// no two in the same IA (address or prefix, IAID).
+    ///
+    /// # Errors
+    /// [`EncodeError::NotOneClient`] for bindings that cannot share the message; otherwise as
+    /// [`BndupdMessage::new`] for the first one that cannot be sent.
+    pub fn new(
+        bindings: &'a [Binding],
+        now: FailoverTime,
+    ) -> core::result::Result<Self, EncodeError> {
+        let Some((first, rest)) = bindings.split_first() else {
+            return Err(EncodeError::NotOneClient);
+        };
+        if bindings.len() > CLIENT_BNDUPD_MAX {
+            return Err(EncodeError::NotOneClient);
+        }
+        if shape_of(first)? != Shape::ClientData {
+            return Err(EncodeError::NotOneClient);
+        }
+        for (i, b) in rest.iter().enumerate() {
+            let before = bindings.get(..=i).unwrap_or_default();
+            if !Self::admits(before, b) {
+                return Err(shape_of(b).err().unwrap_or(EncodeError::NotOneClient));
+            }
+        }
+        Ok(Self { bindings, now })
+    }
+
+    /// `true` if `binding` can be sent in an OPTION_CLIENT_DATA (not as a bare prefix, and
+    /// [`BndupdMessage::new`] accepts it): it may start a [`ClientBndupd`].
+    pub fn carries(binding: &Binding) -> bool {
+        shape_of(binding) == Ok(Shape::ClientData)
+    }
+
+    /// `true` if `next` may join `bindings` (which [`ClientBndupd::new`] accepts) in one
+    /// BNDUPD: there is room, it goes in an OPTION_CLIENT_DATA, of the same client, in an IA
+    /// of its own.
+    pub fn admits(bindings: &[Binding], next: &Binding) -> bool {
+        let Some(first) = bindings.first() else {
+            return false;
+        };
+        bindings.len() < CLIENT_BNDUPD_MAX
+            && next.duid == first.duid
+            && Self::carries(next)
+            && !bindings
+                .iter()
+                .any(|b| b.kind == next.kind && b.iaid == next.iaid)
+    }
+
+    /// The bindings, in the order they go out.
+    pub const fn bindings(&self) -> &'a [Binding] {
+        self.bindings
+    }
+
+    /// Calls `f` with the typed message (see [`BndupdMessage::with_failover`]).
+    pub fn with_failover<R>(&self, f: impl FnOnce(&Failover<'_>) -> R) -> R {
+        let first = self.bindings.first();
+        let client_id = RawOption {
+            code: OptionCode::CLIENTID,
+            data: first.map_or(&[][..], |b| b.duid.as_bytes()),
+        };
+        let base = LqBaseTime(self.now);
+        let ias: [Option<LeaseIa<'_>>; CLIENT_BNDUPD_MAX] =
+            core::array::from_fn(|i| self.bindings.get(i).map(|b| LeaseIa { b, now: self.now }));
+        let mut content: [&dyn EmitOption; 2 + CLIENT_BNDUPD_MAX] =
+            [&client_id; 2 + CLIENT_BNDUPD_MAX];
+        content[1] = &base;
+        let mut n = 2;
+        for ia in ias.iter().flatten() {
+            if let Some(slot) = content.get_mut(n) {
+                *slot = ia;
+                n += 1;
+            }
+        }
+        f(&Failover::Bndupd(Bndupd {
+            payload: BindingPayload::ClientData(ClientData {
+                options: Options::List(content.get(..n).unwrap_or_default()),
+            }),
+        }))
+    }
+
+    /// Bytes the message takes (without the frame prefix).
+    pub fn buffer_len(&self) -> usize {
+        self.with_failover(|m| m.buffer_len())
+    }
+
+    /// Writes the message (header with `transaction_id` and sent-time `now`, then the options)
+    /// at the start of `buf`; returns [`ClientBndupd::buffer_len`].
+    ///
+    /// # Errors
+    /// The codec's: [`Error::BufferTooSmall`], or a prefix length over 128.
+    pub fn emit(&self, transaction_id: u32, buf: &mut [u8]) -> Result<usize> {
+        self.with_failover(|m| m.emit(transaction_id, self.now, buf))
     }
 }
 
@@ -1094,7 +1249,16 @@ pub fn decode_bndreply(body: &[u8]) -> Result<DecodedReply> {
     if msg.msg_type != MessageType::BNDREPLY {
         return Err(Error::Unsupported("not a BNDREPLY"));
     }
-    let reply = Bndreply::parse(&msg.options)?;
+    decode_parsed_bndreply(msg.transaction_id, &Bndreply::parse(&msg.options)?)
+}
+
+/// [`decode_bndreply`] of a BNDREPLY the caller parsed already (its transaction-id and its
+/// options as [`Bndreply`], e.g. the endpoint's `Failover::Bndreply`): the message is not
+/// parsed twice (`docs/failover.md` D63).
+///
+/// # Errors
+/// The codec's error for a binding option block that does not parse.
+pub fn decode_parsed_bndreply(transaction_id: u32, reply: &Bndreply<'_>) -> Result<DecodedReply> {
     let top = error_code(reply.status);
     let mut leases = Vec::new();
     let whole = match reply.payload {
@@ -1134,7 +1298,7 @@ pub fn decode_bndreply(body: &[u8]) -> Result<DecodedReply> {
         }
     };
     Ok(DecodedReply {
-        transaction_id: msg.transaction_id,
+        transaction_id,
         whole,
         leases,
     })

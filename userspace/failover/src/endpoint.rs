@@ -852,7 +852,7 @@ impl Endpoint {
             }
             (Phase::Established, Failover::Upddone) => self.on_upddone(now, xid),
             (Phase::Established, Failover::Bndupd(_)) => self.on_bndupd(now, xid, frame),
-            (Phase::Established, Failover::Bndreply(_)) => self.on_bndreply(now, xid, frame),
+            (Phase::Established, Failover::Bndreply(r)) => self.on_bndreply(now, xid, &r),
             (Phase::Established, Failover::Poolreq) if role == Role::Primary => {
                 // §5.3.4: POOLRESP acknowledges the task; the rebalancing is part 2 (D17).
                 self.events.push_back(Event::PoolRequested);
@@ -1094,7 +1094,7 @@ impl Endpoint {
 
     /// A BNDREPLY (§7.7): must answer one of our outstanding BNDUPDs (§5.4); handed to the
     /// driver with the tag it gave.
-    fn on_bndreply(&mut self, now: Now, xid: u32, frame: &[u8]) {
+    fn on_bndreply(&mut self, now: Now, xid: u32, reply: &Bndreply<'_>) {
         let Some(tag) = self.link.as_mut().and_then(|c| c.sent_updates.remove(&xid)) else {
             return self.misbehaved(
                 now,
@@ -1105,9 +1105,10 @@ impl Endpoint {
             );
         };
         self.counters.bndreply_received += 1;
+        // Decoded here from what `handle_message` parsed: not parsed again (D63).
         self.bindings.push_back(BindingInput::Reply {
             tag,
-            message: frame.to_vec(),
+            reply: crate::bndupd::decode_parsed_bndreply(xid, reply),
         });
         self.maybe_upddone(now);
     }

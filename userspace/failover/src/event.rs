@@ -364,8 +364,10 @@ pub enum BindingInput {
     Reply {
         /// What the driver gave [`crate::Endpoint::send_bndupd`].
         tag: u64,
-        /// The whole message (frame body: header and options).
-        message: Vec<u8>,
+        /// Its per-lease verdicts, decoded from the message the endpoint parsed
+        /// ([`crate::bndupd::decode_parsed_bndreply`]), or why a binding option block of it
+        /// does not decode (the update stays pending).
+        reply: Result<crate::bndupd::DecodedReply, tandem_wire::Error>,
     },
 }
 

@@ -28,11 +28,13 @@
 //! one round trip per worker instead of one per lease there), in the order they arrived.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::Ipv6Addr;
 
 use tandem_failover::bndupd::{
-    BndreplyMessage, BndupdMessage, DecodedUpdate, Reject, Verdict, decode_bndreply, decode_bndupd,
+    BndreplyMessage, BndupdMessage, CLIENT_BNDUPD_MAX, ClientBndupd, DecodedReply, DecodedUpdate,
+    Reject, Verdict, decode_bndupd,
 };
 use tandem_failover::{BindingInput, Endpoint, Event, Now, Role};
 use tandem_lease::sync::{AckInfo, LeaseUpdate, Role as SyncRole};
@@ -192,10 +194,88 @@ pub struct SyncCounters {
     pub prefixes_moved: u64,
 }
 
-/// A BNDUPD in flight: where its binding lives and what identifies the state it sent.
+/// The hash of the sync's maps: their keys are leases of our own stores and our own tags, not
+/// values a client or the partner picks freely, so SipHash's resistance to chosen keys buys
+/// nothing, and it cost ≈ 2 % of the core the worker and the plane share at the top rate
+/// (`docs/failover.md` D62). A multiply-rotate mix of each word (as rustc's FxHash), with a
+/// final rotation that brings the well-mixed high bits down to the bucket index.
+type KeyHash = BuildHasherDefault<KeyHasher>;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0 ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            if let Some(w) = word.get_mut(..chunk.len()) {
+                w.copy_from_slice(chunk);
+            }
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.add(n as u64);
+        self.add((n >> 64) as u64);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn write_isize(&mut self, n: isize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
+    }
+}
+
+/// A BNDUPD in flight: where its bindings live and what identifies the state it sent of each
+/// (one client's, up to [`CLIENT_BNDUPD_MAX`], D61).
 #[derive(Clone, Copy, Debug)]
 struct Sent {
     shard: u32,
+    leases: [Option<SentLease>; CLIENT_BNDUPD_MAX],
+}
+
+impl Sent {
+    /// The lease `(kind, addr)` as sent, if this BNDUPD carried it.
+    fn lease(&self, key: (LeaseKind, Ipv6Addr)) -> Option<&SentLease> {
+        self.leases.iter().flatten().find(|l| l.lease == key)
+    }
+
+    /// How many leases it carried.
+    fn lease_count(&self) -> u64 {
+        self.leases.iter().flatten().count() as u64
+    }
+}
+
+/// One lease of a BNDUPD in flight.
+#[derive(Clone, Copy, Debug)]
+struct SentLease {
     lease: (LeaseKind, Ipv6Addr),
     start_time_of_state: FailoverTime,
     /// When the oldest change it carries was committed ([`Waiting::since`]).
@@ -249,10 +329,10 @@ pub struct BindingSync {
     /// `queued` holds the latest state of each (D49: one BNDUPD per lease, however many
     /// changes it went through meanwhile).
     queue: VecDeque<(LeaseKind, Ipv6Addr)>,
-    queued: HashMap<(LeaseKind, Ipv6Addr), Waiting>,
+    queued: HashMap<(LeaseKind, Ipv6Addr), Waiting, KeyHash>,
     /// The most leases `queue` holds ([`QUEUE_CAP`]; smaller in tests).
     queue_cap: usize,
-    sent: HashMap<u64, Sent>,
+    sent: HashMap<u64, Sent, KeyHash>,
     next_tag: u64,
     scan: Option<Scan>,
     /// A request's scan ended: tell the endpoint once the queue is empty.
@@ -264,6 +344,8 @@ pub struct BindingSync {
     /// walk runs, not at the next periodic one.
     overflow_rescan: bool,
     inputs: VecDeque<BindingInput>,
+    /// The bindings of the BNDUPD being built (`send_queued`), kept for their allocation.
+    group: Vec<Binding>,
     counters: SyncCounters,
     buf: Vec<u8>,
     /// (monotonic ms, BNDUPDs sent, BNDUPDs received) once a second, the last few.
@@ -287,15 +369,16 @@ impl BindingSync {
             rebalance_due: false,
             next_rebalance_ms: None,
             queue: VecDeque::new(),
-            queued: HashMap::new(),
+            queued: HashMap::default(),
             queue_cap: QUEUE_CAP,
-            sent: HashMap::new(),
+            sent: HashMap::default(),
             next_tag: 1,
             scan: None,
             request_sent: false,
             next_rescan_ms: None,
             overflow_rescan: false,
             inputs: VecDeque::new(),
+            group: Vec::with_capacity(CLIENT_BNDUPD_MAX),
             counters: SyncCounters::default(),
             buf: vec![0u8; MSG_BUF],
             samples: VecDeque::new(),
@@ -549,8 +632,8 @@ impl BindingSync {
             } else {
                 let mut run = Vec::new();
                 while let Some(BindingInput::Reply { .. }) = self.inputs.front() {
-                    if let Some(BindingInput::Reply { tag, message }) = self.inputs.pop_front() {
-                        run.push((tag, message));
+                    if let Some(BindingInput::Reply { tag, reply }) = self.inputs.pop_front() {
+                        run.push((tag, reply));
                     }
                 }
                 self.acked(&run, shards, now, now_us);
@@ -746,23 +829,23 @@ impl BindingSync {
     /// the update latency of each BNDUPD with an accepted lease ends at `now_us` (D50).
     fn acked(
         &mut self,
-        run: &[(u64, Vec<u8>)],
+        run: &[(u64, Result<DecodedReply, tandem_wire::Error>)],
         shards: &mut dyn LeaseShards,
         now: Now,
         now_us: MonoUs,
     ) {
         let mut batch: Vec<AckItem> = Vec::new();
-        for (tag, message) in run {
+        for (tag, reply) in run {
             let Some(sent) = self.sent.remove(tag) else {
                 continue;
             };
-            let reply = match decode_bndreply(message) {
+            let reply = match reply {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(
                         "failover: a BNDREPLY that does not decode ({e}); the update stays pending"
                     );
-                    self.counters.rejected_by_partner += 1;
+                    self.counters.rejected_by_partner += sent.lease_count();
                     continue;
                 }
             };
@@ -772,18 +855,23 @@ impl BindingSync {
                      pending",
                     code.0
                 );
-                self.counters.rejected_by_partner += 1;
+                self.counters.rejected_by_partner += sent.lease_count();
                 continue;
             }
-            let mut timed = false;
             for ack in &reply.leases {
-                match ack.ack_info(sent.start_time_of_state) {
+                // Each lease is acknowledged with the state it was sent in (§7.6 does not
+                // echo the start-time-of-state); a lease the BNDUPD did not carry is not ours
+                // to acknowledge.
+                let Some(lease) = sent.lease((ack.kind, ack.addr)) else {
+                    self.counters.rejected_by_partner += 1;
+                    continue;
+                };
+                match ack.ack_info(lease.start_time_of_state) {
                     Some(info) => {
                         self.counters.acked += 1;
-                        // One BNDUPD carries one binding: timed once, at its first acceptance.
-                        if let (Some(since), false) = (sent.since, timed) {
+                        // Each lease timed once, at its acceptance (D50).
+                        if let Some(since) = lease.since {
                             self.latency.record(now_us, now_us.since(since));
-                            timed = true;
                         }
                         batch.push(AckItem {
                             shard: sent.shard,
@@ -849,25 +937,62 @@ impl BindingSync {
         }
     }
 
+    /// Sends the queue within the window: a lease whose BNDUPD goes in an OPTION_CLIENT_DATA
+    /// takes the leases of the same client (and shard) that wait right behind it along, up to
+    /// [`CLIENT_BNDUPD_MAX`], each in an IA of its own (§7.4, D61): the address and the prefix
+    /// a client's Request committed together leave in one BNDUPD and come back in one BNDREPLY.
     fn send_queued(&mut self, ep: &mut Endpoint, now: Now) {
+        // The message being built: its bindings, and each one's lease and wait (D50). Reused
+        // (the bindings are copied once out of the queue, not once per step).
+        let mut bindings = core::mem::take(&mut self.group);
         while ep.update_window() > 0 {
             let Some(key) = self.queue.pop_front() else {
-                return;
+                break;
             };
-            let Some(waiting) = self.queued.remove(&key) else {
+            let Some(first) = self.queued.remove(&key) else {
                 continue;
             };
-            let Waiting {
-                shard,
-                binding: b,
-                since,
-            } = waiting;
-            let Ok(m) = BndupdMessage::new(&b, now.wall) else {
-                self.counters.unencodable += 1;
-                continue;
+            let shard = first.shard;
+            bindings.clear();
+            let mut leases = [None; CLIENT_BNDUPD_MAX];
+            let mut count = 0;
+            let mut take = |w: &Waiting, key, bindings: &mut Vec<Binding>| {
+                if let Some(slot) = leases.get_mut(count) {
+                    *slot = Some(SentLease {
+                        lease: key,
+                        start_time_of_state: w.binding.start_time_of_state,
+                        since: w.since,
+                    });
+                }
+                count += 1;
+                bindings.push(w.binding);
             };
-            let Ok(n) = m.emit(0, &mut self.buf) else {
-                self.counters.unencodable += 1;
+            take(&first, key, &mut bindings);
+            let n = if ClientBndupd::carries(&first.binding) {
+                // The client's leases right behind it in the queue join it.
+                while let Some(next) = self.queue.front().copied() {
+                    // A stale entry (sent already) ends the group; `pop_front` skips it.
+                    let joins = self.queued.get(&next).is_some_and(|w| {
+                        w.shard == shard && ClientBndupd::admits(&bindings, &w.binding)
+                    });
+                    if !joins {
+                        break;
+                    }
+                    self.queue.pop_front();
+                    if let Some(w) = self.queued.remove(&next) {
+                        take(&w, next, &mut bindings);
+                    }
+                }
+                ClientBndupd::new(&bindings, now.wall)
+                    .map_err(|_| ())
+                    .and_then(|m| m.emit(0, &mut self.buf).map_err(|_| ()))
+            } else {
+                BndupdMessage::new(&first.binding, now.wall)
+                    .map_err(|_| ())
+                    .and_then(|m| m.emit(0, &mut self.buf).map_err(|_| ()))
+            };
+            let Ok(n) = n else {
+                self.counters.unencodable += bindings.len() as u64;
                 continue;
             };
             let tag = self.next_tag;
@@ -877,21 +1002,25 @@ impl BindingSync {
                 .get(tandem_wire::failover::FAILOVER_HEADER_LEN..n)
                 .unwrap_or_default();
             if ep.send_bndupd(now, tag, options).is_ok() {
-                self.sent.insert(
-                    tag,
-                    Sent {
-                        shard,
-                        lease: key,
-                        start_time_of_state: b.start_time_of_state,
-                        since,
-                    },
-                );
+                self.sent.insert(tag, Sent { shard, leases });
             } else {
-                self.queue.push_front(key);
-                self.queued.insert(key, waiting);
-                return;
+                // Back at the front, in their order, as they waited.
+                for (l, b) in leases.iter().zip(&bindings).rev() {
+                    let Some(l) = l else { continue };
+                    self.queue.push_front(l.lease);
+                    self.queued.insert(
+                        l.lease,
+                        Waiting {
+                            shard,
+                            binding: *b,
+                            since: l.since,
+                        },
+                    );
+                }
+                break;
             }
         }
+        self.group = bindings;
     }
 
     fn advance_scan(&mut self, shards: &mut dyn LeaseShards) {
@@ -907,7 +1036,11 @@ impl BindingSync {
         for b in &found {
             // D49: a lease whose BNDUPD is in flight is not sent twice; a change since then
             // was queued by `changed`, a rejection leaves it flagged for the next scan.
-            if self.sent.values().any(|s| s.lease == (b.kind, b.addr)) {
+            if self
+                .sent
+                .values()
+                .any(|s| s.lease((b.kind, b.addr)).is_some())
+            {
                 continue;
             }
             self.enqueue(scan.shard, b, None);
@@ -959,8 +1092,9 @@ mod tests {
     }
 
     /// One shard in memory; a partner's update is stored as `tandem_lease::sync` says.
+    /// The second field: addresses whose updates this shard rejects as outdated.
     #[derive(Default)]
-    struct Mem(MemStore);
+    struct Mem(MemStore, Vec<Ipv6Addr>);
 
     impl LeaseShards for Mem {
         fn count(&self) -> u32 {
@@ -978,7 +1112,9 @@ mod tests {
             _: &mut dyn FnMut(&Binding),
         ) -> PartnerOutcome {
             let ours = tandem_lease::LeaseStore::get(&self.0, upd.kind, upd.addr);
-            if !tandem_lease::sync::decide(ours.as_ref(), upd, role, now).is_accept() {
+            if self.1.contains(&upd.addr)
+                || !tandem_lease::sync::decide(ours.as_ref(), upd, role, now).is_accept()
+            {
                 return PartnerOutcome::Outdated { send_now: false };
             }
             let b = tandem_lease::sync::apply(ours.as_ref(), upd, 0);
@@ -1395,5 +1531,83 @@ mod tests {
         pair.run(RESCAN_EVERY_MS + 10);
         assert_eq!(pair.sent, vec![flagged(7).addr]);
         assert_eq!(pending(&pair), 0);
+    }
+
+    /// A prefix delegated to the client of [`flagged`]`(n)` (IA_PD 9).
+    fn flagged_prefix(n: u16) -> Binding {
+        let mut p = flagged(n);
+        p.kind = LeaseKind::Prefix;
+        p.addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, n, 0, 0, 0, 0);
+        p.prefix_len = 56;
+        p.iaid = 9;
+        p
+    }
+
+    /// D61 (§7.4: one client binding, "more than one" IA per OPTION_CLIENT_DATA): the address
+    /// and the prefix a client's Request committed together leave in one BNDUPD, come back in
+    /// one BNDREPLY, and each is acknowledged and timed on its own.
+    #[test]
+    fn a_clients_address_and_prefix_committed_together_go_in_one_bndupd_d61() {
+        let mut pair = Pair::new(8);
+        pair.run(1);
+        let sent_before = pair.sides[0].ep.counters().bndupd_sent;
+        let (a, p) = (flagged(11), flagged_prefix(11));
+        for b in [&a, &p] {
+            put(&mut pair, b);
+            pair.sides[0].sync.changed(0, b, us(2));
+        }
+        pair.run(3);
+        assert_eq!(pair.sent, vec![a.addr, p.addr]);
+        assert_eq!(pair.sides[0].ep.counters().bndupd_sent, sent_before + 1);
+        assert_eq!(pair.sides[0].sync.counters().acked, 2);
+        assert_eq!(pending(&pair), 0, "both acknowledged");
+        for b in [&a, &p] {
+            let theirs = tandem_lease::LeaseStore::get(&pair.sides[1].shards.0, b.kind, b.addr)
+                .expect("stored by the partner");
+            assert_eq!((theirs.duid, theirs.iaid), (b.duid, b.iaid));
+        }
+        assert_eq!(
+            pair.sides[0].sync.latency(us(3)).count,
+            2,
+            "each lease timed"
+        );
+    }
+
+    /// D61: a lease of the BNDUPD the partner rejects stays flagged while the other one is
+    /// acknowledged (§7.7, per lease); leases of other clients, or of the same IA, go in
+    /// BNDUPDs of their own.
+    #[test]
+    fn a_shared_bndupd_is_acknowledged_per_lease_and_shared_only_by_one_clients_ias_d61() {
+        let mut pair = Pair::new(8);
+        pair.run(1);
+        let (a, p) = (flagged(12), flagged_prefix(12));
+        pair.sides[1].shards.1.push(p.addr);
+        for b in [&a, &p] {
+            put(&mut pair, b);
+            pair.sides[0].sync.changed(0, b, us(2));
+        }
+        pair.run(3);
+        assert_eq!(pair.sent, vec![a.addr, p.addr]);
+        let c = *pair.sides[0].sync.counters();
+        assert_eq!((c.acked, c.rejected_by_partner), (1, 1));
+        let ours = |b: &Binding| {
+            tandem_lease::LeaseStore::get(&pair.sides[0].shards.0, b.kind, b.addr).unwrap()
+        };
+        assert!(!ours(&a).flags.contains(BindingFlags::UPDATE_PENDING));
+        assert!(ours(&p).flags.contains(BindingFlags::UPDATE_PENDING));
+        // A second address in the IA of the first, then another client between the first
+        // and its prefix: four BNDUPDs.
+        pair.sides[1].shards.1.clear();
+        pair.sent.clear();
+        let sent_before = pair.sides[0].ep.counters().bndupd_sent;
+        let mut second = flagged(13);
+        second.addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 2, 13);
+        for b in [flagged(13), second, flagged(14), flagged_prefix(13)] {
+            put(&mut pair, &b);
+            pair.sides[0].sync.changed(0, &b, us(4));
+        }
+        pair.run(5);
+        assert_eq!(pair.sent.len(), 4);
+        assert_eq!(pair.sides[0].ep.counters().bndupd_sent, sent_before + 4);
     }
 }

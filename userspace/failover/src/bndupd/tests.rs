@@ -1025,3 +1025,133 @@ fn a_rejected_bare_prefix_is_a_whole_rejection_7_7() {
     acked.flags.set(BindingFlags::UPDATE_PENDING, true);
     assert!(sync::ack(&mut acked, &info));
 }
+
+/// A client's delegated prefix (IA_PD 7) beside [`active_address`].
+fn active_prefix_of_a() -> Binding {
+    let mut p = active_address();
+    p.kind = LeaseKind::Prefix;
+    p.addr = PFX;
+    p.prefix_len = 56;
+    p.iaid = 7;
+    p
+}
+
+/// §7.4: "All information about a particular client binding MUST be contained in a single
+/// OPTION_CLIENT_DATA option", in which "more than one" IA_NA or IA_PD "MAY appear" (D61): a
+/// client's address and prefix in one BNDUPD decode to exactly the leases of the two
+/// one-binding BNDUPDs, in order, and its BNDREPLY acknowledges each with its own state.
+#[test]
+fn a_clients_address_and_prefix_share_one_bndupd_7_4_d61() {
+    let (a, p) = (active_address(), active_prefix_of_a());
+    let both = [a, p];
+    let m = ClientBndupd::new(&both, NOW).unwrap();
+    assert_eq!(m.bindings(), &both);
+    let mut body = vec![0xa5; m.buffer_len()];
+    assert_eq!(m.emit(0x202, &mut body), Ok(body.len()));
+    let alone = |b: &Binding| only_lease(&emit(&BndupdMessage::new(b, NOW).unwrap(), 0x202));
+    let d = decode_bndupd(&body).unwrap();
+    assert_eq!(d.lease_count(), 2);
+    let leases: Vec<LeaseUpdate> = d.leases().map(|l| l.unwrap()).collect();
+    assert_eq!(leases, vec![alone(&a), alone(&p)]);
+    // One message instead of two: the shared header, CLIENTID and LQ_BASE_TIME once.
+    let single = |b: &Binding| BndupdMessage::new(b, NOW).unwrap().buffer_len();
+    assert_eq!(body.len(), single(&a) + single(&p) - 8 - 4 - 14 - 8);
+    // The partner accepts the address and rejects the prefix: one BNDREPLY, per lease.
+    let verdicts = [
+        Verdict::Accept,
+        Verdict::Reject(StatusCode::OUTDATED_BINDING_INFORMATION),
+    ];
+    let reply = emit_reply(&BndreplyMessage::new(&d, &verdicts).unwrap());
+    let r = decode_bndreply(&reply).unwrap();
+    assert_eq!(r.transaction_id, 0x202);
+    assert_eq!(r.whole, None);
+    assert_eq!(r.leases.len(), 2);
+    assert_eq!(
+        (r.leases[0].kind, r.leases[0].addr),
+        (LeaseKind::Address, ADDR)
+    );
+    assert!(r.leases[0].ack_info(a.start_time_of_state).is_some());
+    assert_eq!(
+        (r.leases[1].kind, r.leases[1].addr),
+        (LeaseKind::Prefix, PFX)
+    );
+    assert_eq!(
+        r.leases[1].result,
+        AckResult::Rejected(StatusCode::OUTDATED_BINDING_INFORMATION)
+    );
+}
+
+/// D61: only bindings of one client, each in an IA of its own and each in OPTION_CLIENT_DATA
+/// form, at most `CLIENT_BNDUPD_MAX`, share a BNDUPD; everything else goes alone.
+#[test]
+fn only_one_clients_bindings_in_distinct_ias_share_a_bndupd_d61() {
+    let (a, p) = (active_address(), active_prefix_of_a());
+    assert!(ClientBndupd::admits(&[a], &p));
+    assert_eq!(
+        ClientBndupd::new(&[], NOW).unwrap_err(),
+        EncodeError::NotOneClient
+    );
+    let mut other_client = p;
+    other_client.duid = DuidBuf::new(&[0, 3, 0, 1, 9, 9, 9, 9, 9, 9]).unwrap();
+    assert!(!ClientBndupd::admits(&[a], &other_client));
+    assert_eq!(
+        ClientBndupd::new(&[a, other_client], NOW).unwrap_err(),
+        EncodeError::NotOneClient
+    );
+    let mut same_ia = a;
+    same_ia.addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x12);
+    assert!(!ClientBndupd::admits(&[a], &same_ia));
+    let mut bare = Binding::free(LeaseKind::Prefix, PFX, 56, 0);
+    bare.status = BindingStatus::FREE_BACKUP;
+    assert!(!ClientBndupd::admits(&[a], &bare));
+    assert!(!ClientBndupd::carries(&bare));
+    assert!(ClientBndupd::carries(&a) && ClientBndupd::carries(&p));
+    assert_eq!(
+        ClientBndupd::new(&[bare], NOW).unwrap_err(),
+        EncodeError::NotOneClient
+    );
+    let mut short_duid = a;
+    short_duid.duid = DuidBuf::new(&[0, 1]).unwrap();
+    assert_eq!(
+        ClientBndupd::new(&[short_duid], NOW).unwrap_err(),
+        EncodeError::InvalidDuid
+    );
+    let many: Vec<Binding> = (0..=CLIENT_BNDUPD_MAX as u32)
+        .map(|i| {
+            let mut b = a;
+            b.iaid = 100 + i;
+            b
+        })
+        .collect();
+    assert!(ClientBndupd::new(&many[..CLIENT_BNDUPD_MAX], NOW).is_ok());
+    assert!(!ClientBndupd::admits(
+        &many[..CLIENT_BNDUPD_MAX],
+        &many[CLIENT_BNDUPD_MAX]
+    ));
+    assert_eq!(
+        ClientBndupd::new(&many, NOW).unwrap_err(),
+        EncodeError::NotOneClient
+    );
+}
+
+/// D63: the endpoint decodes a BNDREPLY from the message it parsed already; the verdicts are
+/// those of decoding the bytes.
+#[test]
+fn a_parsed_bndreply_decodes_as_its_bytes_do_d63() {
+    let both = [active_address(), active_prefix_of_a()];
+    let m = ClientBndupd::new(&both, NOW).unwrap();
+    let mut body = vec![0xa5; m.buffer_len()];
+    m.emit(0x303, &mut body).unwrap();
+    let d = decode_bndupd(&body).unwrap();
+    let verdicts = [Verdict::Reject(StatusCode::ADDRESS_IN_USE), Verdict::Accept];
+    let reply = emit_reply(&BndreplyMessage::new(&d, &verdicts).unwrap());
+    let (msg, typed) = Failover::parse_bytes(&reply).unwrap();
+    let Failover::Bndreply(parsed) = typed else {
+        panic!("not a BNDREPLY: {typed:?}");
+    };
+    assert_eq!(
+        decode_parsed_bndreply(msg.transaction_id, &parsed),
+        decode_bndreply(&reply)
+    );
+    assert_eq!(decode_bndreply(&reply).unwrap().leases.len(), 2);
+}
