@@ -225,15 +225,16 @@ impl LeaseShards for Shards {
         share_percent: u32,
         cap: u64,
         out: &mut dyn FnMut(&Binding),
-    ) {
+    ) -> bool {
         let k = shard as usize;
         let (Some(engine), Some(store)) = (self.engines.get_mut(k), self.stores.get_mut(k)) else {
-            return;
+            return true;
         };
         engine.rebalance_prefixes(now, share_percent, cap, store);
         for c in engine.changes() {
             out(&c.binding);
         }
+        true
     }
 
     fn make_durable(&mut self) -> std::io::Result<()> {

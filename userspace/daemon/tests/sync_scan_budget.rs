@@ -75,7 +75,16 @@ impl LeaseShards for Counted {
         }
         (end < self.bindings.len()).then_some(end as u64)
     }
-    fn rebalance(&mut self, _: u32, _: FailoverTime, _: u32, _: u64, _: &mut dyn FnMut(&Binding)) {}
+    fn rebalance(
+        &mut self,
+        _: u32,
+        _: FailoverTime,
+        _: u32,
+        _: u64,
+        _: &mut dyn FnMut(&Binding),
+    ) -> bool {
+        true
+    }
     fn make_durable(&mut self) -> io::Result<()> {
         Ok(())
     }

@@ -93,6 +93,9 @@ pub trait LeaseShards {
     /// RFC 8156 §4.2.2, on the primary: brings shard `shard`'s FREE-BACKUP prefixes to
     /// `share_percent` % of its available ones per PD pool, at most `cap` per pool
     /// ([`tandem_proto::Engine::rebalance_prefixes`]); pushes every moved prefix to `out`.
+    /// `false` if the shard's owner did not answer in time (an XDP worker, D27): it may still
+    /// move prefixes, flagged "partner needs update" in its store, which a scan then sends
+    /// (D58).
     fn rebalance(
         &mut self,
         shard: u32,
@@ -100,7 +103,7 @@ pub trait LeaseShards {
         share_percent: u32,
         cap: u64,
         out: &mut dyn FnMut(&Binding),
-    );
+    ) -> bool;
     /// Makes every write so far durable (msync).
     ///
     /// # Errors
@@ -921,7 +924,10 @@ impl BindingSync {
         let cap = u64::from(max).div_ceil(u64::from(count));
         let mut moved: Vec<(u32, Binding)> = Vec::new();
         for shard in 0..count {
-            shards.rebalance(shard, now.wall, pct, cap, &mut |b| moved.push((shard, *b)));
+            let answered =
+                shards.rebalance(shard, now.wall, pct, cap, &mut |b| moved.push((shard, *b)));
+            // D58: what a late answer moved is only flagged in the store; a scan sends it.
+            self.overflow_rescan |= !answered;
         }
         self.counters.rebalances += 1;
         self.counters.prefixes_moved += moved.len() as u64;
@@ -1092,9 +1098,10 @@ mod tests {
     }
 
     /// One shard in memory; a partner's update is stored as `tandem_lease::sync` says.
-    /// The second field: addresses whose updates this shard rejects as outdated.
+    /// The second field: addresses whose updates this shard rejects as outdated; the third:
+    /// a prefix the next rebalancing moves without answering in time (a late XDP worker, D58).
     #[derive(Default)]
-    struct Mem(MemStore, Vec<Ipv6Addr>);
+    struct Mem(MemStore, Vec<Ipv6Addr>, Option<Binding>);
 
     impl LeaseShards for Mem {
         fn count(&self) -> u32 {
@@ -1138,7 +1145,8 @@ mod tests {
         fn scan(&self, _: u32, c: u64, max: usize, f: &mut dyn FnMut(&Binding)) -> Option<u64> {
             tandem_lease::LeaseStore::scan(&self.0, c, max, f)
         }
-        // A bare store without configured pools: no delegable prefix to move (§4.2.2).
+        // A bare store without configured pools: no delegable prefix to move (§4.2.2), but
+        // the late move of the third field if set.
         fn rebalance(
             &mut self,
             _: u32,
@@ -1146,7 +1154,14 @@ mod tests {
             _: u32,
             _: u64,
             _: &mut dyn FnMut(&Binding),
-        ) {
+        ) -> bool {
+            match self.2.take() {
+                Some(b) => {
+                    tandem_lease::LeaseStore::put(&mut self.0, &b).expect("a MemStore takes it");
+                    false
+                }
+                None => true,
+            }
         }
         fn make_durable(&mut self) -> io::Result<()> {
             Ok(())
@@ -1401,6 +1416,37 @@ mod tests {
             "the overflowed change went out"
         );
         assert_eq!(pending(&pair), 0, "every binding acknowledged");
+    }
+
+    /// D58, what the XDP lab found: a rebalancing request the worker answered after the turn's
+    /// limit moved prefixes to FREE-BACKUP in its store, but the answer was dropped, so they
+    /// waited for the periodic rescan while the lab compared the two servers' shares. A
+    /// rebalancing not answered in time now has a scan send what it flagged.
+    #[test]
+    fn prefixes_a_late_rebalancing_moved_go_out_with_a_scan_d58() {
+        let mut pair = Pair::new(8);
+        pair.run(1);
+        let mut moved = flagged(40);
+        moved.kind = LeaseKind::Prefix;
+        moved.prefix_len = 56;
+        moved.status = BindingStatus::FREE_BACKUP;
+        moved.duid = DuidBuf::EMPTY;
+        moved.state_expiration_time = FailoverTime(0);
+        pair.sides[0].shards.2 = Some(moved);
+        // The next rebalancing (due when the partner asks for a pool, §5.3.3).
+        pair.sides[0]
+            .sync
+            .on_event(&tandem_failover::Event::PoolRequested, at(2));
+        for ms in 2..20 {
+            pair.run(ms);
+        }
+        assert!(pair.sides[0].shards.2.is_none(), "the rebalancing ran");
+        assert!(
+            pair.sent.contains(&moved.addr),
+            "sent by a scan, not the periodic one a minute later: {:?}",
+            pair.sent
+        );
+        assert_eq!(pending(&pair), 0);
     }
 
     /// D57, what the simulator found once both servers of a pair recovered at the same time

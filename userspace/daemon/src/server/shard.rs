@@ -417,18 +417,19 @@ impl crate::failover::sync::LeaseShards for ShardSet {
         share_percent: u32,
         cap: u64,
         out: &mut dyn FnMut(&Binding),
-    ) {
+    ) -> bool {
         let Some(s) = usize::try_from(shard)
             .ok()
             .and_then(|i| self.shards.get_mut(i))
         else {
-            return;
+            return true;
         };
         s.engine
             .rebalance_prefixes(now, share_percent, cap, &mut LoggingStore(&mut s.store));
         for c in s.engine.changes() {
             out(&c.binding);
         }
+        true
     }
 
     fn make_durable(&mut self) -> io::Result<()> {

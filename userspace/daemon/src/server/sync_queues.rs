@@ -635,7 +635,7 @@ impl LeaseShards for WorkerShards {
         share_percent: u32,
         cap: u64,
         out: &mut dyn FnMut(&Binding),
-    ) {
+    ) -> bool {
         let op = Op::Rebalance {
             shard,
             now,
@@ -643,18 +643,21 @@ impl LeaseShards for WorkerShards {
             cap,
             moved: Vec::new(),
         };
+        // It changes the store (D58): the time a store takes, like a batch of updates.
         let answer = self
-            .round_trip(vec![(self.owner(shard), op)])
+            .round_trip_until(vec![(self.owner(shard), op)], self.store_deadline())
             .into_iter()
             .next()
             .flatten();
-        // Not answered in time: the moved prefixes are flagged in the store, the next scan
-        // sends them (and the next rebalancing counts them).
-        if let Some(Op::Rebalance { moved, .. }) = answer {
-            for b in &moved {
-                out(b);
-            }
+        // Not answered in time: the worker may still move prefixes, flagged in its store; the
+        // caller has a scan send them (and the next rebalancing counts them).
+        let Some(Op::Rebalance { moved, .. }) = answer else {
+            return false;
+        };
+        for b in &moved {
+            out(b);
         }
+        true
     }
 
     fn make_durable(&mut self) -> io::Result<()> {
