@@ -1032,11 +1032,12 @@ impl Sim {
         // The partner-lifetime field is no durable knowledge: it is what this server sent and
         // an ack clears it. The expiration-time is what it acked to the partner.
         let ends = [(b.state_expiration_time, 0), (b.expiration_time, mclt_ms)];
-        // An EXPIRED or RELEASED binding knows of the grant only if the grant came before
-        // that state began: a client that released the lease and got it again later from
-        // the other server (whose update never arrived) is unknown here (seed 1499).
+        // An EXPIRED or RELEASED binding knows of the grant only if its client's last
+        // transaction is the grant or later: a client that got the lease again from the other
+        // server, whose update never arrived, is unknown here (seeds 1499, 871: the record's
+        // CLTT is the earlier lease's).
         let knows_grant = b.status == BindingStatus::ACTIVE
-            || self.true_ms(side, b.start_time_of_state) + 1000 >= h.granted_at as i64;
+            || self.true_ms(side, b.cltt) + 1000 >= h.granted_at as i64;
         matches!(
             b.status,
             BindingStatus::ACTIVE | BindingStatus::EXPIRED | BindingStatus::RELEASED
@@ -1959,9 +1960,9 @@ impl Sim {
 }
 
 /// Seeds beyond the default range that long runs found failing, run every time as
-/// regressions (docs/failover.md): 982 (D57), 1093 and 1662 (D56), 1499 (a lease known to
-/// nobody counted as protected).
-const REGRESSION_SEEDS: &[u64] = &[982, 1093, 1499, 1662];
+/// regressions (docs/failover.md): 222 (D59), 982 (D57), 1093 and 1662 (D56), 871 and 1499
+/// (a lease known to nobody counted as protected).
+const REGRESSION_SEEDS: &[u64] = &[222, 871, 982, 1093, 1499, 1662];
 
 /// The seeds to run: `TANDEM_SIM_SEED=s` (one, with its log), `TANDEM_SIM_SEEDS=n` (0..n),
 /// else 0..`default`; `TANDEM_SIM_FIRST=f` shifts the range (f..f+n); and the

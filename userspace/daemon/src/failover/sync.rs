@@ -549,7 +549,9 @@ impl BindingSync {
     /// must still run it).
     pub fn busy(&self, ep: &Endpoint, now: Now) -> bool {
         !self.inputs.is_empty()
-            || (self.rebalance_due && ep.update_window() > 0)
+            || (self.rebalance_due
+                && ep.update_window() > 0
+                && ep.state().name() == tandem_failover::StateName::Normal)
             || (ep.update_window() > 0
                 && (!self.queue.is_empty() || self.scan.is_some() || self.overflow_rescan))
             || (self.request_sent && self.queue.is_empty())
@@ -907,7 +909,11 @@ impl BindingSync {
             return;
         }
         let flowing = ep.update_window() > 0 || ep.unacked_updates() > 0;
-        if !flowing {
+        // D59: only in NORMAL. In RECOVER or POTENTIAL-CONFLICT this server's database may
+        // lack the partner's leases (a lost disk, a power loss, D56), and a prefix it moved to
+        // FREE-BACKUP then is newer than the partner's ACTIVE lease of it: each side refuses
+        // the other's as outdated, for good. A due rebalancing waits for NORMAL.
+        if !flowing || ep.state().name() != tandem_failover::StateName::Normal {
             return;
         }
         if self.next_rebalance_ms.is_some_and(|at| now.mono_ms >= at) {
