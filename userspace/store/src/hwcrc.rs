@@ -3,9 +3,10 @@
 //!
 //! The instruction's latency is three cycles and its throughput one per cycle, so a single
 //! chain over 220 octets waits on itself; the record-sized input is short enough that three
-//! interleaved chains combined by a shift table would save little and add code, so this is one
-//! chain of 8-octet steps (about a third of the table-driven time on this VM:
-//! `cargo bench -p tandem-bench --bench store`).
+//! interleaved chains combined by a shift table would add code for little, so this is one
+//! chain of 8-octet steps. Measured through the store (`cargo bench -p tandem-bench --bench
+//! store -- --quick`, 1 M bindings, on a loaded 2-vCPU VM): `put` of an update 1 047 → 636 ns,
+//! of a new binding 563 → 412 ns, against the table-driven CRC.
 
 use std::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u64};
 
